@@ -1,0 +1,5 @@
+"""`python -m forklift` runs the CLI."""
+
+from forklift.cli import main
+
+main()

@@ -1,0 +1,99 @@
+"""Command-line interface: a thin layer over the library.
+
+Subcommands live in their own modules and are imported only when invoked, so
+``forklift --help`` and quick verbs start fast. To add a verb, add one line to
+``COMMANDS``: ``"name": "forklift.cli.module:attribute"`` where the attribute is
+a click command or group.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from forklift.errors import ForkliftError
+
+# verb -> "module:attribute"; kept sorted by the order `forklift --help` shows them.
+COMMANDS: dict[str, str] = {
+    "version": "forklift.cli.misc:version",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self._lazy))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self._lazy:
+            module_name, attr = self._lazy[cmd_name].split(":")
+            return getattr(importlib.import_module(module_name), attr)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option(
+    "--home",
+    envvar="FORKLIFT_HOME",
+    type=click.Path(file_okay=False),
+    help="Store location (default $FORKLIFT_HOME or ~/.local/share/forklift).",
+)
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, home: str | None) -> None:
+    """forklift: build, run, store, move, serve, lint and analyse OCI images."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    if home:
+        os.environ["FORKLIFT_HOME"] = home
+
+
+def _wants_debug(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get("FORKLIFT_DEBUG") == "1"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``forklift`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        rc = cli.main(args=args, prog_name="forklift", standalone_mode=False)
+    except ForkliftError as exc:
+        if _wants_debug(args):
+            import traceback
+
+            traceback.print_exc()
+        click.echo(f"Error: {exc}", err=True)
+        if exc.hint:
+            click.echo(f"Hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        # Output piped into `head` and closed: not an error worth a traceback.
+        sys.stderr.close()
+        sys.exit(1)
+    except OSError as exc:
+        if _wants_debug(args):
+            raise
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        click.echo(f"Error: {exc.strerror or exc}{where}", err=True)
+        sys.exit(1)
+    sys.exit(rc if isinstance(rc, int) else 0)

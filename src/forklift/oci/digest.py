@@ -1,0 +1,124 @@
+"""Content digests (``algorithm:hex``) and streaming hashers.
+
+Only the algorithms of the OCI image spec are accepted: ``sha256`` (canonical)
+and ``sha512``. Parsing is strict: lower-case hex of the exact length.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from forklift.errors import DigestMismatch, InvalidDigest
+
+# algorithm -> length of its hex encoding
+ALGORITHMS: dict[str, int] = {"sha256": 64, "sha512": 128}
+CANONICAL = "sha256"
+
+# The grammar of the OCI spec; anything matching it but not in ALGORITHMS is
+# "unsupported" rather than "malformed", which gives a better message.
+_GRAMMAR = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
+_HEX = re.compile(r"^[a-f0-9]+$")
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Digest:
+    """A validated content digest such as ``sha256:e3b0c442...``."""
+
+    algorithm: str
+    hex: str
+
+    def __post_init__(self) -> None:
+        want = ALGORITHMS.get(self.algorithm)
+        if want is None:
+            raise InvalidDigest(
+                f"unsupported digest algorithm {self.algorithm!r} (supported: sha256, sha512)"
+            )
+        if len(self.hex) != want or not _HEX.match(self.hex):
+            raise InvalidDigest(
+                f"invalid {self.algorithm} digest {self.algorithm}:{self.hex}: "
+                f"expected {want} lower-case hex characters"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> Digest:
+        """Parse ``algorithm:hex``; raise :class:`InvalidDigest` saying what is wrong."""
+        if not isinstance(text, str):
+            raise InvalidDigest(f"digest must be a string, not {type(text).__name__}")
+        m = _GRAMMAR.match(text)
+        if m is None:
+            raise InvalidDigest(f"invalid digest {text!r}: expected 'algorithm:hex'")
+        return cls(m.group(1), m.group(2))
+
+    @classmethod
+    def of(cls, data: bytes, algorithm: str = CANONICAL) -> Digest:
+        """The digest of ``data``."""
+        return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
+
+    @classmethod
+    def of_file(cls, f: BinaryIO, algorithm: str = CANONICAL) -> tuple[Digest, int]:
+        """Digest and size of everything readable from ``f``."""
+        h = Hasher(algorithm)
+        h.consume(f)
+        return h.digest(), h.size
+
+    @property
+    def encoded(self) -> str:
+        """The hex part, as used for file names (``blobs/sha256/<encoded>``)."""
+        return self.hex
+
+    @property
+    def short(self) -> str:
+        """The first 12 hex characters, as docker shows image IDs."""
+        return self.hex[:12]
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hex}"
+
+    def __repr__(self) -> str:
+        return f"Digest('{self}')"
+
+    def verify(self, data: bytes, what: str = "content") -> None:
+        """Raise :class:`DigestMismatch` unless ``data`` hashes to this digest."""
+        got = Digest.of(data, self.algorithm)
+        if got != self:
+            raise DigestMismatch(f"digest mismatch for {what} {self}: got {got}")
+
+
+class Hasher:
+    """A streaming hasher that also counts bytes."""
+
+    __slots__ = ("_h", "algorithm", "size")
+
+    def __init__(self, algorithm: str = CANONICAL) -> None:
+        if algorithm not in ALGORITHMS:
+            raise InvalidDigest(f"unsupported digest algorithm {algorithm!r}")
+        self.algorithm = algorithm
+        self._h = hashlib.new(algorithm)
+        self.size = 0
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        self._h.update(data)
+        self.size += len(data)
+
+    def consume(self, f: BinaryIO, bufsize: int = 1 << 20) -> None:
+        """Hash everything readable from ``f``."""
+        buf = bytearray(bufsize)
+        view = memoryview(buf)
+        readinto = getattr(f, "readinto", None)
+        if readinto is not None:
+            while n := readinto(view):
+                self.update(view[:n])
+            return
+        while chunk := f.read(bufsize):
+            self.update(chunk)
+
+    def digest(self) -> Digest:
+        return Digest(self.algorithm, self._h.hexdigest())
+
+
+def parse_digest(text: str) -> Digest:
+    """Parse a digest string (alias of :meth:`Digest.parse`)."""
+    return Digest.parse(text)
