@@ -1,0 +1,1 @@
+"""Registries: ``server`` (forklift serve) and ``client`` (push, pull, login)."""
