@@ -1,0 +1,582 @@
+"""What the registry knows besides blob bytes: the :class:`MetadataStore` interface and SQLite.
+
+Repositories, tags, manifests (their exact bytes are kept here, so a manifest
+push is one transaction), which repository may see which blob, referrers and
+uploads in progress. Blob *bytes* live in the storage driver; a blob row here
+means "committed and complete". A PostgreSQL store for several replicas
+implements the same methods.
+
+Invariants the methods keep (garbage collection relies on them):
+
+- a ``blobs`` row exists only after the bytes were committed durably;
+- ``put_manifest`` checks that every referenced blob and child manifest is
+  visible in the repository *in the same write transaction* that records the
+  manifest, and ``delete_blob_if_unused`` re-checks references in its own
+  write transaction, so a push and a collection can never interleave badly.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from forklift.errors import StoreError
+
+
+@dataclass(frozen=True)
+class ManifestRecord:
+    """A stored manifest: its digest, media type and exact bytes."""
+
+    digest: str
+    media_type: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class NewManifest:
+    """A manifest about to be stored, with what it references."""
+
+    digest: str
+    media_type: str
+    body: bytes
+    blobs: tuple[tuple[str, int], ...]  # (digest, size) of config and layers
+    children: tuple[str, ...]  # manifests an index lists
+    subject: str | None
+    artifact_type: str | None
+    annotations: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Referrer:
+    """One entry of a referrers listing."""
+
+    digest: str
+    media_type: str
+    size: int
+    artifact_type: str | None
+    annotations: dict[str, str]
+
+
+@dataclass(frozen=True)
+class UploadRecord:
+    """An upload session: which repository it belongs to and when it was last used."""
+
+    id: str
+    repo: str
+    created: float
+    updated: float
+
+
+@dataclass(frozen=True)
+class PutResult:
+    """Outcome of :meth:`MetadataStore.put_manifest`."""
+
+    missing_blobs: tuple[str, ...] = ()
+    missing_manifests: tuple[str, ...] = ()
+    wrong_size: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing_blobs or self.missing_manifests or self.wrong_size)
+
+
+class MetadataStore(Protocol):
+    """Registry metadata. Every method is one atomic operation."""
+
+    # blobs
+    def blob_size(self, digest: str) -> int | None:
+        """Size of a committed blob, or None."""
+        ...
+
+    def repo_blob_size(self, repo: str, digest: str) -> int | None:
+        """Size of a blob if it is visible in ``repo``, else None."""
+        ...
+
+    def add_blob(self, repo: str, digest: str, size: int) -> None:
+        """Record a committed blob and make it visible in ``repo``."""
+        ...
+
+    def link_blob(self, repo: str, digest: str) -> bool:
+        """Make an existing blob visible in ``repo`` (mount); False if it does not exist."""
+        ...
+
+    def unlink_blob(self, repo: str, digest: str) -> bool:
+        """Hide a blob from ``repo``; False if it was not visible there."""
+        ...
+
+    def touch_blob(self, digest: str) -> None:
+        """Mark a blob as recently used (GC grace restarts)."""
+        ...
+
+    # manifests and tags
+    def put_manifest(self, repo: str, manifest: NewManifest, tag: str | None) -> PutResult:
+        """Store a manifest (and tag) if everything it references is visible in ``repo``."""
+        ...
+
+    def get_manifest(self, repo: str, reference: str, by_digest: bool) -> ManifestRecord | None:
+        """A manifest of ``repo`` by tag or digest."""
+        ...
+
+    def delete_tag(self, repo: str, tag: str) -> bool:
+        """Remove a tag; False if it did not exist."""
+        ...
+
+    def delete_manifest(self, repo: str, digest: str) -> bool:
+        """Remove a manifest (and the tags pointing at it) from ``repo``."""
+        ...
+
+    def repo_exists(self, repo: str) -> bool:
+        """True if anything was ever pushed to ``repo``."""
+        ...
+
+    def list_tags(self, repo: str, limit: int | None, last: str | None) -> list[str]:
+        """Tags of ``repo`` in lexical order, after ``last``, at most ``limit``."""
+        ...
+
+    def list_repos(self, limit: int | None, last: str | None) -> list[str]:
+        """Repository names in lexical order, after ``last``, at most ``limit``."""
+        ...
+
+    def referrers(self, repo: str, subject: str, artifact_type: str | None) -> list[Referrer]:
+        """Manifests in ``repo`` whose subject is ``subject``."""
+        ...
+
+    # uploads
+    def create_upload(self, upload_id: str, repo: str) -> None:
+        """Record a new upload session."""
+        ...
+
+    def get_upload(self, upload_id: str) -> UploadRecord | None:
+        """An upload session, or None."""
+        ...
+
+    def touch_upload(self, upload_id: str) -> None:
+        """Mark an upload as active now."""
+        ...
+
+    def delete_upload(self, upload_id: str) -> None:
+        """Forget an upload session."""
+        ...
+
+    def uploads_before(self, cutoff: float) -> list[str]:
+        """Ids of uploads last used before ``cutoff``."""
+        ...
+
+    def upload_ids(self) -> set[str]:
+        """Every upload session id."""
+        ...
+
+    # garbage collection
+    def untagged_manifests(self, cutoff: float) -> list[tuple[str, str]]:
+        """(repo, digest) of manifests no tag reaches, older than ``cutoff``."""
+        ...
+
+    def delete_orphan_manifests(self, cutoff: float, dry_run: bool) -> list[str]:
+        """Drop manifests no repository holds any more; return their digests."""
+        ...
+
+    def unused_blobs(self, cutoff: float) -> list[str]:
+        """Blobs no manifest references and not used since ``cutoff``."""
+        ...
+
+    def delete_blob_if_unused(self, digest: str, cutoff: float) -> bool:
+        """Re-check and forget an unused blob; True if it was forgotten."""
+        ...
+
+    def all_blob_digests(self) -> set[str]:
+        """Every committed blob."""
+        ...
+
+    def stats(self) -> dict[str, int]:
+        """Counts and total size, for metrics."""
+        ...
+
+    def close(self) -> None:
+        """Release the store."""
+        ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS repos(name TEXT PRIMARY KEY, created REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blobs(
+    digest TEXT PRIMARY KEY, size INTEGER NOT NULL, touched REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS repo_blobs(
+    repo TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY(repo, digest)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS repo_blobs_digest ON repo_blobs(digest);
+CREATE TABLE IF NOT EXISTS manifests(
+    digest TEXT PRIMARY KEY, media_type TEXT NOT NULL, size INTEGER NOT NULL,
+    body BLOB NOT NULL, artifact_type TEXT, subject TEXT, annotations TEXT,
+    created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS manifests_subject ON manifests(subject);
+CREATE TABLE IF NOT EXISTS manifest_refs(
+    parent TEXT NOT NULL, child TEXT NOT NULL, kind TEXT NOT NULL,
+    PRIMARY KEY(parent, kind, child)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS manifest_refs_child ON manifest_refs(child, kind);
+CREATE TABLE IF NOT EXISTS repo_manifests(
+    repo TEXT NOT NULL, digest TEXT NOT NULL, created REAL NOT NULL,
+    PRIMARY KEY(repo, digest)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS repo_manifests_digest ON repo_manifests(digest);
+CREATE TABLE IF NOT EXISTS tags(
+    repo TEXT NOT NULL, tag TEXT NOT NULL, digest TEXT NOT NULL, updated REAL NOT NULL,
+    PRIMARY KEY(repo, tag)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tags_digest ON tags(repo, digest);
+CREATE TABLE IF NOT EXISTS uploads(
+    id TEXT PRIMARY KEY, repo TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL);
+"""
+
+
+class SQLiteMetadata:
+    """The default metadata store: one SQLite database in WAL mode.
+
+    One connection guarded by a lock serves every thread: statements are short,
+    and WAL with ``synchronous=NORMAL`` survives a process crash (SIGKILL)
+    without losing committed transactions.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        try:
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open registry database {self.path}: {exc}") from None
+        self._lock = threading.RLock()
+
+    # -- helpers ---------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _one(self, sql: str, args: Sequence[Any]) -> Any:
+        with self._lock:
+            return self._db.execute(sql, args).fetchone()
+
+    def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # -- blobs -----------------------------------------------------------------
+
+    def blob_size(self, digest: str) -> int | None:
+        row = self._one("SELECT size FROM blobs WHERE digest=?", (digest,))
+        return row[0] if row else None
+
+    def repo_blob_size(self, repo: str, digest: str) -> int | None:
+        row = self._one(
+            "SELECT b.size FROM repo_blobs r JOIN blobs b ON b.digest=r.digest "
+            "WHERE r.repo=? AND r.digest=?",
+            (repo, digest),
+        )
+        return row[0] if row else None
+
+    def add_blob(self, repo: str, digest: str, size: int) -> None:
+        now = time.time()
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO blobs(digest, size, touched) VALUES(?,?,?) "
+                "ON CONFLICT(digest) DO UPDATE SET touched=excluded.touched",
+                (digest, size, now),
+            )
+            db.execute("INSERT OR IGNORE INTO repos VALUES(?,?)", (repo, now))
+            db.execute("INSERT OR IGNORE INTO repo_blobs VALUES(?,?)", (repo, digest))
+
+    def link_blob(self, repo: str, digest: str) -> bool:
+        now = time.time()
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM blobs WHERE digest=?", (digest,)).fetchone() is None:
+                return False
+            db.execute("UPDATE blobs SET touched=? WHERE digest=?", (now, digest))
+            db.execute("INSERT OR IGNORE INTO repos VALUES(?,?)", (repo, now))
+            db.execute("INSERT OR IGNORE INTO repo_blobs VALUES(?,?)", (repo, digest))
+            return True
+
+    def unlink_blob(self, repo: str, digest: str) -> bool:
+        with self._write() as db:
+            cur = db.execute("DELETE FROM repo_blobs WHERE repo=? AND digest=?", (repo, digest))
+            return cur.rowcount > 0
+
+    def touch_blob(self, digest: str) -> None:
+        with self._write() as db:
+            db.execute("UPDATE blobs SET touched=? WHERE digest=?", (time.time(), digest))
+
+    # -- manifests -------------------------------------------------------------
+
+    def put_manifest(self, repo: str, manifest: NewManifest, tag: str | None) -> PutResult:
+        now = time.time()
+        with self._write() as db:
+            missing_blobs: list[str] = []
+            wrong_size: list[str] = []
+            for digest, size in manifest.blobs:
+                row = db.execute(
+                    "SELECT b.size FROM repo_blobs r JOIN blobs b ON b.digest=r.digest "
+                    "WHERE r.repo=? AND r.digest=?",
+                    (repo, digest),
+                ).fetchone()
+                if row is None:
+                    missing_blobs.append(digest)
+                elif row[0] != size:
+                    wrong_size.append(digest)
+            missing_manifests = [
+                child
+                for child in manifest.children
+                if db.execute(
+                    "SELECT 1 FROM repo_manifests WHERE repo=? AND digest=?", (repo, child)
+                ).fetchone()
+                is None
+            ]
+            result = PutResult(tuple(missing_blobs), tuple(missing_manifests), tuple(wrong_size))
+            if not result.ok:
+                return result
+            db.execute("INSERT OR IGNORE INTO repos VALUES(?,?)", (repo, now))
+            db.execute(
+                "INSERT OR IGNORE INTO manifests VALUES(?,?,?,?,?,?,?,?)",
+                (
+                    manifest.digest,
+                    manifest.media_type,
+                    len(manifest.body),
+                    manifest.body,
+                    manifest.artifact_type,
+                    manifest.subject,
+                    json.dumps(manifest.annotations) if manifest.annotations else None,
+                    now,
+                ),
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO manifest_refs VALUES(?,?,'blob')",
+                [(manifest.digest, d) for d, _ in manifest.blobs],
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO manifest_refs VALUES(?,?,'manifest')",
+                [(manifest.digest, d) for d in manifest.children],
+            )
+            db.execute(
+                "INSERT INTO repo_manifests VALUES(?,?,?) "
+                "ON CONFLICT(repo, digest) DO UPDATE SET created=excluded.created",
+                (repo, manifest.digest, now),
+            )
+            if tag is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO tags VALUES(?,?,?,?)", (repo, tag, manifest.digest, now)
+                )
+            return result
+
+    def get_manifest(self, repo: str, reference: str, by_digest: bool) -> ManifestRecord | None:
+        if by_digest:
+            sql = (
+                "SELECT m.digest, m.media_type, m.body FROM repo_manifests r "
+                "JOIN manifests m ON m.digest=r.digest WHERE r.repo=? AND r.digest=?"
+            )
+        else:
+            sql = (
+                "SELECT m.digest, m.media_type, m.body FROM tags t "
+                "JOIN manifests m ON m.digest=t.digest WHERE t.repo=? AND t.tag=?"
+            )
+        row = self._one(sql, (repo, reference))
+        return ManifestRecord(row[0], row[1], row[2]) if row else None
+
+    def delete_tag(self, repo: str, tag: str) -> bool:
+        with self._write() as db:
+            return db.execute("DELETE FROM tags WHERE repo=? AND tag=?", (repo, tag)).rowcount > 0
+
+    def delete_manifest(self, repo: str, digest: str) -> bool:
+        with self._write() as db:
+            cur = db.execute("DELETE FROM repo_manifests WHERE repo=? AND digest=?", (repo, digest))
+            if cur.rowcount == 0:
+                return False
+            db.execute("DELETE FROM tags WHERE repo=? AND digest=?", (repo, digest))
+            return True
+
+    def repo_exists(self, repo: str) -> bool:
+        return self._one("SELECT 1 FROM repos WHERE name=?", (repo,)) is not None
+
+    def list_tags(self, repo: str, limit: int | None, last: str | None) -> list[str]:
+        args: list[Any] = [repo]
+        sql = "SELECT tag FROM tags WHERE repo=?"
+        if last is not None:
+            sql += " AND tag > ?"
+            args.append(last)
+        sql += " ORDER BY tag"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [r[0] for r in self._all(sql, args)]
+
+    def list_repos(self, limit: int | None, last: str | None) -> list[str]:
+        args: list[Any] = []
+        # a repository is listed while it holds a manifest
+        sql = "SELECT DISTINCT repo FROM repo_manifests"
+        if last is not None:
+            sql += " WHERE repo > ?"
+            args.append(last)
+        sql += " ORDER BY repo"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [r[0] for r in self._all(sql, args)]
+
+    def referrers(self, repo: str, subject: str, artifact_type: str | None) -> list[Referrer]:
+        sql = (
+            "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations "
+            "FROM repo_manifests r JOIN manifests m ON m.digest=r.digest "
+            "WHERE r.repo=? AND m.subject=?"
+        )
+        args: list[Any] = [repo, subject]
+        if artifact_type is not None:
+            sql += " AND m.artifact_type=?"
+            args.append(artifact_type)
+        sql += " ORDER BY m.created, m.digest"
+        return [
+            Referrer(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else {})
+            for r in self._all(sql, args)
+        ]
+
+    # -- uploads ---------------------------------------------------------------
+
+    def create_upload(self, upload_id: str, repo: str) -> None:
+        now = time.time()
+        with self._write() as db:
+            db.execute("INSERT INTO uploads VALUES(?,?,?,?)", (upload_id, repo, now, now))
+
+    def get_upload(self, upload_id: str) -> UploadRecord | None:
+        row = self._one("SELECT id, repo, created, updated FROM uploads WHERE id=?", (upload_id,))
+        return UploadRecord(*row) if row else None
+
+    def touch_upload(self, upload_id: str) -> None:
+        with self._write() as db:
+            db.execute("UPDATE uploads SET updated=? WHERE id=?", (time.time(), upload_id))
+
+    def delete_upload(self, upload_id: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM uploads WHERE id=?", (upload_id,))
+
+    def uploads_before(self, cutoff: float) -> list[str]:
+        return [r[0] for r in self._all("SELECT id FROM uploads WHERE updated < ?", (cutoff,))]
+
+    def upload_ids(self) -> set[str]:
+        """Every upload session id."""
+        return {r[0] for r in self._all("SELECT id FROM uploads")}
+
+    # -- garbage collection ----------------------------------------------------
+
+    def untagged_manifests(self, cutoff: float) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        repos = [r[0] for r in self._all("SELECT DISTINCT repo FROM repo_manifests")]
+        for repo in repos:
+            held = {
+                r[0]: r[1]
+                for r in self._all(
+                    "SELECT digest, created FROM repo_manifests WHERE repo=?", (repo,)
+                )
+            }
+            live = {r[0] for r in self._all("SELECT digest FROM tags WHERE repo=?", (repo,))}
+            # children of live indexes and referrers of live manifests stay live
+            frontier = set(live)
+            while frontier:
+                marks = ",".join("?" * len(frontier))
+                args = list(frontier)
+                children = {
+                    r[0]
+                    for r in self._all(
+                        f"SELECT child FROM manifest_refs WHERE kind='manifest' "
+                        f"AND parent IN ({marks})",
+                        args,
+                    )
+                }
+                refs = {
+                    r[0]
+                    for r in self._all(
+                        f"SELECT digest FROM manifests WHERE subject IN ({marks})", args
+                    )
+                }
+                frontier = ((children | refs) & held.keys()) - live
+                live |= frontier
+            out.extend(
+                (repo, d) for d, created in held.items() if d not in live and created < cutoff
+            )
+        return out
+
+    def delete_orphan_manifests(self, cutoff: float, dry_run: bool) -> list[str]:
+        sql = (
+            "SELECT digest FROM manifests m WHERE created < ? AND NOT EXISTS "
+            "(SELECT 1 FROM repo_manifests r WHERE r.digest=m.digest)"
+        )
+        if dry_run:
+            return [r[0] for r in self._all(sql, (cutoff,))]
+        with self._write() as db:
+            gone = [r[0] for r in db.execute(sql, (cutoff,)).fetchall()]
+            for digest in gone:
+                db.execute("DELETE FROM manifests WHERE digest=?", (digest,))
+                db.execute("DELETE FROM manifest_refs WHERE parent=?", (digest,))
+            return gone
+
+    def unused_blobs(self, cutoff: float) -> list[str]:
+        return [
+            r[0]
+            for r in self._all(
+                "SELECT digest FROM blobs b WHERE touched < ? AND NOT EXISTS "
+                "(SELECT 1 FROM manifest_refs f WHERE f.child=b.digest AND f.kind='blob')",
+                (cutoff,),
+            )
+        ]
+
+    def delete_blob_if_unused(self, digest: str, cutoff: float) -> bool:
+        with self._write() as db:
+            row = db.execute(
+                "SELECT 1 FROM blobs b WHERE digest=? AND touched < ? AND NOT EXISTS "
+                "(SELECT 1 FROM manifest_refs f WHERE f.child=b.digest AND f.kind='blob')",
+                (digest, cutoff),
+            ).fetchone()
+            if row is None:
+                return False
+            db.execute("DELETE FROM blobs WHERE digest=?", (digest,))
+            db.execute("DELETE FROM repo_blobs WHERE digest=?", (digest,))
+            return True
+
+    def all_blob_digests(self) -> set[str]:
+        return {r[0] for r in self._all("SELECT digest FROM blobs")}
+
+    def tags_and_manifests(self) -> Iterator[tuple[str, str, str]]:
+        """(repo, tag, digest) of every tag, for consistency checks."""
+        yield from self._all("SELECT repo, tag, digest FROM tags ORDER BY repo, tag")
+
+    def manifest_blob_refs(self) -> list[tuple[str, str, str]]:
+        """(repo, manifest digest, blob digest) of every blob a held manifest references."""
+        return self._all(
+            "SELECT r.repo, f.parent, f.child FROM repo_manifests r "
+            "JOIN manifest_refs f ON f.parent=r.digest WHERE f.kind='blob'"
+        )
+
+    def stats(self) -> dict[str, int]:
+        blobs, size = self._one("SELECT COUNT(*), COALESCE(SUM(size),0) FROM blobs", ())
+        return {
+            "blobs": blobs,
+            "blob_bytes": size,
+            "manifests": self._one("SELECT COUNT(*) FROM manifests", ())[0],
+            "repositories": self._one("SELECT COUNT(*) FROM repos", ())[0],
+            "tags": self._one("SELECT COUNT(*) FROM tags", ())[0],
+            "uploads": self._one("SELECT COUNT(*) FROM uploads", ())[0],
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
