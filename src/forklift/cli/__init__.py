@@ -19,6 +19,17 @@ from forklift.errors import ForkliftError
 
 # verb -> "module:attribute"; kept sorted by the order `forklift --help` shows them.
 COMMANDS: dict[str, str] = {
+    "images": "forklift.cli.images:images",
+    "inspect": "forklift.cli.images:inspect",
+    "history": "forklift.cli.images:history",
+    "tag": "forklift.cli.images:tag",
+    "rmi": "forklift.cli.images:rmi",
+    "prune": "forklift.cli.maintenance:prune",
+    "fsck": "forklift.cli.maintenance:fsck",
+    "save": "forklift.cli.transfer:save",
+    "load": "forklift.cli.transfer:load",
+    "copy": "forklift.cli.transfer:copy",
+    "import": "forklift.cli.transfer:import_",
     "version": "forklift.cli.misc:version",
     "serve": "forklift.cli.serve:serve",
 }
@@ -97,4 +108,11 @@ def main(argv: list[str] | None = None) -> None:
         where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
         click.echo(f"Error: {exc.strerror or exc}{where}", err=True)
         sys.exit(1)
+    except Exception as exc:
+        # A bug, not a user error: say so in one line; --debug shows where.
+        if _wants_debug(args):
+            raise
+        click.echo(f"Error: internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo("Hint: run with --debug for the traceback, and report it", err=True)
+        sys.exit(70)
     sys.exit(rc if isinstance(rc, int) else 0)

@@ -122,3 +122,85 @@ class Hasher:
 def parse_digest(text: str) -> Digest:
     """Parse a digest string (alias of :meth:`Digest.parse`)."""
     return Digest.parse(text)
+
+
+class VerifyingReader:
+    """Wraps a readable stream; hashes what passes through and checks it at EOF.
+
+    A consumer that reads to EOF gets :class:`DigestMismatch` (or
+    :class:`SizeMismatch`) from the read that hits the end, *before* it can
+    treat the content as complete — so nothing unverified is ever committed.
+    Reading past the promised size fails at once.
+    """
+
+    def __init__(
+        self, raw: BinaryIO, expected: Digest, size: int | None, what: str = "blob"
+    ) -> None:
+        self._raw = raw
+        self._hasher = Hasher(expected.algorithm)
+        self.expected = expected
+        self.expected_size = size
+        self.what = what
+        self._checked = False
+
+    @property
+    def size(self) -> int:
+        return self._hasher.size
+
+    def _check(self, at_eof: bool) -> None:
+        from forklift.errors import SizeMismatch
+
+        n = self._hasher.size
+        if self.expected_size is not None and n > self.expected_size:
+            raise SizeMismatch(
+                f"size mismatch for {self.what} {self.expected}: more than the {self.expected_size} "
+                "bytes promised"
+            )
+        if at_eof and not self._checked:
+            self._checked = True
+            if self.expected_size is not None and n != self.expected_size:
+                raise SizeMismatch(
+                    f"size mismatch for {self.what} {self.expected}: got {n} bytes, "
+                    f"expected {self.expected_size}"
+                )
+            got = self._hasher.digest()
+            if got != self.expected:
+                raise DigestMismatch(
+                    f"digest mismatch for {self.what} {self.expected}: the content hashes to {got}"
+                )
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        self._hasher.update(data)
+        self._check(at_eof=not data or n is None or n < 0)
+        return data
+
+    def readinto(self, buf: bytearray | memoryview) -> int:
+        readinto = getattr(self._raw, "readinto", None)
+        if readinto is None:
+            data = self._raw.read(len(buf))
+            n = len(data)
+            buf[:n] = data
+        else:
+            n = readinto(buf)
+        view = memoryview(buf)[:n]
+        self._hasher.update(view)
+        self._check(at_eof=n == 0)
+        return n
+
+    def readable(self) -> bool:
+        return True
+
+    def verify_rest(self) -> None:
+        """Read whatever is left and check the digest (for callers that stop early)."""
+        while self.read(1 << 20):
+            pass
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> VerifyingReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,181 @@
+"""Moving images in and out of the store: save, load, copy, import."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from forklift.cli._common import open_store
+from forklift.cli.progress import make_progress
+from forklift.errors import InvalidInput, UsageError
+from forklift.oci.platform import Platform
+from forklift.reference import Reference, parse_reference
+
+
+def _platform(value: str | None) -> Platform | None:
+    return Platform.parse(value) if value else None
+
+
+@click.command()
+@click.argument("source")
+@click.argument("destination")
+@click.option("--platform", help="From a multi-platform image, copy this one (os/arch[/variant]).")
+@click.option("--all-platforms", is_flag=True, help="Copy every image of a multi-platform index.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, help="Blobs copied at once.")
+def copy(
+    source: str, destination: str, platform: str | None, all_platforms: bool, quiet: bool, jobs: int
+) -> None:
+    """Copy an image between transports.
+
+    Transports: NAME[:TAG] (the store), oci:DIR[:REF], oci-archive:FILE[:REF],
+    docker-archive:FILE[:NAME:TAG], docker://REGISTRY/REPO[:TAG].
+    """
+    from forklift.transports.copy import copy as do_copy
+
+    if platform and all_platforms:
+        raise UsageError("--platform and --all-platforms exclude each other")
+    with make_progress(quiet) as progress:
+        result = do_copy(
+            source,
+            destination,
+            platform=_platform(platform),
+            all_platforms=all_platforms,
+            progress=progress,
+            jobs=jobs,
+        )
+    if not quiet:
+        click.echo(
+            f"Copied {result.blobs_copied} blobs ({result.blobs_skipped} already present); "
+            f"manifest {result.digest}",
+            err=True,
+        )
+
+
+@click.command()
+@click.argument("names", nargs=-1, required=True)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE (default: stdout)."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["docker", "oci"]),
+    default="docker",
+    help="docker-archive (what docker load reads) or an OCI layout tarball.",
+)
+@click.option("--platform", help="From a multi-platform image, save this one.")
+def save(names: tuple[str, ...], output: str | None, fmt: str, platform: str | None) -> None:
+    """Save images to a tar archive (docker save)."""
+    from forklift.transports.archive import DockerArchiveDestination, OciArchiveDestination
+    from forklift.transports.copy import copy_image
+    from forklift.transports.layout import StoreSource
+
+    if output is None and sys.stdout.isatty():
+        raise UsageError(
+            "refusing to write an archive to a terminal: use -o FILE or redirect stdout"
+        )
+    store = open_store()
+    spool = None
+    if output is None or output == "-":
+        fd, spool = tempfile.mkstemp(prefix="forklift-save-", suffix=".tar")
+        os.close(fd)
+        target = spool
+    else:
+        target = output
+    try:
+        dst = (
+            DockerArchiveDestination(target)
+            if fmt == "docker"
+            else OciArchiveDestination(target, None)
+        )
+        with dst:
+            for name in names:
+                with StoreSource(store, name) as src:
+                    refs = _names_for(name, src.image.names)
+                    copy_image(src, dst, names=refs, platform=_platform(platform))
+            dst.commit()
+        if spool is not None:
+            with open(spool, "rb") as f:
+                shutil.copyfileobj(f, sys.stdout.buffer, 1 << 20)
+            sys.stdout.buffer.flush()
+    finally:
+        if spool is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(spool)
+
+
+def _names_for(given: str, names: tuple[Reference, ...]) -> tuple[Reference, ...]:
+    """The names an image is saved under: the one the user typed, or all when given by ID."""
+    with contextlib.suppress(InvalidInput):
+        ref = parse_reference(given)
+        if any(str(n) == str(ref) for n in names):
+            return (ref,)
+    return names
+
+
+@click.command()
+@click.option(
+    "-i",
+    "--input",
+    "input_",
+    type=click.Path(dir_okay=False),
+    help="Read from FILE (default: stdin).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Only print the loaded names.")
+def load(input_: str | None, quiet: bool) -> None:
+    """Load images from a docker-archive or OCI archive (plain, gzip or zstd)."""
+    from forklift.transports.load import load_archive
+
+    if input_ is None and sys.stdin.isatty():
+        raise UsageError("no input: use -i FILE or pipe an archive into stdin")
+    with make_progress(quiet) as progress:
+        loaded = load_archive(open_store(), input_ or "-", progress=progress)
+    for line in loaded:
+        click.echo(line)
+
+
+@click.command(name="import")
+@click.argument("rootfs")
+@click.argument("name", required=False)
+@click.option(
+    "-c",
+    "--change",
+    "changes",
+    multiple=True,
+    help="Dockerfile instruction to apply (CMD, ENV, ...).",
+)
+@click.option("-m", "--message", help="Commit message for the history entry.")
+@click.option("--platform", help="Platform the root filesystem is for (default: this host).")
+def import_(
+    rootfs: str,
+    name: str | None,
+    changes: tuple[str, ...],
+    message: str | None,
+    platform: str | None,
+) -> None:
+    """Create an image from a root filesystem tarball (docker import). ROOTFS may be '-'."""
+    from forklift.transports.rootfs import import_rootfs
+
+    apply_changes = None
+    if changes:
+        from forklift.dockerfile.changes import apply_changes  # type: ignore[no-redef]
+    names = (parse_reference(name),) if name else ()
+    if rootfs != "-" and not Path(rootfs).exists():
+        raise InvalidInput(f"{rootfs}: no such file")
+    image = import_rootfs(
+        open_store(),
+        rootfs,
+        names,
+        changes=changes,
+        apply_changes=apply_changes,
+        message=message,
+        platform=_platform(platform),
+    )
+    click.echo(str(image.id))

@@ -1,0 +1,264 @@
+"""An OCI image layout directory: ``oci-layout``, ``index.json``, ``blobs/<alg>/<hex>``.
+
+Blobs are written to a temporary file next to their final place, hashed while
+written, fsynced and renamed into place only if their digest (and size) is
+what was promised: a reader never sees a partial or wrong blob.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from forklift.errors import DigestMismatch, InvalidInput, NotFound, SizeMismatch, StoreError
+from forklift.fsutil import atomic_write, fsync_dir
+from forklift.oci import canonical
+from forklift.oci import mediatypes as mt
+from forklift.oci.descriptor import Descriptor
+from forklift.oci.digest import ALGORITHMS, Digest, Hasher
+from forklift.oci.manifest import ImageIndex, parse_manifest
+
+REF_NAME = "org.opencontainers.image.ref.name"
+LAYOUT_VERSION = "1.0.0"
+_BUFSIZE = 1 << 20
+
+
+class BlobWriter:
+    """A blob being written: ``write()`` bytes, then ``commit()`` to make it visible.
+
+    Used as a context manager, an exception (or leaving without ``commit``)
+    discards the temporary file.
+    """
+
+    def __init__(
+        self, blobs_dir: Path, tmp_dir: Path, expected: Digest | None, size: int | None
+    ) -> None:
+        self._blobs_dir = blobs_dir
+        self.expected = expected
+        self.expected_size = size
+        self._hasher = Hasher(expected.algorithm if expected else "sha256")
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, self._tmp = tempfile.mkstemp(dir=tmp_dir, prefix="blob-", suffix=".partial")
+        self._file: BinaryIO = os.fdopen(fd, "wb", buffering=_BUFSIZE)
+        self.digest: Digest | None = None
+        self._done = False
+
+    @property
+    def size(self) -> int:
+        return self._hasher.size
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self._hasher.update(data)
+        if self.expected_size is not None and self._hasher.size > self.expected_size:
+            raise SizeMismatch(
+                f"size mismatch for blob {self.expected}: more than the {self.expected_size} "
+                "bytes promised"
+            )
+        return self._file.write(data)
+
+    def copy_from(self, src: BinaryIO) -> None:
+        """Write everything readable from ``src``."""
+        buf = bytearray(_BUFSIZE)
+        view = memoryview(buf)
+        readinto = getattr(src, "readinto", None)
+        if readinto is not None:
+            while n := readinto(view):
+                self.write(view[:n])
+        else:
+            while chunk := src.read(_BUFSIZE):
+                self.write(chunk)
+
+    def commit(self) -> Digest:
+        """Verify, fsync and move the blob into place; returns its digest."""
+        if self._done:
+            raise StoreError("blob writer already finished")
+        digest = self._hasher.digest()
+        try:
+            if self.expected_size is not None and self.size != self.expected_size:
+                raise SizeMismatch(
+                    f"size mismatch for blob {self.expected}: got {self.size} bytes, "
+                    f"expected {self.expected_size}"
+                )
+            if self.expected is not None and digest != self.expected:
+                raise DigestMismatch(
+                    f"digest mismatch for blob {self.expected}: the content hashes to {digest}"
+                )
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            final_dir = self._blobs_dir / digest.algorithm
+            final_dir.mkdir(parents=True, exist_ok=True)
+            os.chmod(self._tmp, 0o644)
+            # rename over an existing copy is fine: same digest, same bytes.
+            os.replace(self._tmp, final_dir / digest.encoded)
+            fsync_dir(final_dir)
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+        self.digest = digest
+        return digest
+
+    def abort(self) -> None:
+        """Discard the temporary file."""
+        if self._done:
+            return
+        self._done = True
+        with contextlib.suppress(Exception):
+            self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp)
+
+    def __enter__(self) -> BlobWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._done:
+            self.abort()
+
+
+class OciLayout:
+    """Read and write an OCI image layout directory."""
+
+    def __init__(self, root: str | os.PathLike[str], *, create: bool = False) -> None:
+        self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise InvalidInput(f"{self.root}: not a directory")
+        marker = self.root / "oci-layout"
+        if not marker.exists():
+            if not create:
+                raise NotFound(f"{self.root}: not an OCI image layout (no oci-layout file)")
+            self.root.mkdir(parents=True, exist_ok=True)
+            atomic_write(marker, canonical.dumps({"imageLayoutVersion": LAYOUT_VERSION}))
+        else:
+            try:
+                version = json.loads(marker.read_bytes()).get("imageLayoutVersion")
+            except (ValueError, AttributeError):
+                raise InvalidInput(f"{marker}: not valid JSON") from None
+            if not isinstance(version, str) or not version.startswith("1."):
+                raise InvalidInput(f"{marker}: unsupported imageLayoutVersion {version!r}")
+        (self.root / "blobs").mkdir(exist_ok=True)
+        if not (self.root / "index.json").exists():
+            if not create:
+                raise NotFound(f"{self.root}: not an OCI image layout (no index.json)")
+            self.write_index([])
+
+    # -- blobs ---------------------------------------------------------------
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Where partial blobs are staged (same filesystem as blobs/)."""
+        return self.root / ".tmp"
+
+    def blob_path(self, digest: Digest) -> Path:
+        return self.root / "blobs" / digest.algorithm / digest.encoded
+
+    def has_blob(self, digest: Digest) -> bool:
+        return self.blob_path(digest).is_file()
+
+    def blob_size(self, digest: Digest) -> int:
+        try:
+            return self.blob_path(digest).stat().st_size
+        except FileNotFoundError:
+            raise NotFound(f"blob {digest} not found in {self.root}") from None
+
+    def open_blob(self, digest: Digest) -> BinaryIO:
+        try:
+            return open(self.blob_path(digest), "rb")
+        except FileNotFoundError:
+            raise NotFound(f"blob {digest} not found in {self.root}") from None
+
+    def read_blob(self, digest: Digest, *, verify: bool = True) -> bytes:
+        """Read a (small) blob whole; with ``verify`` its digest is checked."""
+        with self.open_blob(digest) as f:
+            data = f.read()
+        if verify:
+            digest.verify(data, f"blob in {self.root}")
+        return data
+
+    def blob_writer(self, expected: Digest | None = None, size: int | None = None) -> BlobWriter:
+        """Start writing a blob; see :class:`BlobWriter`."""
+        return BlobWriter(self.root / "blobs", self.tmp_dir, expected, size)
+
+    def put_blob(self, data: bytes, expected: Digest | None = None) -> Digest:
+        """Store ``data`` as a blob (atomically); returns its digest."""
+        digest = Digest.of(data, expected.algorithm if expected else "sha256")
+        if expected is not None and digest != expected:
+            raise DigestMismatch(
+                f"digest mismatch for blob {expected}: the content hashes to {digest}"
+            )
+        if self.has_blob(digest):
+            return digest
+        with self.blob_writer(digest, len(data)) as w:
+            w.write(data)
+            return w.commit()
+
+    def delete_blob(self, digest: Digest) -> int:
+        """Remove a blob; returns the bytes freed (0 if it was not there)."""
+        path = self.blob_path(digest)
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            return 0
+        return size
+
+    def iter_blobs(self) -> Iterator[tuple[str, str, Path]]:
+        """Every file under blobs/ as (algorithm, encoded name, path), valid names or not."""
+        blobs = self.root / "blobs"
+        for alg_dir in sorted(blobs.iterdir()):
+            if not alg_dir.is_dir():
+                continue
+            for entry in os.scandir(alg_dir):
+                if entry.is_file(follow_symlinks=False):
+                    yield alg_dir.name, entry.name, Path(entry.path)
+
+    @staticmethod
+    def digest_for_name(algorithm: str, encoded: str) -> Digest | None:
+        if algorithm not in ALGORITHMS:
+            return None
+        try:
+            return Digest(algorithm, encoded)
+        except InvalidInput:
+            return None
+
+    # -- index.json ------------------------------------------------------------
+
+    def read_index(self) -> ImageIndex:
+        path = self.root / "index.json"
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"{self.root}: no index.json") from None
+        index = parse_manifest(raw, mt.OCI_INDEX, what=str(path))
+        if not isinstance(index, ImageIndex):
+            raise InvalidInput(f"{path}: not an image index")
+        return index
+
+    def write_index(
+        self, manifests: list[Descriptor], annotations: dict[str, str] | None = None
+    ) -> None:
+        index = ImageIndex(manifests=tuple(manifests), annotations=annotations or {})
+        atomic_write(self.root / "index.json", _pretty(index.to_json()))
+
+    def find(self, ref_name: str | None) -> list[Descriptor]:
+        """Descriptors in index.json whose ref name is ``ref_name`` (all when None)."""
+        entries = self.read_index().manifests
+        if ref_name is None:
+            return list(entries)
+        return [d for d in entries if d.annotations.get(REF_NAME) == ref_name]
+
+    def read_manifest(self, digest: Digest, media_type: str | None = None) -> tuple[bytes, str]:
+        """Manifest bytes (verified) and media type."""
+        raw = self.read_blob(digest)
+        return raw, parse_manifest(raw, media_type, what=f"manifest {digest}").media_type
+
+
+def _pretty(doc: object) -> bytes:
+    # index.json is the one file people read by hand; keep it stable and legible.
+    return json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"

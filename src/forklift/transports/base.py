@@ -1,0 +1,107 @@
+"""The two interfaces every place an image can live implements, and progress reporting.
+
+An :class:`ImageSource` hands out manifests and blob streams; an
+:class:`ImageDestination` takes them. The copy engine (:mod:`.copy`) moves an
+image from any source to any destination, verifying every digest on the way.
+"""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from forklift.oci.descriptor import Descriptor
+from forklift.oci.digest import Digest
+from forklift.reference import Reference
+
+
+class ImageSource(abc.ABC):
+    """Somewhere an image can be read from."""
+
+    #: human-readable name for messages (``oci:/tmp/x:latest``)
+    description: str = "source"
+
+    @abc.abstractmethod
+    def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
+        """Manifest bytes and media type: the named image's (``None``) or a child's by digest.
+
+        Implementations verify the bytes against ``digest`` when one is given.
+        """
+
+    @abc.abstractmethod
+    def open_blob(self, desc: Descriptor) -> BinaryIO:
+        """A stream of the blob's bytes (the engine verifies them)."""
+
+    def blob_path(self, desc: Descriptor) -> Path | None:
+        """A local file holding the blob, when there is one (lets copies avoid a pipe)."""
+        return None
+
+    def close(self) -> None:
+        """Release files and connections."""
+
+    def __enter__(self) -> ImageSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ImageDestination(abc.ABC):
+    """Somewhere an image can be written to. Nothing is visible until :meth:`commit`."""
+
+    description: str = "destination"
+    #: False for formats that cannot hold an image index (docker-archive)
+    supports_index: bool = True
+    #: True for OCI layouts: Docker schema 2 manifests are converted to OCI on the way in,
+    #: as readers of OCI layouts (skopeo, umoci) accept only OCI media types there
+    requires_oci: bool = False
+
+    def has_blob(self, desc: Descriptor) -> bool:
+        """True if the destination already holds this blob (it is then not copied)."""
+        return False
+
+    @abc.abstractmethod
+    def put_blob(self, desc: Descriptor, stream: BinaryIO) -> None:
+        """Store a blob. Must read ``stream`` to EOF (which verifies it) before keeping it."""
+
+    @abc.abstractmethod
+    def put_manifest(
+        self,
+        raw: bytes,
+        media_type: str,
+        *,
+        top_level: bool,
+        names: tuple[Reference, ...] | None = None,
+    ) -> None:
+        """Store a manifest; ``top_level`` marks the image being copied (which gets ``names``,
+        or the destination's own default names when ``None``)."""
+
+    def commit(self) -> None:
+        """Make everything written visible (tags, index.json, the archive file)."""
+
+    def abort(self) -> None:
+        """Throw away what was written."""
+
+    def close(self) -> None:
+        """Release resources; an uncommitted destination is aborted."""
+
+    def __enter__(self) -> ImageDestination:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is not None:
+            self.abort()
+        self.close()
+
+
+class CopyProgress(Protocol):
+    """Receives events from the copy engine (the CLI draws bars from them)."""
+
+    def blob_started(self, desc: Descriptor, *, skipped: bool) -> None: ...
+
+    def blob_advanced(self, desc: Descriptor, nbytes: int) -> None: ...
+
+    def blob_finished(self, desc: Descriptor) -> None: ...
+
+    def message(self, text: str) -> None: ...

@@ -1,0 +1,255 @@
+"""The one copy engine: moves an image between any source and destination.
+
+Blobs the destination already has are skipped; every blob is streamed through
+a :class:`~forklift.oci.digest.VerifyingReader`, so a destination only keeps
+bytes whose digest and size are what the manifest promised. ``push``, ``pull``,
+``save``, ``load`` and ``copy`` are all this function.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any, BinaryIO
+
+from forklift.errors import InvalidInput, NotFound, UsageError
+from forklift.oci import mediatypes as mt
+from forklift.oci.descriptor import Descriptor
+from forklift.oci.digest import Digest, VerifyingReader
+from forklift.oci.manifest import ImageIndex, ImageManifest, parse_manifest
+from forklift.oci.platform import Platform, best_match, format_platforms, host_platform
+from forklift.reference import Reference
+from forklift.store.store import Store
+from forklift.transports.base import CopyProgress, ImageDestination, ImageSource
+from forklift.transports.names import open_destination, open_source
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    """What a copy did: the top-level manifest written and how much moved."""
+
+    digest: Digest
+    media_type: str
+    size: int
+    blobs_copied: int
+    blobs_skipped: int
+    bytes_copied: int
+
+
+class _Counting:
+    """Reports bytes read to a progress sink."""
+
+    def __init__(
+        self, raw: BinaryIO | VerifyingReader, desc: Descriptor, progress: CopyProgress
+    ) -> None:
+        self._raw = raw
+        self._desc = desc
+        self._progress = progress
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        if data:
+            self._progress.blob_advanced(self._desc, len(data))
+        return data
+
+    def readinto(self, buf: bytearray | memoryview) -> int:
+        n = self._raw.readinto(buf)  # type: ignore[union-attr]
+        if n:
+            self._progress.blob_advanced(self._desc, n)
+        return n
+
+
+class _Copier:
+    def __init__(
+        self,
+        src: ImageSource,
+        dst: ImageDestination,
+        progress: CopyProgress | None,
+        jobs: int,
+    ) -> None:
+        self.src = src
+        self.dst = dst
+        self.progress = progress
+        self.jobs = max(1, jobs)
+        self.copied = 0
+        self.skipped = 0
+        self.bytes = 0
+
+    def blob(self, desc: Descriptor) -> None:
+        if self.dst.has_blob(desc):
+            self.skipped += 1
+            if self.progress:
+                self.progress.blob_started(desc, skipped=True)
+            return
+        try:
+            raw = self.src.open_blob(desc)
+        except NotFound:
+            if desc.media_type in mt.NONDISTRIBUTABLE:
+                if self.progress:
+                    self.progress.message(f"skipping non-distributable layer {desc.digest}")
+                return
+            raise
+        if self.progress:
+            self.progress.blob_started(desc, skipped=False)
+        with raw:
+            stream: Any = VerifyingReader(raw, desc.digest, desc.size, _what(desc))
+            if self.progress:
+                stream = _Counting(stream, desc, self.progress)
+            self.dst.put_blob(desc, stream)
+        self.copied += 1
+        self.bytes += desc.size
+        if self.progress:
+            self.progress.blob_finished(desc)
+
+    def image(
+        self, raw: bytes, manifest: ImageManifest, *, top_level: bool, names: Any
+    ) -> tuple[bytes, str]:
+        """Copy one image's blobs, then its manifest (converted when the destination needs OCI)."""
+        # The config first (small; some destinations need it before layers), then layers in parallel.
+        self.blob(manifest.config)
+        layers = list({layer.digest: layer for layer in manifest.layers}.values())
+        if self.jobs > 1 and len(layers) > 1:
+            with ThreadPoolExecutor(max_workers=min(self.jobs, len(layers))) as pool:
+                for future in [pool.submit(self.blob, layer) for layer in layers]:
+                    future.result()
+        else:
+            for layer in layers:
+                self.blob(layer)
+        if self.dst.requires_oci and manifest.media_type == mt.DOCKER_MANIFEST:
+            manifest = to_oci_manifest(manifest)
+            raw = manifest.to_bytes()
+        self.dst.put_manifest(raw, manifest.media_type, top_level=top_level, names=names)
+        return raw, manifest.media_type
+
+    def index(self, raw: bytes, index: ImageIndex, *, names: Any) -> tuple[bytes, str]:
+        """Copy every image of an index, then the index (rewritten if children were converted)."""
+        children = []
+        for child in index.manifests:
+            child_raw, _ = self.src.get_manifest(child.digest)
+            child.digest.verify(child_raw, "manifest")
+            child_manifest = parse_manifest(
+                child_raw, child.media_type, what=f"manifest {child.digest}"
+            )
+            if isinstance(child_manifest, ImageIndex):
+                raise InvalidInput(
+                    f"{self.src.description}: nested image indexes are not supported"
+                )
+            new_raw, new_type = self.image(child_raw, child_manifest, top_level=False, names=None)
+            children.append(
+                replace(child, media_type=new_type, digest=Digest.of(new_raw), size=len(new_raw))
+            )
+        if self.dst.requires_oci and index.media_type == mt.DOCKER_MANIFEST_LIST:
+            index = replace(index, manifests=tuple(children), media_type=mt.OCI_INDEX, raw=b"")
+            raw = index.to_bytes()
+        self.dst.put_manifest(raw, index.media_type, top_level=True, names=names)
+        return raw, index.media_type
+
+
+def to_oci_manifest(manifest: ImageManifest) -> ImageManifest:
+    """The OCI form of a Docker schema 2 manifest (same blobs, OCI media types)."""
+
+    def convert(desc: Descriptor) -> Descriptor:
+        return replace(desc, media_type=mt.DOCKER_TO_OCI.get(desc.media_type, desc.media_type))
+
+    layers = []
+    for layer in manifest.layers:
+        if layer.media_type == mt.DOCKER_LAYER_FOREIGN:
+            layers.append(replace(layer, media_type=mt.OCI_LAYER_ND_GZIP))
+        else:
+            layers.append(convert(layer))
+    return replace(
+        manifest,
+        config=replace(manifest.config, media_type=mt.OCI_CONFIG),
+        layers=tuple(layers),
+        media_type=mt.OCI_MANIFEST,
+        raw=b"",
+    )
+
+
+def _what(desc: Descriptor) -> str:
+    if desc.media_type in mt.CONFIGS:
+        return "config"
+    if desc.media_type in mt.MANIFESTS:
+        return "manifest"
+    if desc.media_type in mt.LAYERS:
+        return "layer"
+    return "blob"
+
+
+def copy_image(
+    src: ImageSource,
+    dst: ImageDestination,
+    *,
+    platform: Platform | None = None,
+    all_platforms: bool = False,
+    names: tuple[Reference, ...] | None = None,
+    progress: CopyProgress | None = None,
+    jobs: int = 4,
+) -> CopyResult:
+    """Copy the image ``src`` names into ``dst`` (without committing ``dst``).
+
+    From a multi-platform index, the ``platform`` image (default: this host's)
+    is copied, or with ``all_platforms`` the whole index.
+    """
+    copier = _Copier(src, dst, progress, jobs)
+    raw, media_type = src.get_manifest()
+    manifest = parse_manifest(raw, media_type, what=f"manifest of {src.description}")
+    if isinstance(manifest, ImageIndex) and not all_platforms:
+        want = platform or host_platform()
+        candidates = [
+            d.platform if d.media_type in mt.IMAGE_MANIFESTS else None for d in manifest.manifests
+        ]
+        i = best_match(candidates, want)
+        if i is None:
+            raise NotFound(
+                f"{src.description} has no image for platform {want} "
+                f"(it has: {format_platforms(candidates)})"
+            )
+        child = manifest.manifests[i]
+        raw, media_type = src.get_manifest(child.digest)
+        manifest = parse_manifest(raw, child.media_type, what=f"manifest {child.digest}")
+    if isinstance(manifest, ImageIndex):
+        if not dst.supports_index:
+            raise UsageError(
+                f"{dst.description} cannot hold a multi-platform image; choose one with --platform"
+            )
+        raw, media_type = copier.index(raw, manifest, names=names)
+    else:
+        raw, media_type = copier.image(raw, manifest, top_level=True, names=names)
+    return CopyResult(
+        digest=Digest.of(raw),
+        media_type=media_type,
+        size=len(raw),
+        blobs_copied=copier.copied,
+        blobs_skipped=copier.skipped,
+        bytes_copied=copier.bytes,
+    )
+
+
+def copy(
+    source: str,
+    destination: str,
+    *,
+    store: Store | None = None,
+    platform: Platform | str | None = None,
+    all_platforms: bool = False,
+    progress: CopyProgress | None = None,
+    jobs: int = 4,
+    source_options: dict[str, Any] | None = None,
+    destination_options: dict[str, Any] | None = None,
+) -> CopyResult:
+    """Copy an image between two transport names (``forklift copy SRC DST``).
+
+    >>> copy("oci:/tmp/layout:latest", "docker-archive:/tmp/img.tar:app:1")
+    """
+    if isinstance(platform, str):
+        platform = Platform.parse(platform)
+    with (
+        open_source(source, store, **(source_options or {})) as src,
+        open_destination(destination, store, **(destination_options or {})) as dst,
+    ):
+        result = copy_image(
+            src, dst, platform=platform, all_platforms=all_platforms, progress=progress, jobs=jobs
+        )
+        dst.commit()
+    return result

@@ -1,0 +1,194 @@
+"""Transports over OCI image layouts: the store and ``oci:DIR[:REF]`` directories."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from pathlib import Path
+from typing import BinaryIO
+
+from forklift.errors import InvalidInput, NotFound
+from forklift.oci.descriptor import Descriptor
+from forklift.oci.digest import Digest
+from forklift.oci.manifest import parse_manifest
+from forklift.reference import Reference
+from forklift.store.layout import REF_NAME, OciLayout
+from forklift.store.store import Store
+from forklift.transports.base import ImageDestination, ImageSource
+
+CONTAINERD_NAME = "io.containerd.image.name"
+
+
+class LayoutSource(ImageSource):
+    """Reads one image (the descriptor ``top``) from an OCI layout."""
+
+    def __init__(self, layout: OciLayout, top: Descriptor, description: str) -> None:
+        self.layout = layout
+        self.top = top
+        self.description = description
+
+    def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
+        if digest is None:
+            raw = self.layout.read_blob(self.top.digest)
+            return raw, self.top.media_type
+        raw = self.layout.read_blob(digest)
+        return raw, parse_manifest(raw, what=f"manifest {digest}").media_type
+
+    def open_blob(self, desc: Descriptor) -> BinaryIO:
+        return self.layout.open_blob(desc.digest)
+
+    def blob_path(self, desc: Descriptor) -> Path | None:
+        path = self.layout.blob_path(desc.digest)
+        return path if path.is_file() else None
+
+
+class LayoutDestination(ImageDestination):
+    """Writes blobs into an OCI layout; index entries are written on :meth:`commit`."""
+
+    def __init__(self, layout: OciLayout, description: str) -> None:
+        self.layout = layout
+        self.description = description
+        self._tops: list[tuple[Descriptor, tuple[Reference, ...] | None]] = []
+
+    def has_blob(self, desc: Descriptor) -> bool:
+        return self.layout.has_blob(desc.digest)
+
+    def put_blob(self, desc: Descriptor, stream: BinaryIO) -> None:
+        with self.layout.blob_writer(desc.digest, desc.size) as w:
+            w.copy_from(stream)
+            w.commit()
+
+    def put_manifest(
+        self,
+        raw: bytes,
+        media_type: str,
+        *,
+        top_level: bool,
+        names: tuple[Reference, ...] | None = None,
+    ) -> None:
+        digest = self.layout.put_blob(raw)
+        if top_level:
+            manifest = parse_manifest(raw, media_type)
+            desc = Descriptor(media_type, digest, len(raw), artifact_type=manifest.artifact_type)
+            self._tops.append((desc, names))
+
+
+class StoreSource(LayoutSource):
+    """An image in the local store, found by name, digest or ID prefix."""
+
+    def __init__(self, store: Store, name: str) -> None:
+        image = store.resolve(name)
+        top = Descriptor(image.descriptor.media_type, image.digest, image.descriptor.size)
+        super().__init__(store.layout, top, name)
+        self.store = store
+        self.image = image
+
+
+class StoreDestination(LayoutDestination):
+    """The local store; the copied image gets ``names`` (or stays dangling without any)."""
+
+    def __init__(self, store: Store, names: tuple[Reference, ...] = ()) -> None:
+        super().__init__(store.layout, "the local store")
+        self.store = store
+        self.names = names
+        self._hold = contextlib.ExitStack()
+        # Shared store lock from the first blob to the tag, so prune cannot collect in between.
+        self._hold.enter_context(store.writing())
+
+    def commit(self) -> None:
+        for desc, names in self._tops:
+            self.store.add_image(desc, self.names if names is None else names)
+
+    def close(self) -> None:
+        self._hold.close()
+
+
+class OciDirSource(LayoutSource):
+    """``oci:DIR[:REF]``: an image of an OCI layout directory, by its ref name."""
+
+    def __init__(self, directory: str, ref: str | None) -> None:
+        layout = OciLayout(directory)
+        super().__init__(
+            layout, select(layout, ref, f"oci:{directory}"), f"oci:{directory}:{ref or ''}"
+        )
+
+
+def select(layout: OciLayout, ref: str | None, where: str) -> Descriptor:
+    """The index.json entry named ``ref`` (or the only entry when ``ref`` is None)."""
+    entries = layout.find(None)
+    if ref:
+        hits = [e for e in entries if e.annotations.get(REF_NAME) == ref]
+        if not hits:
+            # Some writers store the full name, some only the tag: accept either spelling.
+            hits = [e for e in entries if e.annotations.get(CONTAINERD_NAME) == ref]
+        if not hits:
+            known = sorted({e.annotations.get(REF_NAME, "") for e in entries} - {""})
+            raise NotFound(
+                f"{where}: no image named {ref!r}",
+                hint=f"names there: {', '.join(known) or 'none'}",
+            )
+        return _plain_top(hits[0])
+    if len(entries) == 1:
+        return _plain_top(entries[0])
+    if not entries:
+        raise NotFound(f"{where}: the layout holds no images")
+    known = sorted({e.annotations.get(REF_NAME, "") for e in entries} - {""})
+    raise InvalidInput(
+        f"{where}: holds {len(entries)} images; name one ({where}:NAME)",
+        hint=f"names there: {', '.join(known) or 'none'}",
+    )
+
+
+def _plain_top(desc: Descriptor) -> Descriptor:
+    return Descriptor(desc.media_type, desc.digest, desc.size, platform=desc.platform)
+
+
+class OciDirDestination(LayoutDestination):
+    """``oci:DIR[:REF]``: writes into (creating) an OCI layout directory."""
+
+    requires_oci = True
+
+    def __init__(self, directory: str, ref: str | None) -> None:
+        path = Path(directory)
+        existed = path.exists()
+        super().__init__(OciLayout(path, create=True), f"oci:{directory}:{ref or ''}")
+        self.ref = ref
+        self._created = not existed
+
+    def commit(self) -> None:
+        entries = list(self.layout.read_index().manifests)
+        for desc, names in self._tops:
+            ref_names: list[tuple[str, dict[str, str]]] = []
+            if names:
+                for n in names:
+                    ref_names.append((n.tag or str(n), {CONTAINERD_NAME: str(n)}))
+            elif self.ref:
+                ref_names.append((self.ref, {}))
+            if not ref_names:
+                if not any(e.digest == desc.digest for e in entries):
+                    entries.append(desc)
+                continue
+            for name, extra in ref_names:
+                key = (name, extra.get(CONTAINERD_NAME))
+                entries = [
+                    e
+                    for e in entries
+                    if (e.annotations.get(REF_NAME), e.annotations.get(CONTAINERD_NAME)) != key
+                ]
+                entries.append(
+                    Descriptor(
+                        desc.media_type,
+                        desc.digest,
+                        desc.size,
+                        annotations={**extra, REF_NAME: name},
+                    )
+                )
+        self.layout.write_index(entries)
+        with contextlib.suppress(OSError):
+            self.layout.tmp_dir.rmdir()
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self.layout.tmp_dir.rmdir()
+        if self._created:
+            shutil.rmtree(self.layout.root, ignore_errors=True)

@@ -1,0 +1,78 @@
+"""Helpers shared by tests: the CLI in a subprocess, a busybox root filesystem, free ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus"
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+BUSYBOX_APPLETS = ("sh", "ls", "cat", "echo", "true", "false", "id", "env", "mkdir", "rm", "sleep", "touch", "wc", "head", "stat")
+
+
+def make_busybox_rootfs(root: Path) -> Path:
+    """A minimal root filesystem: static busybox plus symlinked applets, /etc/passwd and /etc/group."""
+    (root / "bin").mkdir(parents=True)
+    shutil.copy2(BUSYBOX, root / "bin" / "busybox")
+    for applet in BUSYBOX_APPLETS:
+        (root / "bin" / applet).symlink_to("busybox")
+    (root / "etc").mkdir()
+    (root / "etc" / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+        "app:x:1000:1000:app:/home/app:/bin/sh\n"
+    )
+    (root / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\napp:x:1000:\n")
+    for d in ("tmp", "root", "proc", "sys", "dev"):
+        (root / d).mkdir()
+    return root
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, input: bytes | None = None, env: dict[str, str] | None = None, check: bool = False) -> Result:
+    """Run ``forklift ARGS`` in a subprocess (the real entry point, real exit codes)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "forklift", *args],
+        input=input,
+        capture_output=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+    result = Result(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
+    if check and proc.returncode != 0:
+        raise AssertionError(f"forklift {' '.join(args)} failed ({proc.returncode}):\n{result.stderr}")
+    return result
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def assert_no_traceback(result: Result) -> None:
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("Error: "), result.stderr
+
+
+
+
+def write_rootfs_tar(root: Path, out: Path) -> Path:
+    """Tar up a directory tree (sorted, PAX) as a root filesystem tarball."""
+    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tf:
+        for path in sorted(root.rglob("*")):
+            tf.add(path, arcname=str(path.relative_to(root)), recursive=False)
+    return out
