@@ -163,8 +163,7 @@ def parse_reference(text: str, *, default_tag: bool = True) -> Reference:
         if not _COMPONENT.match(component):
             if component.lower() != component and _COMPONENT.match(component.lower()):
                 raise InvalidReference(
-                    f"invalid reference {text!r}: repository name must be lowercase "
-                    f"({component!r})"
+                    f"invalid reference {text!r}: repository name must be lowercase ({component!r})"
                 )
             raise InvalidReference(
                 f"invalid reference {text!r}: invalid path component {component!r} "
@@ -183,4 +182,6 @@ def parse_reference(text: str, *, default_tag: bool = True) -> Reference:
 
 def is_valid_repository(path: str) -> bool:
     """True if ``path`` is a valid repository path (as registries check names)."""
-    return bool(path) and len(path) <= NAME_MAX and all(_COMPONENT.match(c) for c in path.split("/"))
+    return (
+        bool(path) and len(path) <= NAME_MAX and all(_COMPONENT.match(c) for c in path.split("/"))
+    )
