@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import CORPUS, make_busybox_rootfs, run_cli, write_rootfs_tar
+from tests.helpers import CORPUS, Podman, make_busybox_rootfs, run_cli, write_rootfs_tar
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +43,14 @@ def busybox_image(home: Path, busybox_rootfs_tar: Path) -> str:
     """A store (``home``) holding busybox:latest imported from the busybox rootfs tarball."""
     run_cli("import", str(busybox_rootfs_tar), "busybox:latest", check=True)
     return "busybox:latest"
+
+
+@pytest.fixture
+def podman() -> Iterator[Podman]:
+    """A podman with private storage, removed afterwards."""
+    p = Podman()
+    yield p
+    p.cleanup()
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,23 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
-BUSYBOX_APPLETS = ("sh", "ls", "cat", "echo", "true", "false", "id", "env", "mkdir", "rm", "sleep", "touch", "wc", "head", "stat")
+BUSYBOX_APPLETS = (
+    "sh",
+    "ls",
+    "cat",
+    "echo",
+    "true",
+    "false",
+    "id",
+    "env",
+    "mkdir",
+    "rm",
+    "sleep",
+    "touch",
+    "wc",
+    "head",
+    "stat",
+)
 
 
 def make_busybox_rootfs(root: Path) -> Path:
@@ -41,7 +57,9 @@ class Result:
     stderr: str
 
 
-def run_cli(*args: str, input: bytes | None = None, env: dict[str, str] | None = None, check: bool = False) -> Result:
+def run_cli(
+    *args: str, input: bytes | None = None, env: dict[str, str] | None = None, check: bool = False
+) -> Result:
     """Run ``forklift ARGS`` in a subprocess (the real entry point, real exit codes)."""
     proc = subprocess.run(
         [sys.executable, "-m", "forklift", *args],
@@ -50,9 +68,13 @@ def run_cli(*args: str, input: bytes | None = None, env: dict[str, str] | None =
         env={**os.environ, **(env or {})},
         timeout=600,
     )
-    result = Result(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
+    result = Result(
+        proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"forklift {' '.join(args)} failed ({proc.returncode}):\n{result.stderr}")
+        raise AssertionError(
+            f"forklift {' '.join(args)} failed ({proc.returncode}):\n{result.stderr}"
+        )
     return result
 
 
@@ -68,11 +90,38 @@ def assert_no_traceback(result: Result) -> None:
     assert result.stderr.startswith("Error: "), result.stderr
 
 
-
-
 def write_rootfs_tar(root: Path, out: Path) -> Path:
     """Tar up a directory tree (sorted, PAX) as a root filesystem tarball."""
     with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tf:
         for path in sorted(root.rglob("*")):
             tf.add(path, arcname=str(path.relative_to(root)), recursive=False)
     return out
+
+
+class Podman:
+    """podman with its own storage (short paths: podman limits runroot to 50 characters)."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self.base = Path(tempfile.mkdtemp(prefix="fkpod-", dir="/tmp"))
+
+    def __call__(
+        self, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = [
+            "podman", "--root", str(self.base / "r"), "--runroot", str(self.base / "rr"),
+            "--runtime", "runc", "--storage-driver", "vfs", *args,
+        ]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, input=input)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)}:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def cleanup(self) -> None:
+        subprocess.run(
+            ["podman", "--root", str(self.base / "r"), "--runroot", str(self.base / "rr"),
+             "--storage-driver", "vfs", "system", "reset", "-f"],
+            capture_output=True, timeout=120,
+        )  # fmt: skip
+        shutil.rmtree(self.base, ignore_errors=True)

@@ -93,13 +93,25 @@ def test_manifest_keeps_its_bytes_so_the_digest_survives() -> None:
 @pytest.mark.parametrize(
     ("doc", "fragment"),
     [
-        (_manifest_doc(mediaType="application/vnd.example.unknown+json"), "unknown manifest media type"),
+        (
+            _manifest_doc(mediaType="application/vnd.example.unknown+json"),
+            "unknown manifest media type",
+        ),
         (_manifest_doc(schemaVersion=1), "schema 1"),
         (_manifest_doc(schemaVersion=3), "schemaVersion"),
-        (_manifest_doc(layers=[{"mediaType": mt.OCI_LAYER, "digest": "sha256:zz", "size": 1}]), "layers[0].digest"),
-        (_manifest_doc(layers=[{"mediaType": mt.OCI_LAYER, "digest": EMPTY, "size": -1}]), "layers[0].size"),
+        (
+            _manifest_doc(layers=[{"mediaType": mt.OCI_LAYER, "digest": "sha256:zz", "size": 1}]),
+            "layers[0].digest",
+        ),
+        (
+            _manifest_doc(layers=[{"mediaType": mt.OCI_LAYER, "digest": EMPTY, "size": -1}]),
+            "layers[0].size",
+        ),
         (_manifest_doc(layers=[{"mediaType": mt.OCI_LAYER, "digest": EMPTY}]), "layers[0].size"),
-        (_manifest_doc(config={"mediaType": "not a type", "digest": EMPTY, "size": 0}), "config.mediaType"),
+        (
+            _manifest_doc(config={"mediaType": "not a type", "digest": EMPTY, "size": 0}),
+            "config.mediaType",
+        ),
         (_manifest_doc(layers="x"), "layers"),
         ({"schemaVersion": 2}, "neither an image manifest nor an index"),
     ],
@@ -129,7 +141,12 @@ def test_declared_media_type_must_agree() -> None:
 def test_descriptor_embedded_data_is_checked() -> None:
     import base64
 
-    ok = {"mediaType": mt.OCI_EMPTY, "digest": str(Digest.of(b"{}")), "size": 2, "data": base64.b64encode(b"{}").decode()}
+    ok = {
+        "mediaType": mt.OCI_EMPTY,
+        "digest": str(Digest.of(b"{}")),
+        "size": 2,
+        "data": base64.b64encode(b"{}").decode(),
+    }
     assert Descriptor.from_json(ok).data == b"{}"
     bad = dict(ok, data=base64.b64encode(b"[]").decode())
     with pytest.raises(InvalidInput, match="embedded data"):
@@ -173,8 +190,18 @@ def test_config_round_trip_keeps_unknown_fields_and_types() -> None:
     [
         ({"architecture": "amd64", "os": "linux", "config": {"Env": "PATH=/bin"}}, "config.Env"),
         ({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["a", 1]}}, "config.Cmd[1]"),
-        ({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": ["x"]}}, "rootfs.diff_ids[0]"),
-        ({"architecture": "amd64", "os": "linux", "history": [{"empty_layer": "yes"}]}, "history[0].empty_layer"),
+        (
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": ["x"]},
+            },
+            "rootfs.diff_ids[0]",
+        ),
+        (
+            {"architecture": "amd64", "os": "linux", "history": [{"empty_layer": "yes"}]},
+            "history[0].empty_layer",
+        ),
     ],
 )
 def test_config_errors_name_the_field(doc: dict, fragment: str) -> None:
@@ -207,7 +234,11 @@ def test_platform_matching(a: str, b: str, same: bool) -> None:
 
 
 def test_best_match_prefers_exact_then_compatible_variant() -> None:
-    cands = [Platform.parse("linux/arm/v5"), Platform.parse("linux/arm/v6"), Platform.parse("linux/amd64")]
+    cands = [
+        Platform.parse("linux/arm/v5"),
+        Platform.parse("linux/arm/v6"),
+        Platform.parse("linux/amd64"),
+    ]
     assert best_match(cands, Platform.parse("linux/amd64")) == 2
     assert best_match(cands, Platform.parse("linux/arm/v7")) == 1
     assert best_match(cands, Platform.parse("linux/arm64")) is None

@@ -99,7 +99,12 @@ def test_at_least_forty_cases() -> None:
 
 def test_parts_and_familiar_forms() -> None:
     ref = parse_reference("nginx")
-    assert (ref.domain, ref.path, ref.tag, ref.digest) == ("docker.io", "library/nginx", "latest", None)
+    assert (ref.domain, ref.path, ref.tag, ref.digest) == (
+        "docker.io",
+        "library/nginx",
+        "latest",
+        None,
+    )
     assert ref.familiar() == "nginx:latest"
     assert parse_reference("user/app:1").familiar() == "user/app:1"
     assert parse_reference("host:5000/x:1").familiar() == "host:5000/x:1"

@@ -20,10 +20,14 @@ from forklift.store import Store
 from tests.helpers import assert_no_traceback
 
 
-def make_image(store: Store, payload: bytes, name: str | None = None, created: str = "2024-01-01T00:00:00Z") -> Descriptor:
+def make_image(
+    store: Store, payload: bytes, name: str | None = None, created: str = "2024-01-01T00:00:00Z"
+) -> Descriptor:
     """A one-'layer' image whose layer is ``payload`` (not a real tar: the store does not care)."""
     layer = store.put_blob(payload)
-    config = ImageConfig(architecture="amd64", os="linux", diff_ids=(layer,), created=created).to_bytes()
+    config = ImageConfig(
+        architecture="amd64", os="linux", diff_ids=(layer,), created=created
+    ).to_bytes()
     cfg = store.put_blob(config)
     manifest = ImageManifest(
         config=Descriptor(mt.OCI_CONFIG, cfg, len(config)),
@@ -68,7 +72,9 @@ def test_tags_multiple_names_and_dangling_on_retag(home: Path) -> None:
     image = store.resolve("app:stable")
     assert image.digest == first.digest
     assert sorted(n.familiar() for n in image.names) == [
-        "app:1", "app:stable", "registry.example.com/team/app:latest",
+        "app:1",
+        "app:stable",
+        "registry.example.com/team/app:latest",
     ]
     # Moving app:1 to a new image keeps the old one under its other names.
     second = make_image(store, b"two", "app:1", created="2024-02-01T00:00:00Z")
@@ -255,7 +261,12 @@ def test_prune_waits_for_writers(home: Path) -> None:
 
 
 def test_cli_errors_are_one_line(home: Path, cli) -> None:
-    for args in (["inspect", "nope:1"], ["rmi", "nope"], ["tag", "nope", "x"], ["history", "Bad:Name"]):
+    for args in (
+        ["inspect", "nope:1"],
+        ["rmi", "nope"],
+        ["tag", "nope", "x"],
+        ["history", "Bad:Name"],
+    ):
         result = cli(*args)
         assert result.returncode != 0
         assert_no_traceback(result)

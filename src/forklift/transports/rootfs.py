@@ -62,6 +62,14 @@ class _Tee:
             self._sink(data)
         return data
 
+    def readinto(self, buf: bytearray | memoryview) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
+
 
 def _check_tar(stream: BinaryIO, where: str) -> int:
     """Read a tar stream to its end, checking it is one; returns the member count."""
