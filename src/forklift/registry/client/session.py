@@ -1,0 +1,453 @@
+"""One registry's HTTP session: endpoint discovery, auth, retries, error mapping.
+
+A :class:`Session` owns one ``httpx.Client`` (HTTP/1.1 keep-alive pool) and is
+safe to share between threads. Every request goes through :meth:`request`,
+which
+
+* finds the endpoint once (``GET /v2/``): HTTPS, or for insecure registries
+  HTTPS without verification falling back to plain HTTP, as docker does;
+* adds the ``Authorization`` the registry's challenge asks for, and on a 401
+  learns the challenge, refreshes the token once and retries;
+* retries 5xx answers and connection errors with exponential backoff, and 429
+  after ``Retry-After``;
+* turns any other unexpected status into a one-line error.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+
+from forklift.errors import TransportError, UsageError
+from forklift.registry.client.auth import Authenticator
+from forklift.registry.client.credentials import Credentials, CredentialStore
+from forklift.registry.client.errors import (
+    ERROR_BODY_LIMIT,
+    AuthenticationRequired,
+    Denied,
+    RateLimited,
+    error_for_status,
+    summary,
+)
+from forklift.registry.client.hosts import api_host, normalize_registry
+from forklift.registry.client.options import ClientOptions
+from forklift.registry.client.retry import Backoff, Deadline, parse_retry_after
+
+log = logging.getLogger("forklift.registry.client")
+
+# statuses worth another try: the registry (or a proxy before it) is overloaded or restarting
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+
+Body = Callable[[], Any]
+
+
+def _read_limited(resp: httpx.Response, limit: int = ERROR_BODY_LIMIT) -> bytes:
+    """Up to ``limit`` bytes of an (unread, streamed) response body, then close it."""
+    try:
+        out = bytearray()
+        for chunk in resp.iter_raw():
+            out += chunk
+            if len(out) >= limit:
+                break
+        return bytes(out[:limit])
+    except httpx.HTTPError:
+        return b""
+    finally:
+        resp.close()
+
+
+def _ssl_context(options: ClientOptions, host: str) -> ssl.SSLContext:
+    """System trust store + ``ca_bundle`` + docker/podman ``certs.d/<host>`` files."""
+    ctx = ssl.create_default_context()
+    if options.ca_bundle is not None:
+        try:
+            ctx.load_verify_locations(cafile=str(options.ca_bundle))
+        except (OSError, ssl.SSLError) as exc:
+            raise UsageError(f"cannot load CA bundle {options.ca_bundle}: {exc}") from None
+    for base in options.cert_dirs:
+        directory = Path(base) / host
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.iterdir()):
+            try:
+                if path.suffix == ".crt":
+                    ctx.load_verify_locations(cafile=str(path))
+                elif path.suffix == ".cert":
+                    key = path.with_suffix(".key")
+                    if key.exists():
+                        ctx.load_cert_chain(str(path), str(key))
+            except (OSError, ssl.SSLError) as exc:
+                raise UsageError(f"cannot load {path}: {exc}") from None
+    return ctx
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "ssl" in str(exc).lower() or "certificate" in str(exc).lower()
+
+
+@dataclass(frozen=True)
+class PingResult:
+    """What ``GET /v2/`` told: the endpoint URL and the auth scheme asked for (if any)."""
+
+    base_url: str
+    auth_scheme: str | None
+    api_version: str | None
+
+
+class Session:
+    """HTTP access to one registry, with auth, retries and error mapping."""
+
+    def __init__(
+        self,
+        registry: str,
+        options: ClientOptions | None = None,
+        credentials: Credentials | CredentialStore | None = None,
+    ) -> None:
+        self.registry = normalize_registry(registry)
+        self.host = api_host(self.registry)
+        self.options = options or ClientOptions()
+        self.insecure = self.options.is_insecure(self.registry)
+        if self.options.plain_http and not self.insecure:
+            raise UsageError(
+                f"refusing plain HTTP to {self.registry}: only localhost and registries listed "
+                "as insecure may be reached without TLS"
+            )
+        verify: ssl.SSLContext | bool = (
+            False if self.insecure else _ssl_context(self.options, self.host)
+        )
+        o = self.options
+        self.http = httpx.Client(
+            verify=verify,
+            timeout=httpx.Timeout(
+                connect=o.connect_timeout, read=o.read_timeout, write=o.read_timeout, pool=None
+            ),
+            limits=httpx.Limits(
+                max_connections=o.max_connections,
+                max_keepalive_connections=o.max_connections,
+                keepalive_expiry=30.0,
+            ),
+            headers={"User-Agent": o.user_agent},
+            follow_redirects=False,
+        )
+        self._backoff = Backoff(o.backoff_base, o.backoff_max)
+        if isinstance(credentials, Credentials):
+            fixed = credentials
+            provider: Callable[[], Credentials | None] = lambda: fixed  # noqa: E731
+        else:
+            store = credentials or CredentialStore()
+            provider = lambda: store.get(self.registry)  # noqa: E731
+        self.auth = Authenticator(self.registry, self._send_plain, provider)
+        self._base_url: str | None = None
+        self._ping: PingResult | None = None
+        self._ping_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def deadline(self, deadline: Deadline | None = None) -> Deadline:
+        """``deadline``, or a new one from ``options.operation_timeout``."""
+        return deadline if deadline is not None else Deadline(self.options.operation_timeout)
+
+    # -- endpoint discovery ---------------------------------------------------------
+
+    def _candidates(self) -> list[str]:
+        plain = self.options.plain_http
+        if plain:
+            return [f"http://{self.host}"]
+        if plain is False or not self.insecure:
+            return [f"https://{self.host}"]
+        return [f"https://{self.host}", f"http://{self.host}"]
+
+    def ping(self, deadline: Deadline | None = None) -> PingResult:
+        """``GET /v2/`` (once per session): pick the endpoint and learn the auth challenge."""
+        if self._ping is not None:
+            return self._ping
+        with self._ping_lock:
+            if self._ping is not None:
+                return self._ping
+            deadline = self.deadline(deadline)
+            candidates = self._candidates()
+            last_error: TransportError | None = None
+            for i, base in enumerate(candidates):
+                try:
+                    resp = self._send_plain(
+                        "GET",
+                        base + "/v2/",
+                        what=f"ping {self.registry}",
+                        deadline=deadline,
+                        tls_probe=i + 1 < len(candidates),
+                    )
+                except TransportError as exc:
+                    last_error = exc
+                    continue
+                body = _read_limited(resp)
+                version = resp.headers.get("docker-distribution-api-version")
+                scheme: str | None = None
+                if resp.status_code == 401:
+                    if not self.auth.learn(resp.headers):
+                        raise AuthenticationRequired(
+                            f"{self.registry} asks for an authentication scheme forklift "
+                            f"does not support: {resp.headers.get('www-authenticate', '')!r}"
+                        )
+                    challenge = self.auth.challenge
+                    scheme = challenge.scheme if challenge else None
+                elif resp.status_code != 200:
+                    raise error_for_status(
+                        resp.status_code,
+                        resp.reason_phrase,
+                        body,
+                        registry=self.registry,
+                        what="GET /v2/",
+                        not_found=f"{self.registry} does not serve the registry API (/v2/ is 404)",
+                    )
+                self._base_url = base
+                self._ping = PingResult(base, scheme, version)
+                log.debug("registry %s at %s (auth %s)", self.registry, base, scheme)
+                return self._ping
+            assert last_error is not None
+            raise last_error
+
+    @property
+    def base_url(self) -> str:
+        if self._base_url is None:
+            self.ping()
+        assert self._base_url is not None
+        return self._base_url
+
+    def url(self, path_or_url: str) -> str:
+        """An absolute URL for an API path (``/v2/...``) or a registry-given Location."""
+        return urljoin(self.base_url + "/", path_or_url)
+
+    # -- sending ---------------------------------------------------------------------
+
+    def _timeout(self, deadline: Deadline) -> httpx.Timeout:
+        o = self.options
+        return httpx.Timeout(
+            connect=deadline.clip(o.connect_timeout),
+            read=deadline.clip(o.read_timeout),
+            write=deadline.clip(o.read_timeout),
+            pool=deadline.clip(o.read_timeout),
+        )
+
+    def _send_plain(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        params: list[tuple[str, str]] | None = None,
+        data: dict[str, str] | None = None,
+        what: str,
+        deadline: Deadline,
+        tls_probe: bool = False,
+    ) -> httpx.Response:
+        """Send without auth handling; retry connection errors, 5xx and 429.
+
+        Used for the ping and for token services. ``tls_probe`` makes a TLS
+        failure fail at once (the caller falls back to plain HTTP).
+        """
+        attempt = 0
+        while True:
+            deadline.check(what)
+            try:
+                req = self.http.build_request(
+                    method,
+                    url,
+                    headers=headers,
+                    params=params,
+                    data=data,
+                    timeout=self._timeout(deadline),
+                )
+                resp = self.http.send(req, stream=True)
+            except httpx.TransportError as exc:
+                if tls_probe and (_is_tls_failure(exc) or isinstance(exc, httpx.ConnectError)):
+                    raise TransportError(f"cannot reach {url} ({what}): {exc}") from None
+                attempt += 1
+                if attempt >= self.options.max_attempts:
+                    raise self._network_error(exc, what, url) from None
+                self._pause(attempt, None, what, deadline)
+                continue
+            if resp.status_code in RETRY_STATUSES or resp.status_code == 429:
+                attempt += 1
+                if attempt < self.options.max_attempts:
+                    retry_after = parse_retry_after(resp.headers.get("retry-after"))
+                    resp.close()
+                    self._pause(attempt, retry_after, what, deadline)
+                    continue
+            return resp
+
+    def _pause(
+        self, attempt: int, retry_after: float | None, what: str, deadline: Deadline
+    ) -> None:
+        wait = self._backoff.delay(attempt - 1)
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.options.max_retry_after))
+        log.debug("%s: retry %d in %.2f s", what, attempt, wait)
+        deadline.sleep(wait, what)
+
+    def _network_error(self, exc: httpx.TransportError, what: str, url: str) -> TransportError:
+        if isinstance(exc, httpx.ConnectError) and _is_tls_failure(exc):
+            return TransportError(
+                f"TLS error talking to {self.registry} ({what}): {exc}",
+                hint="pass a CA bundle for this registry, or list it as insecure if it is yours",
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            return TransportError(f"{self.registry}: {what} timed out ({type(exc).__name__})")
+        return TransportError(f"cannot reach {self.registry} ({what}): {exc or type(exc).__name__}")
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        scopes: tuple[str, ...] = (),
+        params: dict[str, str] | list[tuple[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+        body: Body | None = None,
+        ok: Collection[int] = (200,),
+        stream: bool = False,
+        follow_redirects: bool = False,
+        retry: bool = True,
+        deadline: Deadline | None = None,
+        not_found: str | None = None,
+    ) -> httpx.Response:
+        """Send an authenticated request; return the response if its status is in ``ok``.
+
+        ``body`` is a zero-argument callable returning the content (bytes or an
+        iterator of bytes); it is called again for each retry. With ``stream``
+        the caller reads and closes the response. Statuses not in ``ok`` raise
+        (404 as :class:`~forklift.errors.NotFound` saying ``not_found``);
+        ``retry=False`` makes connection errors and 5xx raise at once, for
+        callers that resume on their own.
+        """
+        deadline = self.deadline(deadline)
+        self.ping(deadline)
+        url = self.url(path)
+        if params:
+            # merge into the URL's own query: an upload Location carries state there
+            # (httpx would replace the query with ``params``)
+            url = str(httpx.URL(url).copy_merge_params(params))
+        attempt = 0
+        auth_retried = False
+        wanted = tuple(scopes)
+        while True:
+            deadline.check(what)
+            send_headers = dict(headers or {})
+            authorization = self.auth.authorization(wanted, deadline)
+            if authorization:
+                send_headers["Authorization"] = authorization
+            try:
+                req = self.http.build_request(
+                    method,
+                    url,
+                    headers=send_headers,
+                    content=body() if body is not None else None,
+                    timeout=self._timeout(deadline),
+                )
+                resp = self.http.send(req, stream=True, follow_redirects=follow_redirects)
+            except httpx.TransportError as exc:
+                attempt += 1
+                if not retry or attempt >= self.options.max_attempts:
+                    raise self._network_error(exc, what, url) from None
+                log.debug("%s: %s; retrying", what, exc)
+                self._pause(attempt, None, what, deadline)
+                continue
+            status = resp.status_code
+            log.debug("%s %s -> %d", method, url, status)
+            if status in ok:
+                if not stream:
+                    try:
+                        resp.read()
+                    except httpx.TransportError as exc:
+                        resp.close()
+                        attempt += 1
+                        if not retry or attempt >= self.options.max_attempts:
+                            raise self._network_error(exc, what, url) from None
+                        self._pause(attempt, None, what, deadline)
+                        continue
+                    finally:
+                        resp.close()
+                return resp
+            if status == 401 and not auth_retried:
+                challenge_before = self.auth.challenge
+                body_bytes = _read_limited(resp)
+                if self.auth.learn(resp.headers):
+                    challenge = self.auth.challenge
+                    if challenge is not None and challenge.scheme == "bearer":
+                        # the registry may ask for more than we requested (e.g. a mount's source)
+                        wanted = tuple(sorted(set(wanted) | set(challenge.scopes)))
+                    if authorization or challenge_before is None or challenge != challenge_before:
+                        self.auth.invalidate(wanted)
+                    auth_retried = True
+                    continue
+                raise self._status_error(resp, body_bytes, what, wanted, not_found)
+            if retry and (status in RETRY_STATUSES or status == 429):
+                attempt += 1
+                if attempt < self.options.max_attempts:
+                    retry_after = parse_retry_after(resp.headers.get("retry-after"))
+                    _read_limited(resp)
+                    self._pause(attempt, retry_after, what, deadline)
+                    continue
+            raise self._status_error(resp, _read_limited(resp), what, wanted, not_found)
+
+    def _status_error(
+        self,
+        resp: httpx.Response,
+        body: bytes,
+        what: str,
+        scopes: tuple[str, ...],
+        not_found: str | None,
+    ) -> Exception:
+        status = resp.status_code
+        if status == 401:
+            challenge = self.auth.challenge
+            creds = self.auth.credentials() if challenge is not None else None
+            if challenge is not None and challenge.error == "insufficient_scope" and creds:
+                return Denied(f"denied: insufficient scope ({' '.join(scopes)})", status=401)
+        if status == 429:
+            return RateLimited(
+                f"rate limited by {self.registry} ({what}): "
+                f"{summary(status, resp.reason_phrase, body)}",
+                status=429,
+            )
+        return error_for_status(
+            status,
+            resp.reason_phrase,
+            body,
+            registry=self.registry,
+            what=what,
+            scope=" ".join(scopes),
+            not_found=not_found,
+            had_credentials=self.auth.credentials() is not None if status == 401 else False,
+        )
+
+    def login(self, creds: Credentials, deadline: Deadline | None = None) -> Credentials:
+        """Verify ``creds`` with the registry; return what to store (maybe an identity token)."""
+        deadline = self.deadline(deadline)
+        ping = self.ping(deadline)
+        if ping.auth_scheme is None:
+            # the registry serves anonymous requests; docker reports success here too
+            self.auth.set_credentials(creds)
+            return creds
+        if ping.auth_scheme == "bearer":
+            result = self.auth.verify_login(creds, deadline)
+        else:
+            self.auth.set_credentials(creds)
+            result = creds
+        # prove the registry itself accepts what the token service (or Basic) gave us
+        self.request("GET", "/v2/", what="login check", deadline=deadline)
+        return result
