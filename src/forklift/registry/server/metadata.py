@@ -410,12 +410,13 @@ class SQLiteMetadata:
         return self._one("SELECT 1 FROM repos WHERE name=?", (repo,)) is not None
 
     def list_tags(self, repo: str, limit: int | None, last: str | None) -> list[str]:
+        # the spec's "lexical order": case-insensitive, ties broken by the exact bytes
         args: list[Any] = [repo]
         sql = "SELECT tag FROM tags WHERE repo=?"
         if last is not None:
-            sql += " AND tag > ?"
-            args.append(last)
-        sql += " ORDER BY tag"
+            sql += " AND (lower(tag) > lower(?) OR (lower(tag) = lower(?) AND tag > ?))"
+            args += [last, last, last]
+        sql += " ORDER BY lower(tag), tag"
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
