@@ -57,6 +57,7 @@ def test_get_manifest_by_digest(target: Reg, image: tuple[str, bytes, list[bytes
     d, body, _ = image
     r = target.req("GET", f"/v2/{NAME}/manifests/{d}", headers={"accept": OCI_MANIFEST})
     assert r.status_code == 200
+    assert r.content == body
     assert digest(r.content) == d
 
 
