@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -58,7 +59,7 @@ class Server:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
-def _wait(server: Server, timeout: float = 20, verify: bool | str = False) -> Server:
+def _wait(server: Server, timeout: float = 20, verify: bool | ssl.SSLContext = False) -> Server:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
@@ -77,7 +78,7 @@ def start_forklift(
     *args: str,
     port: int | None = None,
     log: Path | None = None,
-    verify: bool | str = False,
+    verify: bool | ssl.SSLContext = False,
 ) -> Server:
     """``forklift serve --root ROOT --addr 127.0.0.1:PORT ARGS`` as a subprocess."""
     port = port or free_port()

@@ -16,9 +16,7 @@ from tests.registry_server.servers import Server
 
 
 def skopeo(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [need("skopeo"), *args], capture_output=True, text=True, timeout=120
-    )
+    proc = subprocess.run([need("skopeo"), *args], capture_output=True, text=True, timeout=120)
     if check and proc.returncode != 0:
         raise AssertionError(f"skopeo {' '.join(args)} failed:\n{proc.stderr}")
     return proc
@@ -54,13 +52,22 @@ def test_skopeo_list_tags_and_delete(registry: Server, tmp_path: Path) -> None:
     src = tmp_path / "src"
     make_layout(src, layers=2, seed=2)
     for tag in ("one", "two", "three"):
-        skopeo("copy", "--dest-tls-verify=false", f"oci:{src}:latest", f"docker://{registry.host}/lt/app:{tag}")
-    tags = json.loads(skopeo("list-tags", "--tls-verify=false", f"docker://{registry.host}/lt/app").stdout)
+        skopeo(
+            "copy",
+            "--dest-tls-verify=false",
+            f"oci:{src}:latest",
+            f"docker://{registry.host}/lt/app:{tag}",
+        )
+    tags = json.loads(
+        skopeo("list-tags", "--tls-verify=false", f"docker://{registry.host}/lt/app").stdout
+    )
     assert sorted(tags["Tags"]) == ["one", "three", "two"]
 
     # skopeo delete resolves the tag and deletes the manifest by digest: all its tags go
     skopeo("delete", "--tls-verify=false", f"docker://{registry.host}/lt/app:two")
-    gone = skopeo("inspect", "--tls-verify=false", f"docker://{registry.host}/lt/app:one", check=False)
+    gone = skopeo(
+        "inspect", "--tls-verify=false", f"docker://{registry.host}/lt/app:one", check=False
+    )
     assert gone.returncode != 0
     assert "manifest unknown" in gone.stderr.lower()
 
@@ -71,7 +78,11 @@ def test_skopeo_multi_arch_index_round_trip(registry: Server, tmp_path: Path) ->
     ref = f"docker://{registry.host}/multi/app:all"
     skopeo("copy", "--all", "--dest-tls-verify=false", f"oci:{src}:latest", ref)
     raw = json.loads(skopeo("inspect", "--raw", "--tls-verify=false", ref).stdout)
-    assert [m["platform"]["architecture"] for m in raw["manifests"]] == ["amd64", "arm64", "ppc64le"]
+    assert [m["platform"]["architecture"] for m in raw["manifests"]] == [
+        "amd64",
+        "arm64",
+        "ppc64le",
+    ]
 
     out = tmp_path / "out"
     skopeo("copy", "--all", "--src-tls-verify=false", ref, f"oci:{out}:back")
@@ -83,14 +94,21 @@ def test_skopeo_multi_arch_index_round_trip(registry: Server, tmp_path: Path) ->
     )
     assert arm["Architecture"] == "arm64"
     assert arm["Digest"] == digests["index"]  # skopeo reports the digest the tag names
-    raw_arm = skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{registry.host}/multi/app@{digests['arm64']}")
+    raw_arm = skopeo(
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        f"docker://{registry.host}/multi/app@{digests['arm64']}",
+    )
     assert json.loads(raw_arm.stdout)["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
 
 
 def test_skopeo_copy_between_repositories_mounts_blobs(registry: Server, tmp_path: Path) -> None:
     src = tmp_path / "src"
     make_layout(src, layers=3, seed=4)
-    skopeo("copy", "--dest-tls-verify=false", f"oci:{src}:latest", f"docker://{registry.host}/a/one:x")
+    skopeo(
+        "copy", "--dest-tls-verify=false", f"oci:{src}:latest", f"docker://{registry.host}/a/one:x"
+    )
     blobs_before = sorted((registry.root / "blobs" / "sha256").rglob("*"))
     skopeo(
         "copy",
@@ -142,17 +160,28 @@ def test_podman_pull_and_push(
 ) -> None:
     src = tmp_path / "src"
     make_layout(src, layers=2, seed=5)
-    skopeo("copy", "--dest-tls-verify=false", f"oci:{src}:latest", f"docker://{registry.host}/pm/img:in")
+    skopeo(
+        "copy",
+        "--dest-tls-verify=false",
+        f"oci:{src}:latest",
+        f"docker://{registry.host}/pm/img:in",
+    )
     _podman(podman_dirs, "pull", "--tls-verify=false", f"{registry.host}/pm/img:in")
     _podman(podman_dirs, "tag", f"{registry.host}/pm/img:in", f"{registry.host}/pm/pushed:out")
     _podman(podman_dirs, "push", "--tls-verify=false", f"{registry.host}/pm/pushed:out")
-    info = json.loads(skopeo("inspect", "--tls-verify=false", f"docker://{registry.host}/pm/pushed:out").stdout)
+    info = json.loads(
+        skopeo("inspect", "--tls-verify=false", f"docker://{registry.host}/pm/pushed:out").stdout
+    )
     assert len(info["Layers"]) == 2
     # podman pushed the same layer content (it may recompress, so compare via config diff_ids)
     cfg = json.loads(
-        skopeo("inspect", "--config", "--tls-verify=false", f"docker://{registry.host}/pm/pushed:out").stdout
+        skopeo(
+            "inspect", "--config", "--tls-verify=false", f"docker://{registry.host}/pm/pushed:out"
+        ).stdout
     )
     orig = json.loads(
-        skopeo("inspect", "--config", "--tls-verify=false", f"docker://{registry.host}/pm/img:in").stdout
+        skopeo(
+            "inspect", "--config", "--tls-verify=false", f"docker://{registry.host}/pm/img:in"
+        ).stdout
     )
     assert cfg["rootfs"]["diff_ids"] == orig["rootfs"]["diff_ids"]
