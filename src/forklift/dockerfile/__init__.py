@@ -1,0 +1,1 @@
+"""Dockerfile front end: parser, variable expansion, ARG scoping, stage graph, .dockerignore."""
