@@ -142,6 +142,8 @@ class VerifyingReader:
         self.expected_size = size
         self.what = what
         self._checked = False
+        #: True once the whole stream was read and matched (digest and size)
+        self.verified = False
 
     @property
     def size(self) -> int:
@@ -168,6 +170,7 @@ class VerifyingReader:
                 raise DigestMismatch(
                     f"digest mismatch for {self.what} {self.expected}: the content hashes to {got}"
                 )
+            self.verified = True
 
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n)

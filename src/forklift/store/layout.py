@@ -20,7 +20,7 @@ from forklift.fsutil import atomic_write, fsync_dir
 from forklift.oci import canonical
 from forklift.oci import mediatypes as mt
 from forklift.oci.descriptor import Descriptor
-from forklift.oci.digest import ALGORITHMS, Digest, Hasher
+from forklift.oci.digest import ALGORITHMS, Digest, Hasher, VerifyingReader
 from forklift.oci.manifest import ImageIndex, parse_manifest
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -36,12 +36,23 @@ class BlobWriter:
     """
 
     def __init__(
-        self, blobs_dir: Path, tmp_dir: Path, expected: Digest | None, size: int | None
+        self,
+        blobs_dir: Path,
+        tmp_dir: Path,
+        expected: Digest | None,
+        size: int | None,
+        verified_by: VerifyingReader | None = None,
     ) -> None:
         self._blobs_dir = blobs_dir
         self.expected = expected
         self.expected_size = size
+        # When the bytes come through a VerifyingReader of the same digest, hashing them
+        # again here would only double the CPU cost: commit then requires its verdict.
+        self._verified_by = (
+            verified_by if verified_by is not None and expected == verified_by.expected else None
+        )
         self._hasher = Hasher(expected.algorithm if expected else "sha256")
+        self._count = 0
         tmp_dir.mkdir(parents=True, exist_ok=True)
         fd, self._tmp = tempfile.mkstemp(dir=tmp_dir, prefix="blob-", suffix=".partial")
         self._file: BinaryIO = os.fdopen(fd, "wb", buffering=_BUFSIZE)
@@ -50,11 +61,13 @@ class BlobWriter:
 
     @property
     def size(self) -> int:
-        return self._hasher.size
+        return self._count
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        self._hasher.update(data)
-        if self.expected_size is not None and self._hasher.size > self.expected_size:
+        if self._verified_by is None:
+            self._hasher.update(data)
+        self._count += len(data)
+        if self.expected_size is not None and self._count > self.expected_size:
             raise SizeMismatch(
                 f"size mismatch for blob {self.expected}: more than the {self.expected_size} "
                 "bytes promised"
@@ -77,7 +90,14 @@ class BlobWriter:
         """Verify, fsync and move the blob into place; returns its digest."""
         if self._done:
             raise StoreError("blob writer already finished")
-        digest = self._hasher.digest()
+        if self._verified_by is not None:
+            if not self._verified_by.verified:
+                self.abort()
+                raise DigestMismatch(f"blob {self.expected} was not read to its end and verified")
+            assert self.expected is not None
+            digest = self.expected
+        else:
+            digest = self._hasher.digest()
         try:
             if self.expected_size is not None and self.size != self.expected_size:
                 raise SizeMismatch(
@@ -181,9 +201,14 @@ class OciLayout:
             digest.verify(data, f"blob in {self.root}")
         return data
 
-    def blob_writer(self, expected: Digest | None = None, size: int | None = None) -> BlobWriter:
+    def blob_writer(
+        self,
+        expected: Digest | None = None,
+        size: int | None = None,
+        verified_by: VerifyingReader | None = None,
+    ) -> BlobWriter:
         """Start writing a blob; see :class:`BlobWriter`."""
-        return BlobWriter(self.root / "blobs", self.tmp_dir, expected, size)
+        return BlobWriter(self.root / "blobs", self.tmp_dir, expected, size, verified_by)
 
     def put_blob(self, data: bytes, expected: Digest | None = None) -> Digest:
         """Store ``data`` as a blob (atomically); returns its digest."""

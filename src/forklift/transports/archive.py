@@ -310,9 +310,14 @@ class DockerArchiveDestination(ImageDestination):
         with self._lock:
             if desc.digest in self._diff_ids:
                 return
+            compression = mt.layer_compression(desc.media_type)
+            if compression == "":
+                # Already a plain tar: its digest is its diff ID (the stream verifies it).
+                self.tar.add_stream(f"{desc.digest.encoded}.tar", stream, desc.size)
+                self._diff_ids[desc.digest] = desc.digest
+                return
             hasher = Hasher()
-            plain = open_decompressed(stream, mt.layer_compression(desc.media_type))
-            tee = _HashingReader(plain, hasher)
+            tee = _HashingReader(open_decompressed(stream, compression), hasher)
             # The member is named after its diff ID, known only at the end: the header is patched.
             self.tar.add_stream(
                 f"{desc.digest.encoded}.tar",

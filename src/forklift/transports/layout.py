@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 from forklift.errors import InvalidInput, NotFound
 from forklift.oci.descriptor import Descriptor
-from forklift.oci.digest import Digest
+from forklift.oci.digest import Digest, VerifyingReader
 from forklift.oci.manifest import parse_manifest
 from forklift.reference import Reference
 from forklift.store.layout import REF_NAME, OciLayout
@@ -54,8 +54,11 @@ class LayoutDestination(ImageDestination):
         return self.layout.has_blob(desc.digest)
 
     def put_blob(self, desc: Descriptor, stream: BinaryIO) -> None:
-        with self.layout.blob_writer(desc.digest, desc.size) as w:
+        verifier = _verifier_of(stream)
+        with self.layout.blob_writer(desc.digest, desc.size, verified_by=verifier) as w:
             w.copy_from(stream)
+            if verifier is not None:
+                stream.read()  # reach EOF so the verdict is in, even if copy_from stopped at size
             w.commit()
 
     def put_manifest(
@@ -71,6 +74,17 @@ class LayoutDestination(ImageDestination):
             manifest = parse_manifest(raw, media_type)
             desc = Descriptor(media_type, digest, len(raw), artifact_type=manifest.artifact_type)
             self._tops.append((desc, names))
+
+
+def _verifier_of(stream: object) -> VerifyingReader | None:
+    """The VerifyingReader behind ``stream`` (possibly wrapped for progress), if any."""
+    seen = 0
+    while stream is not None and seen < 4:
+        if isinstance(stream, VerifyingReader):
+            return stream
+        stream = getattr(stream, "_raw", None)
+        seen += 1
+    return None
 
 
 class StoreSource(LayoutSource):
