@@ -79,7 +79,9 @@ def make_client(tmp_path: Path) -> Iterator[Callable[..., RegistryClient]]:
 
     def make(host: str, **kwargs: object) -> RegistryClient:
         kwargs.setdefault("options", FAST)
-        kwargs.setdefault("blob_locations", BlobLocations(tmp_path / f"locations-{len(clients)}.db"))
+        kwargs.setdefault(
+            "blob_locations", BlobLocations(tmp_path / f"locations-{len(clients)}.db")
+        )
         client = RegistryClient(host, **kwargs)  # type: ignore[arg-type]
         clients.append(client)
         return client

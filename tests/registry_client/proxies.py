@@ -99,6 +99,7 @@ class TcpProxy(_Listener):
         self.flip = flip
         self.cuts_done = 0
         self.connections = 0
+        self.relayed = {UP: 0, DOWN: 0}
         self._cut_lock = threading.Lock()
         super().__init__(target_port)
 
@@ -137,6 +138,8 @@ class TcpProxy(_Listener):
                         break
                     dst.sendall(data)
                     count += len(data)
+                    with self._cut_lock:
+                        self.relayed[direction] += len(data)
             except OSError:
                 pass
             finally:
@@ -162,7 +165,13 @@ class Rule:
     hits: int = 0
 
 
-_REASONS = {403: "Forbidden", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    403: "Forbidden",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 class HttpFaultProxy(_Listener):
@@ -177,7 +186,11 @@ class HttpFaultProxy(_Listener):
     def _match(self, method: str, target: str) -> Rule | None:
         with self._rule_lock:
             for rule in self.rules:
-                if rule.hits < rule.times and rule.method == method and re.search(rule.path, target):
+                if (
+                    rule.hits < rule.times
+                    and rule.method == method
+                    and re.search(rule.path, target)
+                ):
                     rule.hits += 1
                     return rule
         return None

@@ -174,7 +174,10 @@ class TokenServer:
                     raw = base64.b64decode(header[6:]).decode()
                     name, _, password = raw.partition(":")
                     if server.users.get(name) != password:
-                        self._reply(401, {"errors": [{"code": "UNAUTHORIZED", "message": "bad credentials"}]})
+                        self._reply(
+                            401,
+                            {"errors": [{"code": "UNAUTHORIZED", "message": "bad credentials"}]},
+                        )
                         return
                     user = name
                 scopes = query.get("scope", [])
@@ -368,6 +371,63 @@ def start_distribution(
             continue
         return Distribution(root, port, proc, log)
     raise RuntimeError(f"docker-registry did not start: {last_error}")
+
+
+@dataclass
+class ForkliftServe:
+    """A running ``forklift serve`` (the project's own registry) on 127.0.0.1:<port>."""
+
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_forklift_serve(root: Path) -> ForkliftServe:
+    """Start ``forklift serve`` without auth; used where distribution 2.8 lacks a feature."""
+    import sys
+
+    last = ""
+    for _ in range(5):
+        port = free_port()
+        log = root.parent / f"{root.name}.log"
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "forklift",
+                "serve",
+                "--root",
+                str(root),
+                "--addr",
+                f"127.0.0.1:{port}",
+                "--access-log",
+                "",
+            ],
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_port(port, 20.0)
+        except RuntimeError:
+            proc.kill()
+            proc.wait()
+            last = log.read_text()
+            continue
+        return ForkliftServe(port, proc)
+    raise RuntimeError(f"forklift serve did not start: {last}")
 
 
 def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:

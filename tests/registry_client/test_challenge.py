@@ -30,7 +30,7 @@ def test_basic_realm() -> None:
 
 def test_several_challenges_in_one_header_and_across_headers() -> None:
     got = parse_challenges(
-        ['Basic realm="a, b", Bearer realm="https://t/x",service="s"', 'Negotiate abc+/=']
+        ['Basic realm="a, b", Bearer realm="https://t/x",service="s"', "Negotiate abc+/="]
     )
     assert [c.scheme for c in got] == ["basic", "bearer", "negotiate"]
     assert got[0].realm == "a, b"
@@ -39,7 +39,9 @@ def test_several_challenges_in_one_header_and_across_headers() -> None:
 
 
 def test_unquoted_scope_with_comma_is_kept_whole() -> None:
-    (c,) = parse_challenges("Bearer realm=https://t/token,service=reg,scope=repository:a/b:pull,push")
+    (c,) = parse_challenges(
+        "Bearer realm=https://t/token,service=reg,scope=repository:a/b:pull,push"
+    )
     assert c.realm == "https://t/token"
     assert c.scopes == ("repository:a/b:pull,push",)
 
@@ -61,7 +63,7 @@ def test_escapes_case_and_whitespace() -> None:
 
 
 def test_garbage_never_raises() -> None:
-    for text in ["", ",,,", "=", '"unterminated', "Bearer realm=\"x", "realm=x", "\x00\x01"]:
+    for text in ["", ",,,", "=", '"unterminated', 'Bearer realm="x', "realm=x", "\x00\x01"]:
         parse_challenges(text)
     (c,) = parse_challenges('Bearer realm="open')
     assert c.realm == "open"

@@ -100,7 +100,12 @@ def test_docker_hub_uses_the_legacy_index_key(isolated_env: Path) -> None:
     store.store("docker.io", Credentials("hubuser", "hubpass"))
     doc = json.loads(docker_config(isolated_env).read_text())
     assert list(doc["auths"]) == ["https://index.docker.io/v1/"]
-    for alias in ("docker.io", "index.docker.io", "registry-1.docker.io", "https://index.docker.io/v1/"):
+    for alias in (
+        "docker.io",
+        "index.docker.io",
+        "registry-1.docker.io",
+        "https://index.docker.io/v1/",
+    ):
         got = store.get(alias)
         assert got is not None and got.username == "hubuser", alias
 
@@ -113,7 +118,9 @@ def test_url_shaped_keys_match_their_host(isolated_env: Path) -> None:
 
 
 def test_identity_token_entry(isolated_env: Path) -> None:
-    write_config(isolated_env, {"auths": {"r.io": {"auth": b64("u:"), "identitytoken": "refresh-1"}}})
+    write_config(
+        isolated_env, {"auths": {"r.io": {"auth": b64("u:"), "identitytoken": "refresh-1"}}}
+    )
     got = CredentialStore().get("r.io")
     assert got is not None and got.identity_token == "refresh-1" and got.username == "u"
 

@@ -32,6 +32,8 @@ COMMANDS: dict[str, str] = {
     "import": "forklift.cli.transfer:import_",
     "version": "forklift.cli.misc:version",
     "serve": "forklift.cli.serve:serve",
+    "login": "forklift.cli.login:login",
+    "logout": "forklift.cli.login:logout",
 }
 
 
