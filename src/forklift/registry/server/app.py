@@ -156,12 +156,11 @@ class RegistryApp:
     async def _http(self, scope: Scope, receive: Any, send: Any) -> None:
         start = time.perf_counter()
         req = Request(scope, receive)
-        route = "other"
         identity: Identity | None = None
         self.metrics.in_flight += 1
         try:
             try:
-                route, resp, identity = await self._dispatch(req)
+                req.route, resp, identity = await self._dispatch(req)
             except APIError as exc:
                 resp = json_response(exc.status, exc.body(), exc.headers)
                 resp.head = req.method == "HEAD"
@@ -182,9 +181,9 @@ class RegistryApp:
         finally:
             self.metrics.in_flight -= 1
         elapsed = time.perf_counter() - start
-        self.metrics.observe(req.method, route, resp.status, elapsed, req.received, sent)
+        self.metrics.observe(req.method, req.route, resp.status, elapsed, req.received, sent)
         if self._access_log is not None:
-            self._log(req, route, resp.status, elapsed, sent, identity)
+            self._log(req, req.route, resp.status, elapsed, sent, identity)
 
     def _log(
         self,
@@ -218,11 +217,20 @@ class RegistryApp:
         path, method = req.path, req.method
         if path.startswith("/v2/") and len(path) > 4:
             if path == "/v2/_catalog":
+                req.route = "catalog"
                 ident = self._check(req, [Need("registry", "catalog", "*")])
                 return "catalog", self.catalog(req, ident), ident
             m = _ROUTE.match(path)
             if m is None:
                 raise APIError("NOT_FOUND", 404, "no such endpoint")
+            if m.group("reference") is not None:
+                req.route = "manifest"
+            elif m.group("digest") is not None:
+                req.route = "blob"
+            elif m.group("uploads") is not None:
+                req.route = "upload"
+            else:
+                req.route = "tags" if m.group("tags") is not None else "referrers"
             name = names.check_repository(m.group("name"))
             if m.group("reference") is not None:
                 return await self._manifests(req, name, m.group("reference"))
@@ -236,6 +244,7 @@ class RegistryApp:
             ident = self._check(req, [Need("repository", name, "pull")], method, ("GET",))
             return "referrers", self.referrers(req, name, m.group("subject")), ident
         if path in ("/v2/", "/v2"):
+            req.route = "base"
             ident = self._check(req, [], method, ("GET", "HEAD"))
             return "base", json_response(200, b"{}"), ident
         if path == "/healthz":

@@ -25,7 +25,7 @@ class ClientGone(Exception):
 class Request:
     """One HTTP request: method, path, query, headers and a body stream."""
 
-    __slots__ = ("_query", "headers", "method", "path", "receive", "received", "scope")
+    __slots__ = ("_query", "headers", "method", "path", "receive", "received", "route", "scope")
 
     def __init__(self, scope: Scope, receive: Any) -> None:
         self.scope = scope
@@ -42,6 +42,7 @@ class Request:
                 self.headers[name] = value
         self._query: dict[str, list[str]] | None = None
         self.received = 0
+        self.route = "other"  # metrics/log label, set by the router
 
     @property
     def query(self) -> dict[str, list[str]]:
