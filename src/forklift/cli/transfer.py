@@ -165,7 +165,7 @@ def import_(
 
     apply_changes = None
     if changes:
-        from forklift.dockerfile.changes import apply_changes  # type: ignore[no-redef]
+        from forklift.build.metadata import apply_changes  # type: ignore[no-redef]
     names = (parse_reference(name),) if name else ()
     if rootfs != "-" and not Path(rootfs).exists():
         raise InvalidInput(f"{rootfs}: no such file")

@@ -1,0 +1,1 @@
+"""The builder: Dockerfile -> OCI image, with a content-addressed layer cache."""
