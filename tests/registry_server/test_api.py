@@ -259,7 +259,7 @@ def test_delete_disabled(tmp_path: Path) -> None:
 def test_healthz_metrics_and_access_log(registry: Server) -> None:
     reg = Reg(registry.url)
     assert reg.req("GET", "/healthz").json() == {"status": "ok"}
-    d, _, _ = reg.push_image("ops/app", "v1", layers=2)
+    reg.push_image("ops/app", "v1", layers=2)
     reg.req("GET", "/v2/ops/app/manifests/v1")
     reg.req("GET", "/v2/ops/app/manifests/nope")
     text = reg.req("GET", "/metrics").text

@@ -109,6 +109,7 @@ def serve(ctx: click.Context, **opts: Any) -> None:
 @click.option("--now", "now_", is_flag=True, help="Remove it.")
 @click.option("--grace", help="Keep what was used more recently than this (default 1h).")
 @click.option("--untagged", is_flag=True, default=None, help="Also delete untagged manifests.")
+@click.option("--upload-ttl", help="Expire uploads idle longer than this (default 1d).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def gc_command(
     root: str | None,
@@ -117,6 +118,7 @@ def gc_command(
     now_: bool,
     grace: str | None,
     untagged: bool | None,
+    upload_ttl: str | None,
     as_json: bool,
 ) -> None:
     """Collect garbage in a registry root (safe while the server runs)."""
@@ -132,6 +134,7 @@ def gc_command(
             "root": Path(root) if root else None,
             "gc.grace": _duration(grace, "--grace"),
             "gc.untagged": untagged,
+            "gc.upload_ttl": _duration(upload_ttl, "--upload-ttl"),
         },
     )
     if not (cfg.root / "metadata.db").exists():

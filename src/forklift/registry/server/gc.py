@@ -82,9 +82,11 @@ def collect(
             meta.delete_upload(upload_id)
 
     # 2. untagged manifests
+    dropped: dict[str, set[str]] = {}
     if untagged:
         for repo, digest in meta.untagged_manifests(cutoff):
             report.untagged_manifests.append(f"{repo}@{digest}")
+            dropped.setdefault(digest, set()).add(repo)
             if not dry_run:
                 meta.delete_manifest(repo, digest)
 
@@ -92,7 +94,13 @@ def collect(
     report.manifests = meta.delete_orphan_manifests(cutoff, dry_run)
 
     # 4. unreferenced blobs
-    candidates = meta.unused_blobs(cutoff)
+    if dry_run:
+        # what steps 2-3 would have removed no longer protects its blobs
+        doomed = set(report.manifests)
+        doomed |= {d for d, repos in dropped.items() if meta.manifest_repos(d) <= repos}
+        candidates = meta.unused_blobs(cutoff, frozenset(doomed))
+    else:
+        candidates = meta.unused_blobs(cutoff)
     if dry_run:
         for digest in candidates:
             report.blobs.append(digest)

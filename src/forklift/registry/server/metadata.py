@@ -182,8 +182,12 @@ class MetadataStore(Protocol):
         """Drop manifests no repository holds any more; return their digests."""
         ...
 
-    def unused_blobs(self, cutoff: float) -> list[str]:
-        """Blobs no manifest references and not used since ``cutoff``."""
+    def unused_blobs(self, cutoff: float, ignoring: frozenset[str] = frozenset()) -> list[str]:
+        """Blobs no manifest (except those in ``ignoring``) references, unused since ``cutoff``."""
+        ...
+
+    def manifest_repos(self, digest: str) -> set[str]:
+        """Repositories that hold a manifest."""
         ...
 
     def delete_blob_if_unused(self, digest: str, cutoff: float) -> bool:
@@ -530,15 +534,34 @@ class SQLiteMetadata:
                 db.execute("DELETE FROM manifest_refs WHERE parent=?", (digest,))
             return gone
 
-    def unused_blobs(self, cutoff: float) -> list[str]:
+    def unused_blobs(self, cutoff: float, ignoring: frozenset[str] = frozenset()) -> list[str]:
+        if not ignoring:
+            return [
+                r[0]
+                for r in self._all(
+                    "SELECT digest FROM blobs b WHERE touched < ? AND NOT EXISTS "
+                    "(SELECT 1 FROM manifest_refs f WHERE f.child=b.digest AND f.kind='blob')",
+                    (cutoff,),
+                )
+            ]
+        # dry runs: pretend the manifests about to go are gone already
+        live: set[str] = {
+            child
+            for parent, child in self._all(
+                "SELECT parent, child FROM manifest_refs WHERE kind='blob'"
+            )
+            if parent not in ignoring
+        }
         return [
             r[0]
-            for r in self._all(
-                "SELECT digest FROM blobs b WHERE touched < ? AND NOT EXISTS "
-                "(SELECT 1 FROM manifest_refs f WHERE f.child=b.digest AND f.kind='blob')",
-                (cutoff,),
-            )
+            for r in self._all("SELECT digest FROM blobs WHERE touched < ?", (cutoff,))
+            if r[0] not in live
         ]
+
+    def manifest_repos(self, digest: str) -> set[str]:
+        return {
+            r[0] for r in self._all("SELECT repo FROM repo_manifests WHERE digest=?", (digest,))
+        }
 
     def delete_blob_if_unused(self, digest: str, cutoff: float) -> bool:
         with self._write() as db:
