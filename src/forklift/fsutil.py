@@ -114,3 +114,39 @@ class FileLock:
                     fcntl.flock(self._open(), fcntl.LOCK_UN)
                     self._owner = None
                     self._cond.notify_all()
+
+
+def resolve_in_root(root: str, path: str, *, follow_final: bool = True, max_links: int = 40) -> str:
+    """Resolve ``path`` inside ``root`` as if ``root`` were ``/`` (a chroot).
+
+    ``..`` stops at the top and symlinks (absolute or relative) are followed
+    without ever leaving ``root``. Returns the resolved path relative to
+    ``root`` (``""`` for the root itself). Components that do not exist are
+    kept as they are. With ``follow_final=False`` a final symlink is not followed.
+    """
+    parts = [p for p in path.split("/") if p and p != "."]
+    resolved: list[str] = []
+    links = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = os.path.join(root, *resolved, part)
+        try:
+            st = os.lstat(candidate)
+        except (FileNotFoundError, NotADirectoryError):
+            resolved.append(part)
+            continue
+        if (parts or follow_final) and (st.st_mode & 0o170000) == 0o120000:
+            links += 1
+            if links > max_links:
+                raise OSError(40, "Too many levels of symbolic links", path)
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                resolved = []
+            parts = [p for p in target.split("/") if p and p != "."] + parts
+            continue
+        resolved.append(part)
+    return "/".join(resolved)

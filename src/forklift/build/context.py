@@ -1,0 +1,300 @@
+"""The build context: which files COPY/ADD select, and their content checksums.
+
+The context is walked once per build with the ``.dockerignore`` rules (files it
+excludes do not exist for COPY). A source path is resolved inside the context as
+if it were the root of a chroot: ``..`` stops at the top and symlinks pointing
+outside resolve *inside* the context, so no COPY can read outside it.
+
+Content digests come through a stat cache (path, size, mtime, ctime, inode ->
+sha256) kept in SQLite, so a rebuild of an unchanged context hashes nothing and
+touching a file without changing it costs one re-hash and no cache miss.
+"""
+
+from __future__ import annotations
+
+import bisect
+import fnmatch
+import hashlib
+import os
+import posixpath
+import re
+import sqlite3
+import stat as stat_mod
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from forklift.dockerfile.context import DIR, FILE, SYMLINK, walk_context
+from forklift.dockerfile.ignore import IgnoreMatcher
+from forklift.errors import BuildError, NotFound
+from forklift.fsutil import resolve_in_root
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+@dataclass(frozen=True)
+class Selected:
+    """One path a COPY source selects.
+
+    ``rel`` is where it lands relative to the copy's destination root ("" for a
+    single file, which then takes the destination's name). ``path`` is the file
+    on disk, ``kind`` ``f``/``d``/``l``, ``digest`` the content (file) or link
+    target (symlink) checksum.
+    """
+
+    rel: str
+    path: str
+    kind: str
+    mode: int
+    size: int
+    mtime: int
+    link_target: str = ""
+    digest: str = ""
+
+
+class StatCache:
+    """(path, size, mtime_ns, ctime_ns, inode) -> sha256 hex, persisted in SQLite."""
+
+    def __init__(self, db_path: str | os.PathLike[str] | None) -> None:
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._pending: list[tuple[str, int, int, int, int, str]] = []
+        if db_path is not None:
+            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(os.fspath(db_path), timeout=30, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, "
+                "mtime INTEGER, ctime INTEGER, ino INTEGER, digest TEXT)"
+            )
+        self.hashed = 0  # files actually read this build (for tests and --explain-cache)
+
+    def digest(self, path: str, st: os.stat_result) -> str:
+        key = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        if self._db is not None:
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT size, mtime, ctime, ino, digest FROM files WHERE path = ?", (path,)
+                ).fetchone()
+            if row is not None and tuple(row[:4]) == key:
+                return str(row[4])
+        h = hashlib.sha256()
+        try:
+            with open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+        except OSError as exc:
+            raise BuildError(f"cannot read {path}: {exc.strerror}") from None
+        digest = h.hexdigest()
+        with self._lock:
+            self.hashed += 1
+            self._pending.append((path, *key, digest))
+        return digest
+
+    def flush(self) -> None:
+        if self._db is None:
+            return
+        with self._lock:
+            if self._pending:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO files (path, size, mtime, ctime, ino, digest) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    self._pending,
+                )
+                self._db.commit()
+                self._pending.clear()
+
+    def close(self) -> None:
+        self.flush()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def has_glob(path: str) -> bool:
+    return bool(_GLOB_CHARS.search(path))
+
+
+def clean_source(path: str) -> str:
+    """A source path relative to the context root (leading ``/`` and ``..`` removed)."""
+    cleaned = posixpath.normpath("/" + path.replace("\\", "/")).lstrip("/")
+    return "" if cleaned == "." else cleaned
+
+
+def _go_match(pattern: str, name: str) -> bool:
+    """Go's filepath.Match for one component (``*`` does not cross ``/``)."""
+    if pattern == name:
+        return True
+    # fnmatch's [!x] is Go's [^x]; translate the negation and keep everything else.
+    return fnmatch.fnmatchcase(name, pattern.replace("[^", "[!"))
+
+
+def glob_match(pattern: str, path: str) -> bool:
+    """Match a slash-separated path component by component; ``**`` spans any depth."""
+    pparts = pattern.split("/")
+    parts = path.split("/")
+
+    def rec(i: int, j: int) -> bool:
+        while i < len(pparts):
+            if pparts[i] == "**":
+                return any(rec(i + 1, k) for k in range(j, len(parts) + 1))
+            if j >= len(parts) or not _go_match(pparts[i], parts[j]):
+                return False
+            i += 1
+            j += 1
+        return j == len(parts)
+
+    return rec(0, 0)
+
+
+class BuildContext:
+    """A local directory used as a build context, seen through its ignore rules."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        matcher: IgnoreMatcher | None = None,
+        stat_cache: StatCache | None = None,
+        name: str = "context",
+    ) -> None:
+        self.root = os.path.realpath(os.fspath(root))
+        if not os.path.isdir(self.root):
+            raise NotFound(f"build context {root} is not a directory")
+        self.matcher = matcher
+        self.stat_cache = stat_cache or StatCache(None)
+        self.name = name
+        self._kinds: dict[str, str] | None = None
+        self._sorted: list[str] = []
+
+    # -- the walk ------------------------------------------------------------------
+
+    def _walk(self) -> dict[str, str]:
+        if self._kinds is None:
+            kinds: dict[str, str] = {}
+            for entry in walk_context(self.root, self.matcher):
+                kinds[entry.path] = entry.kind
+            self._kinds = kinds
+            self._sorted = sorted(kinds)
+        return self._kinds
+
+    def included(self, rel: str) -> bool:
+        """Whether ``rel`` is part of the context (exists and is not ignored)."""
+        return rel == "" or rel in self._walk()
+
+    def _below(self, rel: str) -> list[str]:
+        self._walk()
+        if rel == "":
+            return list(self._sorted)
+        prefix = rel + "/"
+        i = bisect.bisect_left(self._sorted, prefix)
+        out = []
+        while i < len(self._sorted) and self._sorted[i].startswith(prefix):
+            out.append(self._sorted[i])
+            i += 1
+        return out
+
+    # -- resolving paths inside the root ------------------------------------------------
+
+    def resolve(self, rel: str) -> str:
+        """Follow symlinks in ``rel`` as if the context were ``/`` (never leaving it)."""
+        try:
+            return resolve_in_root(self.root, rel)
+        except OSError as exc:
+            raise BuildError(f"{rel}: {exc.strerror}") from None
+
+    def _selected(self, rel_in_dest: str, rel_in_context: str) -> Selected:
+        path = os.path.join(self.root, rel_in_context) if rel_in_context else self.root
+        st = os.lstat(path)
+        if stat_mod.S_ISLNK(st.st_mode):
+            target = os.readlink(path)
+            return Selected(rel_in_dest, path, SYMLINK, st.st_mode, 0, st.st_mtime_ns // 10**9, target,
+                            hashlib.sha256(target.encode()).hexdigest())  # fmt: skip
+        if stat_mod.S_ISDIR(st.st_mode):
+            return Selected(rel_in_dest, path, DIR, st.st_mode, 0, st.st_mtime_ns // 10**9)
+        if stat_mod.S_ISREG(st.st_mode):
+            return Selected(rel_in_dest, path, FILE, st.st_mode, st.st_size, st.st_mtime_ns // 10**9,
+                            digest=self.stat_cache.digest(path, st))  # fmt: skip
+        raise BuildError(
+            f"{rel_in_context}: unsupported file type in the build context (socket or device)"
+        )
+
+    # -- selection -------------------------------------------------------------------------
+
+    def select(
+        self, source: str, *, excludes: Iterable[str] = (), parents: bool = False
+    ) -> tuple[list[Selected], bool]:
+        """What one COPY source selects, and whether it named a single file.
+
+        A directory contributes its *contents* (not itself); a glob may match several
+        files and directories. With ``parents`` the paths keep their directories
+        (``COPY --parents``), relative to a ``/./`` pivot if the source has one.
+        """
+        kinds = self._walk()
+        pivot = ""
+        if parents and "/./" in "/" + source:
+            before, _, _ = ("/" + source).partition("/./")
+            pivot = clean_source(before)
+        src = clean_source(source)
+        exclude_patterns = [clean_source(e) for e in excludes]
+
+        def excluded(rel: str) -> bool:
+            return any(glob_match(p, rel) or glob_match(p + "/**", rel) for p in exclude_patterns)
+
+        if has_glob(src):
+            roots = [p for p in self._sorted if glob_match(src, p)]
+            # A match inside another match's directory is already covered by it.
+            roots = [r for r in roots if not any(r.startswith(o + "/") for o in roots if o != r)]
+            if not roots:
+                raise NotFound(
+                    f"no source files were specified: {source!r} matches nothing in the {self.name}"
+                )
+            single = False
+        else:
+            resolved = self.resolve(src)
+            if not self.included(resolved):
+                what = (
+                    "is excluded by .dockerignore"
+                    if os.path.lexists(os.path.join(self.root, resolved))
+                    else "not found"
+                )
+                raise NotFound(f"{source}: {what} in the {self.name}")
+            roots = [resolved]
+            single = kinds.get(resolved, DIR) != DIR
+        out: list[Selected] = []
+        for root in roots:
+            if excluded(root):
+                continue
+            kind = kinds.get(root, DIR) if root else DIR
+            if parents:
+                base = root if not pivot else posixpath.relpath(root, pivot)
+                if base.startswith(".."):
+                    base = root
+            if kind == DIR:
+                if parents and base not in ("", "."):
+                    out.append(self._selected(base, root))
+                for child in self._below(root):
+                    if excluded(child):
+                        continue
+                    rel = posixpath.relpath(child, root) if root else child
+                    dest_rel = (
+                        posixpath.join(base, rel) if parents and base not in ("", ".") else rel
+                    )
+                    out.append(self._selected(dest_rel, child))
+            else:
+                if parents:
+                    dest_rel = base
+                elif has_glob(src) or len(roots) > 1:
+                    dest_rel = posixpath.basename(root)
+                else:
+                    dest_rel = ""
+                out.append(self._selected(dest_rel, root))
+        return out, single and not parents
+
+
+def checksum(selected: Iterable[Selected], extra: str = "") -> str:
+    """A content checksum of a selection: names, types, modes and contents, never mtimes."""
+    h = hashlib.sha256(extra.encode())
+    for s in selected:
+        h.update(f"{s.rel}\0{s.kind}\0{s.mode & 0o7777:o}\0{s.digest}\n".encode())
+    return h.hexdigest()
