@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -64,6 +65,7 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> Non
         http=HTTPModes.http1 if config.tls_cert is None else HTTPModes.auto,
         websockets=False,
         backlog=1024,
+        runtime_threads=int(os.environ.get("FORKLIFT_SERVE_THREADS", "1")),
         log_enabled=False,
         **kwargs,  # type: ignore[arg-type]
     )

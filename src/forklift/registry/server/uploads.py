@@ -10,6 +10,7 @@ named is deleted, never committed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -22,7 +23,7 @@ from forklift.registry.server.storage import StorageDriver
 
 # Hand bytes to a worker thread in batches this big: large enough that the
 # thread hop costs nothing, small enough to bound memory per upload.
-_BATCH = 1 << 20
+_BATCH = 4 << 20
 _MAX_STATES = 256
 
 
@@ -83,6 +84,7 @@ class UploadEngine:
         writer = self.storage.upload_writer(upload_id, start)
         buf = bytearray()
         written = 0
+        pending: asyncio.Future[None] | None = None
 
         def flush(data: bytes) -> None:
             writer.write(data)
@@ -93,12 +95,18 @@ class UploadEngine:
             async for chunk in body:
                 buf += chunk
                 if len(buf) >= _BATCH:
-                    data = bytes(buf)
-                    buf.clear()
-                    written += len(data)
+                    written += len(buf)
                     if limit is not None and written > limit:
                         break
-                    await asyncio.to_thread(flush, data)
+                    data = bytes(buf)
+                    buf.clear()
+                    # write + hash the previous batch while this one arrives
+                    if pending is not None:
+                        await pending
+                    pending = asyncio.ensure_future(asyncio.to_thread(flush, data))
+            if pending is not None:
+                await pending
+                pending = None
             if buf and (limit is None or written + len(buf) <= limit):
                 data = bytes(buf)
                 written += len(data)
@@ -111,6 +119,9 @@ class UploadEngine:
         except BaseException:
             # the client went away mid-chunk: keep what reached the disk, the
             # client resumes from the size the status endpoint reports
+            if pending is not None:
+                with contextlib.suppress(BaseException):
+                    await pending
             writer.close()
             self._states.pop(upload_id, None)
             raise
