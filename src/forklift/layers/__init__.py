@@ -1,0 +1,89 @@
+"""Tar layers: deterministic writing, OCI whiteouts, compression, safe extraction.
+
+Writing::
+
+    info = write_layer(out, "rootfs/", compression="gzip",
+                       normalize=Normalize(fixed_mtime=source_date_epoch))
+    info.diff_id, info.digest, info.size   # config diff_id; manifest descriptor
+
+    write_layer(out, upper_dir, overlay=True)          # overlayfs upper dir -> OCI diff
+    write_layer(out, [LayerItem("app/main.py", "src/main.py", uid=0, gid=0)])
+
+Reading and applying::
+
+    for entry in iter_entries(blob):                   # no extraction
+        ...
+    extract_layer(blob, rootfs)                        # whiteouts applied, safe
+    extract_layer(blob, snapshot_dir, overlay=True)    # whiteouts as overlayfs whiteouts
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from forklift.layers.compression import (
+    DEFAULT_GZIP_LEVEL,
+    DEFAULT_ZSTD_LEVEL,
+    GZIP,
+    GZIP_BACKEND,
+    NONE,
+    ZSTD,
+    LayerStream,
+    detect_compression,
+    normalize_compression,
+    open_layer,
+)
+from forklift.layers.entry import (
+    OPAQUE_WHITEOUT,
+    WHITEOUT_PREFIX,
+    EntryType,
+    LayerEntry,
+    clean_path,
+)
+from forklift.layers.extract import ExtractResult, extract_layer
+from forklift.layers.source import LayerItem, Normalize
+from forklift.layers.tarformat import TarReader
+from forklift.layers.writer import LayerInfo, write_layer, write_layer_file
+
+
+def open_tar(stream: BinaryIO, label: str = "layer") -> TarReader:
+    """A :class:`TarReader` over a layer blob of any supported compression.
+
+    Iterate it for entries; while an entry is current, ``reader.read()`` gives its data.
+    """
+    return TarReader(open_layer(stream, label), label)
+
+
+def iter_entries(stream: BinaryIO, label: str = "layer") -> Iterator[LayerEntry]:
+    """The entries of a layer blob (gzip, zstd or plain), without extracting anything."""
+    return iter(open_tar(stream, label))
+
+
+__all__ = [
+    "DEFAULT_GZIP_LEVEL",
+    "DEFAULT_ZSTD_LEVEL",
+    "GZIP",
+    "GZIP_BACKEND",
+    "NONE",
+    "OPAQUE_WHITEOUT",
+    "WHITEOUT_PREFIX",
+    "ZSTD",
+    "EntryType",
+    "ExtractResult",
+    "LayerEntry",
+    "LayerInfo",
+    "LayerItem",
+    "LayerStream",
+    "Normalize",
+    "TarReader",
+    "clean_path",
+    "detect_compression",
+    "extract_layer",
+    "iter_entries",
+    "normalize_compression",
+    "open_layer",
+    "open_tar",
+    "write_layer",
+    "write_layer_file",
+]
