@@ -154,7 +154,8 @@ class TcpProxy(_Listener):
 
 @dataclass
 class Rule:
-    """Answer ``status`` to requests whose method and path match, ``times`` times."""
+    """Answer ``status`` to requests whose method and path match, ``times`` times,
+    after letting the first ``after`` matching requests through."""
 
     method: str
     path: str  # regular expression searched in the request target
@@ -162,7 +163,9 @@ class Rule:
     times: int = 1
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    after: int = 0
     hits: int = 0
+    passed: int = 0
 
 
 _REASONS = {
@@ -191,6 +194,9 @@ class HttpFaultProxy(_Listener):
                     and rule.method == method
                     and re.search(rule.path, target)
                 ):
+                    if rule.passed < rule.after:
+                        rule.passed += 1
+                        continue
                     rule.hits += 1
                     return rule
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import time
@@ -239,3 +240,26 @@ def test_registry_403_is_denied_with_scope(registry: Distribution, make_client: 
             client.get_blob("team/app", Digest.parse(sha256(b"z")), io.BytesIO())
     finally:
         proxy.stop()
+
+
+def test_secrets_never_reach_the_logs(
+    token_setup: TokenSetup,
+    htpasswd_registry: Distribution,
+    make_client: Make,
+    repo_name: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    _, reg = token_setup
+    basic = make_client(htpasswd_registry.host, credentials=alice())
+    push_image(basic, repo_name, make_image([b"logged"]), "v1")
+    stored = make_client(reg.host, credentials=CredentialStore()).login(alice())
+    push_image(make_client(reg.host, credentials=stored), repo_name, make_image([b"t"]), "v1")
+    assert caplog.records  # debug logging was on
+    text = caplog.text
+    assert USERS["alice"] not in text
+    assert stored.identity_token not in text
+    assert base64.b64encode(f"alice:{USERS['alice']}".encode()).decode() not in text
+    assert "Bearer ey" not in text  # no JWT from an Authorization header

@@ -262,3 +262,28 @@ def test_nothing_listening_is_a_clear_transport_error(make_client: Make) -> None
     with pytest.raises(TransportError) as info:
         client.ping()
     assert "cannot reach 127.0.0.1:" in str(info.value)
+
+
+def test_failed_patch_and_put_are_resumed_in_the_same_session(
+    registry: Distribution, make_client: Make, repo_name: str
+) -> None:
+    data = random_bytes(SIZE, seed=15)
+    # the second chunk fails (distribution holds 300000 bytes: an unambiguous Range), then
+    # the closing PUT
+    rules = [
+        Rule("PATCH", "/blobs/uploads/", 500, after=1),
+        Rule("PUT", "/blobs/uploads/", 503),
+    ]
+    proxy = HttpFaultProxy(registry.port, rules)
+    try:
+        options = ClientOptions(monolithic_max=100_000, chunk_size=300_000, backoff_base=0.01)
+        client = make_client(proxy.host, options=options)
+        client.upload_blob(repo_name, io.BytesIO(data), Digest.parse(sha256(data)), SIZE)
+        assert [r.hits for r in rules] == [1, 1]
+        methods = [m for m, target in proxy.seen if "/blobs/uploads/" in target]
+        # one session: the registry was asked where the upload stood, not restarted
+        assert methods.count("POST") == 1
+        assert "GET" in methods
+    finally:
+        proxy.stop()
+    assert http_get(f"{registry.url}/v2/{repo_name}/blobs/{sha256(data)}") == (200, data)

@@ -399,11 +399,21 @@ def _upload_chunked(
                 f"more than its {size} bytes"
             )
     source.check_end()
-    try:
-        _put_final(session, location, digest, None, 0, deadline, repository, what)
-    except ForkliftError as exc:
-        if not _retryable(exc) or not _exists(session, repository, digest, deadline):
-            raise
+    attempt = 0
+    while True:
+        try:
+            _put_final(session, location, digest, None, 0, deadline, repository, what)
+            break
+        except ForkliftError as exc:
+            if not _retryable(exc):
+                raise
+            # the PUT may have been applied before its answer was lost
+            if _exists(session, repository, digest, deadline):
+                break
+            attempt += 1
+            if attempt >= session.options.max_attempts:
+                raise
+            deadline.sleep(backoff.delay(attempt - 1), f"upload of {label}")
     if progress is not None:
         progress(size)
 
