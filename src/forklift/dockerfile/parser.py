@@ -24,8 +24,10 @@ files, see ``tests/dockerfile/test_oracle.py``):
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from forklift.dockerfile.ast import (
     Directive,
@@ -45,7 +47,7 @@ from forklift.dockerfile.gocompat import (
     trim_space,
 )
 from forklift.dockerfile.shell import ExpansionError, Lexer
-from forklift.errors import Location, ParseError
+from forklift.errors import Location, NotFound, ParseError
 
 #: The keywords BuildKit knows; anything else parses but is rejected later.
 KEYWORDS = (
@@ -694,3 +696,12 @@ def parse(source: str | bytes, filename: str = "Dockerfile") -> Dockerfile:
     """
     text = decode(source) if isinstance(source, bytes) else source
     return _Parser(text, filename).parse()
+
+
+def parse_file(path: str | os.PathLike[str]) -> Dockerfile:
+    """Read and parse a Dockerfile from disk (its path is used in error locations)."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise NotFound(f"Dockerfile {os.fspath(path)!r} not found") from None
+    return parse(data, os.fspath(path))

@@ -1,0 +1,145 @@
+"""``forklift dockerfile``: look at a Dockerfile the way the builder will (parse, targets, outline)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from forklift.errors import NotFound, UsageError
+
+
+def parse_build_args(values: tuple[str, ...]) -> dict[str, str]:
+    """``--build-arg K=V`` values; a bare ``K`` takes ``$K`` from the environment (as docker does)."""
+    out: dict[str, str] = {}
+    for item in values:
+        key, eq, value = item.partition("=")
+        if not key:
+            raise UsageError(f"invalid --build-arg {item!r}: expected NAME=value")
+        if eq:
+            out[key] = value
+        elif key in os.environ:
+            out[key] = os.environ[key]
+    return out
+
+
+def locate_dockerfile(context: str, file: str | None) -> Path:
+    """The Dockerfile for a context: ``-f FILE`` if given, else ``CONTEXT/Dockerfile`` (or ``Containerfile``)."""
+    if file is not None:
+        path = Path(file)
+        if not path.is_file():
+            raise NotFound(f"Dockerfile {file!r} not found")
+        return path
+    for name in ("Dockerfile", "Containerfile"):
+        path = Path(context) / name
+        if path.is_file():
+            return path
+    raise NotFound(
+        f"no Dockerfile in {context!r}", hint="name one with -f FILE or add CONTEXT/Dockerfile"
+    )
+
+
+def _load(path: Path):  # type: ignore[no-untyped-def]
+    from forklift.dockerfile.instructions import parse_stages
+    from forklift.dockerfile.parser import parse
+
+    return parse_stages(parse(path.read_bytes(), str(path)))
+
+
+@click.group()
+def dockerfile() -> None:
+    """Inspect Dockerfiles: the parsed syntax tree, the build targets, a target's outline."""
+
+
+@dockerfile.command("parse")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "dump"]),
+    default="json",
+    show_default=True,
+    help="json: the syntax tree with positions; dump: BuildKit's AST dump format.",
+)
+def parse_cmd(file: str, fmt: str) -> None:
+    """Parse FILE and print its syntax tree (``-`` reads standard input)."""
+    from forklift.dockerfile.parser import parse
+
+    if file == "-":
+        data = click.get_binary_stream("stdin").read()
+        name = "<stdin>"
+    else:
+        path = Path(file)
+        if not path.is_file():
+            raise NotFound(f"Dockerfile {file!r} not found")
+        data = path.read_bytes()
+        name = file
+    df = parse(data, name)
+    if fmt == "dump":
+        from forklift.dockerfile.dump import dump
+
+        click.echo(dump(df))
+    else:
+        from forklift.dockerfile.ast_json import dumps
+
+        click.echo(dumps(df))
+
+
+_FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+_FILE = click.option("-f", "--file", "file", help="The Dockerfile (default: CONTEXT/Dockerfile).")
+
+
+@dockerfile.command("targets")
+@_FILE
+@_FORMAT
+@click.argument("context", default=".", type=click.Path(file_okay=False))
+def targets_cmd(file: str | None, fmt: str, context: str) -> None:
+    """List the stages that can be built with --target (like ``--print=targets``)."""
+    from forklift.dockerfile.outline import list_targets, render_targets
+
+    click.echo(render_targets(list_targets(_load(locate_dockerfile(context, file))), fmt))
+
+
+@dockerfile.command("outline")
+@_FILE
+@_FORMAT
+@click.option("--target", help="Stage to describe (default: the last one).")
+@click.option(
+    "--build-arg",
+    "build_args",
+    multiple=True,
+    metavar="NAME[=VALUE]",
+    help="Build argument (repeatable).",
+)
+@click.option(
+    "--platform", help="Target platform for the automatic TARGET* args (os/arch[/variant])."
+)
+@click.argument("context", default=".", type=click.Path(file_okay=False))
+def outline_cmd(
+    file: str | None,
+    fmt: str,
+    target: str | None,
+    build_args: tuple[str, ...],
+    platform: str | None,
+    context: str,
+) -> None:
+    """Show the build args, secrets and SSH a target uses (like ``--print=outline``)."""
+    from forklift.dockerfile.outline import outline, render_outline
+    from forklift.oci.platform import Platform
+
+    parsed = _load(locate_dockerfile(context, file))
+    out = outline(
+        parsed,
+        target=target,
+        build_args=parse_build_args(build_args),
+        target_platform=Platform.parse(platform) if platform else None,
+    )
+    click.echo(render_outline(out, fmt))

@@ -1,0 +1,326 @@
+"""The stage graph: which stage needs which, what a target needs, and in what order to build.
+
+Dependencies (as BuildKit finds them):
+
+* ``FROM <name>`` where ``<name>`` (after expanding global ARGs) is the name of
+  an *earlier* stage: the stage starts from that stage's result.
+* ``COPY --from=<name|index>``: a stage by name (any stage) or by index; any
+  other value is an image reference.
+* ``RUN --mount=...,from=<name>``: likewise.
+
+:meth:`StageGraph.order` gives the stages a target needs in groups; every stage
+in a group depends only on stages of earlier groups, so a group can be built
+in parallel. Cycles, unknown targets, bad stage indexes, forward ``COPY
+--from`` references and variables in ``--from`` are reported as
+:class:`~forklift.errors.ParseError`/:class:`~forklift.errors.NotFound`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from forklift.dockerfile.args import GlobalArgs
+from forklift.dockerfile.gocompat import go_quote
+from forklift.dockerfile.instructions import (
+    CopyCommand,
+    OnbuildCommand,
+    ParsedStages,
+    RunCommand,
+    Stage,
+)
+from forklift.dockerfile.shell import ExpansionError, Lexer
+from forklift.errors import Location, NotFound, ParseError
+
+_LEXER = Lexer()
+_ATOI = re.compile(r"[+-]?[0-9]+\Z")
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """One edge: ``kind`` is ``"base"``, ``"copy"`` or ``"mount"``; ``stage`` is the index of
+    the stage depended on, or ``None`` when ``image`` names an external image."""
+
+    kind: str
+    stage: int | None
+    image: str
+    line: int
+
+
+@dataclass(frozen=True)
+class StageNode:
+    """A stage with its FROM expanded and its dependencies resolved.
+
+    ``base`` is the expanded base name; ``platform`` the expanded ``--platform``
+    ("" if none); ``used_args`` the global ARGs the FROM line used.
+    """
+
+    stage: Stage
+    base: str
+    platform: str
+    deps: tuple[Dependency, ...]
+    used_args: frozenset[str]
+
+    @property
+    def index(self) -> int:
+        """Position of the stage in the file (0-based)."""
+        return self.stage.index
+
+    @property
+    def name(self) -> str:
+        """The stage's name, or ``stage-N``."""
+        return self.stage.display_name
+
+    @property
+    def base_stage(self) -> int | None:
+        """Index of the stage this one is built FROM, if any."""
+        for d in self.deps:
+            if d.kind == "base":
+                return d.stage
+        return None
+
+    @property
+    def stage_deps(self) -> tuple[int, ...]:
+        """Indices of all stages this one needs, without repeats, in first-use order."""
+        out: list[int] = []
+        for d in self.deps:
+            if d.stage is not None and d.stage not in out:
+                out.append(d.stage)
+        return tuple(out)
+
+    @property
+    def images(self) -> tuple[str, ...]:
+        """External images this stage uses (base image, ``--from`` images), without repeats."""
+        out: list[str] = []
+        for d in self.deps:
+            if d.stage is None and d.image not in out and d.image.lower() != "scratch":
+                out.append(d.image)
+        return tuple(out)
+
+
+class StageGraph:
+    """Stages of a Dockerfile with their dependencies; see the module doc."""
+
+    def __init__(
+        self, parsed: ParsedStages, nodes: tuple[StageNode, ...], globals_: GlobalArgs
+    ) -> None:
+        self.parsed = parsed
+        self.nodes = nodes
+        self.globals = globals_
+        self._by_name = {n.stage.name: n for n in nodes if n.stage.name}
+
+    @classmethod
+    def build(
+        cls,
+        parsed: ParsedStages,
+        globals_: GlobalArgs | None = None,
+        build_args: Mapping[str, str] | None = None,
+    ) -> StageGraph:
+        """Resolve FROM lines with the global ARGs and collect every dependency.
+
+        Raises :class:`~forklift.errors.ParseError` for an empty base name, a bad
+        ``--platform`` expression, a COPY index out of range, variables in
+        ``--from``, or a dependency cycle.
+        """
+        file = parsed.file
+        if globals_ is None:
+            globals_ = GlobalArgs.evaluate(parsed.meta_args, build_args, file=file)
+        env = globals_.env
+        names: dict[str, int] = {}
+        bases: list[tuple[str, str, frozenset[str], int | None]] = []
+        for st in parsed.stages:
+            loc = st.node.location(file)
+            try:
+                res = _LEXER.process(st.base_name, env)
+            except ExpansionError as exc:
+                raise ParseError(str(exc), location=loc) from None
+            if res.result == "":
+                raise ParseError(f"base name ({st.base_name}) should not be blank", location=loc)
+            used = set(res.matched)
+            platform = ""
+            if st.platform:
+                try:
+                    pres = _LEXER.process(st.platform, env)
+                except ExpansionError as exc:
+                    raise ParseError(
+                        f"failed to process arguments for platform {st.platform}: {exc}",
+                        location=loc,
+                    ) from None
+                if pres.result == "":
+                    raise ParseError(
+                        f"empty platform value from expression {st.platform}", location=loc
+                    )
+                platform = pres.result
+                used |= pres.matched
+            # Only an earlier stage can be a base; BuildKit looks the expanded
+            # name up as is among (lower-cased) stage names.
+            base_index = names.get(res.result)
+            bases.append((res.result, platform, frozenset(used), base_index))
+            if st.name:
+                names[st.name] = st.index
+
+        nodes: list[StageNode] = []
+        for st, (base, platform, used, base_index) in zip(parsed.stages, bases, strict=True):
+            deps: list[Dependency] = [
+                Dependency("base", base_index, base if base_index is None else "", st.line)
+            ]
+            for cmd in st.commands:
+                deps.extend(_command_deps(cmd, parsed, file))
+            nodes.append(StageNode(st, base, platform, tuple(deps), used))
+        graph = cls(parsed, tuple(nodes), globals_)
+        graph._check_cycles()
+        return graph
+
+    # -- lookups -----------------------------------------------------------
+    def get(self, name: str) -> StageNode:
+        """The stage called ``name`` (case-insensitive) or with that index."""
+        node = self._by_name.get(name.lower())
+        if node is None and name.isdigit() and int(name) < len(self.nodes):
+            node = self.nodes[int(name)]
+        if node is None:
+            raise NotFound(
+                f"target stage {go_quote(name)} could not be found",
+                hint="stages: " + ", ".join(n.name for n in self.nodes),
+            )
+        return node
+
+    def target(self, name: str | None = None) -> StageNode:
+        """The stage built for ``--target name`` (default: the last stage)."""
+        if not self.nodes:
+            raise NotFound("the Dockerfile has no stages")
+        if name is None or name == "":
+            return self.nodes[-1]
+        return self.get(name)
+
+    # -- traversal ---------------------------------------------------------
+    def needed(self, target: str | None = None) -> list[StageNode]:
+        """The stages the target needs (itself included), in file order."""
+        start = self.target(target)
+        seen: set[int] = set()
+        todo = [start.index]
+        while todo:
+            i = todo.pop()
+            if i in seen:
+                continue
+            seen.add(i)
+            todo.extend(self.nodes[i].stage_deps)
+        return [n for n in self.nodes if n.index in seen]
+
+    def order(self, target: str | None = None) -> list[list[StageNode]]:
+        """Build order for ``target``: groups of stages that can be built in parallel.
+
+        Raises :class:`~forklift.errors.ParseError` when a needed stage copies
+        from a stage defined after it (BuildKit rejects that).
+        """
+        needed = self.needed(target)
+        self._check_forward_refs(needed)
+        remaining = {n.index: set(n.stage_deps) for n in needed}
+        groups: list[list[StageNode]] = []
+        done: set[int] = set()
+        while remaining:
+            ready = sorted(i for i, deps in remaining.items() if deps <= done)
+            if not ready:  # pragma: no cover - cycles are rejected in build()
+                raise ParseError("circular dependency between stages")
+            groups.append([self.nodes[i] for i in ready])
+            done.update(ready)
+            for i in ready:
+                del remaining[i]
+        return groups
+
+    def consumed_args(self, target: str | None = None) -> set[str]:
+        """Names of ARGs a build of ``target`` consumes (for :func:`~forklift.dockerfile.args.unused_build_args`)."""
+        out: set[str] = set()
+        for node in self.needed(target):
+            out |= self.globals.resolve_used(node.used_args)
+            for cmd in node.stage.commands:
+                if cmd.keyword == "arg":
+                    out.update(a.key for a in cmd.args)  # type: ignore[attr-defined]
+        return out
+
+    # -- validation --------------------------------------------------------
+    def _check_cycles(self) -> None:
+        visited: set[int] = set()
+        for node in self.nodes:
+            path = self._visit(node.index, visited, set(), [])
+            if path is not None:
+                lines = sorted({d.line for d in path})
+                raise ParseError(
+                    f"circular dependency detected on stage: {node.name}",
+                    location=Location(self.parsed.file, lines[0] if lines else node.stage.line),
+                )
+
+    def _visit(
+        self, i: int, visited: set[int], on_path: set[int], edges: list[Dependency]
+    ) -> list[Dependency] | None:
+        if i in visited:
+            return None
+        visited.add(i)
+        on_path.add(i)
+        for dep in self.nodes[i].deps:
+            # A base is always an earlier stage, so it cannot close a cycle on
+            # its own; BuildKit checks COPY/mount edges only.
+            if dep.stage is None or dep.kind == "base":
+                continue
+            path = [*edges, dep]
+            if dep.stage in on_path:
+                return path
+            found = self._visit(dep.stage, visited, on_path, path)
+            if found is not None:
+                return found
+        on_path.discard(i)
+        return None
+
+    def _check_forward_refs(self, needed: list[StageNode]) -> None:
+        for node in needed:
+            for dep in node.deps:
+                if dep.kind != "base" and dep.stage is not None and dep.stage > node.index:
+                    other = self.nodes[dep.stage]
+                    raise ParseError(
+                        f"cannot {'copy' if dep.kind == 'copy' else 'mount'} from stage "
+                        f"{go_quote(other.name)}, it needs to be defined before current "
+                        f"stage {go_quote(node.name)}",
+                        location=Location(self.parsed.file, dep.line),
+                    )
+                if dep.kind != "base" and dep.stage == node.index:
+                    raise ParseError(
+                        f"circular dependency detected on stage: {node.name}",
+                        location=Location(self.parsed.file, dep.line),
+                    )
+
+
+def _stage_ref(value: str, parsed: ParsedStages, line: int, file: str, kind: str) -> Dependency:
+    if _ATOI.match(value):
+        index = int(value)
+        if index < 0 or index >= len(parsed.stages):
+            raise ParseError(f"invalid stage index {index}", location=Location(file, line))
+        return Dependency(kind, index, "", line)
+    lowered = value.lower()
+    for st in parsed.stages:
+        if st.name and st.name == lowered:
+            return Dependency(kind, st.index, "", line)
+    if "$" in value:
+        raise ParseError(
+            "variable expansion is not supported for --from, define a new stage with FROM "
+            "using ARG from global scope as a workaround",
+            location=Location(file, line),
+        )
+    return Dependency(kind, None, value, line)
+
+
+def _command_deps(cmd: object, parsed: ParsedStages, file: str) -> list[Dependency]:
+    if isinstance(cmd, CopyCommand) and cmd.from_:
+        return [_stage_ref(cmd.from_, parsed, cmd.line, file, "copy")]
+    if isinstance(cmd, RunCommand):
+        out = []
+        for src in cmd.mount_sources:
+            lowered = src.lower()
+            match = next((st for st in parsed.stages if st.name and st.name == lowered), None)
+            if match is not None:
+                out.append(Dependency("mount", match.index, "", cmd.line))
+            else:
+                out.append(Dependency("mount", None, src, cmd.line))
+        return out
+    if isinstance(cmd, OnbuildCommand):
+        return []
+    return []
