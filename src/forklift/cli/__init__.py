@@ -19,6 +19,7 @@ from forklift.errors import ForkliftError
 
 # verb -> "module:attribute"; kept sorted by the order `forklift --help` shows them.
 COMMANDS: dict[str, str] = {
+    "dockerfile": "forklift.cli.dockerfile:dockerfile",
     "images": "forklift.cli.images:images",
     "inspect": "forklift.cli.images:inspect",
     "history": "forklift.cli.images:history",
