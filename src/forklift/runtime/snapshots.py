@@ -1,0 +1,770 @@
+"""The overlay snapshotter: every layer unpacked once, keyed by its chain ID, stacked by overlayfs.
+
+On disk, under ``$FORKLIFT_HOME/snapshots/``::
+
+    <chain hex>/fs/         the layer in overlay form (whiteouts as 0/0 char
+                            devices, opaque dirs with trusted.overlay.opaque=y)
+    <chain hex>/meta.json   {"chain_id", "parent", "diff_id", "source", "created"}
+    tmp/                    unpacks and commits in progress (renamed into place)
+    active/<id>/            upper, work and rootfs of mounts made without a workspace
+    locks/<chain hex>.lock  serialises unpacking one chain across processes
+    leases/<pid>-<n>.json   chains a live process uses (flock held while it lives)
+    empty/                  the single lower dir of a FROM-scratch mount
+
+A snapshot directory appears by one ``rename`` of a fully written temporary
+directory, so a killed unpack leaves nothing visible, and a per-chain file
+lock makes concurrent processes that need the same chain unpack it once.
+
+The chain ID is the OCI image spec's: ``ChainID(L1) = DiffID(L1)`` and
+``ChainID(L1..Ln) = sha256(ChainID(L1..Ln-1) + " " + DiffID(Ln))``, so a
+layer shared by two images (on the same parents) is unpacked once for both.
+
+Garbage collection: ``Store.prune`` calls :func:`prune_hook` under the
+store's exclusive lock; it keeps every snapshot whose chain is a prefix of
+the diff IDs of an image config reachable from the store's index or roots
+(images, build-cache entries, containers), plus every chain held by a live
+lease, and removes the rest. Unpacks and commits hold the store's shared lock,
+so they never overlap a prune.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import datetime as _dt
+import errno
+import fcntl
+import itertools
+import json
+import os
+import shutil
+import stat
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from forklift.errors import ForkliftError, InvalidInput, NotFound, RuntimeFailure, StoreError
+from forklift.fsutil import fsync_dir
+from forklift.layers import extract_layer
+from forklift.oci import mediatypes as mt
+from forklift.oci.config import ImageConfig
+from forklift.oci.descriptor import Descriptor
+from forklift.oci.digest import Digest
+from forklift.oci.manifest import ImageIndex, ImageManifest
+from forklift.runtime import overlay
+from forklift.store.store import Store, StoredImage
+
+META = "meta.json"
+_lease_counter = itertools.count()
+
+
+# --------------------------------------------------------------------------- chain IDs
+
+
+def chain_id(diff_ids: Sequence[Digest]) -> Digest | None:
+    """The chain ID of a stack of layers (bottom first); None for no layers."""
+    ids = chain_ids(diff_ids)
+    return ids[-1] if ids else None
+
+
+def chain_ids(diff_ids: Sequence[Digest]) -> list[Digest]:
+    """The chain ID of every prefix of ``diff_ids`` (bottom first)."""
+    out: list[Digest] = []
+    current: Digest | None = None
+    for diff_id in diff_ids:
+        current = diff_id if current is None else Digest.of(f"{current} {diff_id}".encode())
+        out.append(current)
+    return out
+
+
+def next_chain_id(parent: Digest | None, diff_id: Digest) -> Digest:
+    """The chain ID of ``diff_id`` stacked on the chain ``parent`` (None: the bottom layer)."""
+    return diff_id if parent is None else Digest.of(f"{parent} {diff_id}".encode())
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class LayerRef:
+    """One layer of a stack: its blob as the manifest lists it, and its diff ID from the config.
+
+    ``blob`` may be None for a layer that is already a snapshot (e.g. the
+    builder's own RUN result before its blob is written); mounting then needs
+    the snapshot to exist.
+    """
+
+    blob: Descriptor | None
+    diff_id: Digest
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An unpacked layer stack top: ``path`` is the layer's tree in overlay form."""
+
+    chain_id: Digest
+    parent: Digest | None
+    diff_id: Digest
+    path: Path
+    source: Digest | None  # the blob it was unpacked from; None when committed from an upper dir
+    created: str
+
+
+@dataclass(frozen=True)
+class SnapshotPruneReport:
+    """What :meth:`Snapshotter.prune` removed."""
+
+    removed: tuple[Digest, ...]
+    kept: int
+    stale_temporaries: int
+
+
+def image_layers(store: Store, image: StoredImage | ImageManifest) -> tuple[LayerRef, ...]:
+    """The layer stack of a stored single-platform image (bottom first)."""
+    if isinstance(image, StoredImage):
+        if image.error:
+            raise StoreError(f"image {image.digest} cannot be read: {image.error}")
+        manifest = image.manifest
+        if not isinstance(manifest, ImageManifest):
+            raise InvalidInput(
+                f"image {image.digest} is a multi-platform index; pick one platform to run"
+            )
+        config = image.config or store.get_config(manifest.config.digest)
+    else:
+        manifest = image
+        config = store.get_config(manifest.config.digest)
+    return layers_from(manifest, config)
+
+
+def layers_from(manifest: ImageManifest, config: ImageConfig) -> tuple[LayerRef, ...]:
+    """Pair a manifest's layer descriptors with its config's diff IDs."""
+    diff_ids = config.diff_ids
+    if len(diff_ids) != len(manifest.layers):
+        raise InvalidInput(
+            f"image config lists {len(diff_ids)} diff IDs but the manifest has "
+            f"{len(manifest.layers)} layers"
+        )
+    return tuple(LayerRef(blob, d) for blob, d in zip(manifest.layers, diff_ids, strict=True))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@contextlib.contextmanager
+def _flock(path: Path) -> Iterator[None]:
+    """An exclusive flock held for the block, on a descriptor of its own (closed after)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_libc: ctypes.CDLL | None = None
+
+
+def _syncfs(path: Path) -> None:
+    """Flush the filesystem holding ``path``: an unpacked tree must be on disk before it is named.
+
+    One syncfs costs far less than an fsync per file of a large layer.
+    """
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        _libc.syncfs(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_tree(path: Path) -> None:
+    """rm -rf that also copes with overlay work dirs (mode 000) and never follows symlinks."""
+    if not os.path.lexists(path):
+        return
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        # Directories without permissions (overlay's work/work is 0000): open them up and retry.
+        for dirpath, dirnames, _ in os.walk(path):
+            for d in dirnames:
+                with contextlib.suppress(OSError):
+                    os.chmod(os.path.join(dirpath, d), 0o700, follow_symlinks=False)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _xattrs(path: Path) -> dict[str, bytes]:
+    """A directory's xattrs, without overlayfs' own bookkeeping ones."""
+    out = {}
+    for name in os.listxattr(path, follow_symlinks=False):
+        if not name.startswith(("trusted.overlay.", "user.overlay.")):
+            with contextlib.suppress(OSError):
+                out[name] = os.getxattr(path, name, follow_symlinks=False)
+    return out
+
+
+def _copy_root_attrs(src: Path, dst: Path) -> None:
+    """Give ``dst`` the mode and owner of ``src``: overlay shows the upper root's attributes."""
+    st = os.stat(src)
+    os.chown(dst, st.st_uid, st.st_gid)
+    os.chmod(dst, st.st_mode & 0o7777)
+
+
+# --------------------------------------------------------------------------- leases
+
+
+class _Lease:
+    """Chains a live process uses; the flock on the file says "alive" to a concurrent prune."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / f"{os.getpid()}-{next(_lease_counter)}.json"
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self._chains: set[str] = set()
+        self._mutex = threading.Lock()
+
+    def add(self, chains: Iterable[Digest]) -> None:
+        with self._mutex:
+            new = {str(c) for c in chains} - self._chains
+            if not new:
+                return
+            self._chains |= new
+            data = json.dumps(sorted(self._chains)).encode()
+            # A lease only matters while its process lives, so no fsync: a crash ends it anyway.
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, self.path)
+
+    def release(self) -> None:
+        with self._mutex:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+
+def _live_leases(directory: Path) -> tuple[set[str], list[Path]]:
+    """Chains held by live leases, and the files of dead ones."""
+    held: set[str] = set()
+    stale: list[Path] = []
+    if not directory.is_dir():
+        return held, stale
+    for path in directory.glob("*.json"):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                with contextlib.suppress(OSError, ValueError):
+                    held.update(json.loads(Path(f"/proc/self/fd/{fd}").read_bytes() or b"[]"))
+                continue
+            stale.append(path)
+        finally:
+            os.close(fd)
+    return held, stale
+
+
+# --------------------------------------------------------------------------- mounts
+
+
+class Mounted:
+    """A mounted overlay: ``rootfs`` (merged view), ``upper`` (the writable diff), ``work``.
+
+    Leaving the ``with`` block unmounts it; a default workspace (under
+    ``snapshots/active/``) is removed too, a caller's workspace is kept.
+    """
+
+    def __init__(
+        self,
+        snapshotter: Snapshotter,
+        layers: tuple[LayerRef, ...],
+        parent: Digest | None,
+        workspace: Path,
+        owned: bool,
+    ) -> None:
+        self.snapshotter = snapshotter
+        self.layers = layers
+        #: The chain ID of the read-only layers under the upper dir (None for FROM scratch).
+        self.parent = parent
+        self.workspace = workspace
+        self.rootfs = workspace / "rootfs"
+        self.upper = workspace / "upper"
+        self.work = workspace / "work"
+        self._owned = owned
+        self._mounted = False
+        self._committed: Snapshot | None = None
+        self._lowers: list[Path] = []
+        self._tidy: set[str] = set()
+
+    @property
+    def mounted(self) -> bool:
+        return self._mounted
+
+    def unmount(self) -> None:
+        """Unmount the merged view (the upper dir stays); idempotent."""
+        if self._mounted:
+            overlay.unmount(self.rootfs)
+            self._mounted = False
+            self._tidy_upper()
+
+    def note_copied_up(self, paths: Iterable[str]) -> None:
+        """Directories (relative to the root) copied up only to hold a runtime mount point.
+
+        The run's stubs are gone by then, so at unmount each one still empty
+        and unchanged against the lower layers is removed from the upper dir:
+        a RUN that only needed ``/etc/hosts`` as a mount point does not put
+        ``/etc`` into its layer.
+        """
+        self._tidy.update(p.strip("/") for p in paths if p.strip("/"))
+
+    def _tidy_upper(self) -> None:
+        for rel in sorted(self._tidy, key=lambda p: p.count("/"), reverse=True):
+            path = self.upper / rel
+            try:
+                st = os.lstat(path)
+                if not stat.S_ISDIR(st.st_mode) or any(os.scandir(path)):
+                    continue
+                if any(n.startswith("trusted.overlay.opaque") for n in os.listxattr(path)):
+                    continue
+            except OSError:
+                continue
+            lower = next((low / rel for low in self._lowers if os.path.lexists(low / rel)), None)
+            if lower is None:
+                continue
+            with contextlib.suppress(OSError):
+                lst = os.lstat(lower)
+                same = (
+                    stat.S_ISDIR(lst.st_mode)
+                    and (st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns)
+                    == (lst.st_mode, lst.st_uid, lst.st_gid, lst.st_mtime_ns)
+                    and _xattrs(path) == _xattrs(lower)
+                )
+                if same:
+                    os.rmdir(path)
+        self._tidy.clear()
+
+    def commit(self, diff_id: Digest) -> Snapshot:
+        """Unmount and turn the upper dir into the snapshot of ``parent`` + ``diff_id``.
+
+        ``diff_id`` is the diff ID of the layer written from :attr:`upper`
+        (``write_layer(out, mounted.upper, overlay=True)``). The upper dir is
+        renamed, not copied; afterwards this mount has no upper dir.
+        """
+        if self._committed is not None:
+            raise RuntimeFailure("this mount's upper dir was already committed")
+        self.unmount()
+        snap = self.snapshotter.commit(self.upper, self.parent, diff_id)
+        self._committed = snap
+        return snap
+
+    def close(self) -> None:
+        """Unmount, and remove the workspace if the snapshotter made it."""
+        try:
+            self.unmount()
+        finally:
+            if self._owned:
+                _remove_tree(self.workspace)
+            else:
+                _remove_tree(self.work)
+                self.work.mkdir(exist_ok=True)
+
+    def __enter__(self) -> Mounted:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------- the snapshotter
+
+
+class Snapshotter:
+    """Unpacked layers under ``$FORKLIFT_HOME/snapshots``, mounted with overlayfs.
+
+    >>> snaps = Snapshotter(store)
+    >>> with snaps.mount(image_layers(store, image)) as m:
+    ...     run_container(spec, m.rootfs)          # writes land in m.upper
+    ...     info = write_layer(f, m.upper, overlay=True)
+    ...     m.commit(info.diff_id)                 # m.upper becomes the next layer's snapshot
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.root = store.home / "snapshots"
+        self.tmp = self.root / "tmp"
+        self.active = self.root / "active"
+        self._lease: _Lease | None = None
+        self._lease_mutex = threading.Lock()
+
+    # -- leases -----------------------------------------------------------------
+
+    def _hold(self, chains: Iterable[Digest]) -> None:
+        with self._lease_mutex:
+            if self._lease is None:
+                self._lease = _Lease(self.root / "leases")
+        self._lease.add(chains)
+
+    def close(self) -> None:
+        """Release this process's lease (its snapshots become collectable by prune)."""
+        with self._lease_mutex:
+            if self._lease is not None:
+                self._lease.release()
+                self._lease = None
+
+    def __enter__(self) -> Snapshotter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- lookup -----------------------------------------------------------------
+
+    def path_of(self, chain: Digest) -> Path:
+        """Where the snapshot of ``chain`` lives (whether or not it exists)."""
+        return self.root / chain.encoded
+
+    def get(self, chain: Digest) -> Snapshot | None:
+        """The snapshot of ``chain``, or None if it is not unpacked."""
+        directory = self.path_of(chain)
+        try:
+            raw = (directory / META).read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            meta = json.loads(raw)
+            return Snapshot(
+                chain_id=Digest.parse(meta["chain_id"]),
+                parent=Digest.parse(meta["parent"]) if meta.get("parent") else None,
+                diff_id=Digest.parse(meta["diff_id"]),
+                path=directory / "fs",
+                source=Digest.parse(meta["source"]) if meta.get("source") else None,
+                created=str(meta.get("created", "")),
+            )
+        except (ValueError, KeyError, TypeError, ForkliftError) as exc:
+            raise StoreError(f"snapshot metadata {directory / META} is damaged: {exc}") from None
+
+    def list(self) -> list[Snapshot]:
+        """Every snapshot, in no particular order."""
+        out = []
+        if self.root.is_dir():
+            for entry in self.root.iterdir():
+                if len(entry.name) == 64:
+                    with contextlib.suppress(ForkliftError, ValueError):
+                        snap = self.get(Digest("sha256", entry.name))
+                        if snap is not None:
+                            out.append(snap)
+        return out
+
+    # -- unpacking ----------------------------------------------------------------
+
+    def prepare(self, layers: Sequence[LayerRef]) -> list[Snapshot]:
+        """Make sure every prefix of ``layers`` is unpacked; returns their snapshots, bottom first."""
+        chains = chain_ids([layer.diff_id for layer in layers])
+        self._hold(chains)
+        snaps: list[Snapshot] = []
+        parent: Digest | None = None
+        for layer, chain in zip(layers, chains, strict=True):
+            snap = self.get(chain)
+            if snap is None:
+                snap = self._unpack(layer, parent, chain)
+            snaps.append(snap)
+            parent = chain
+        return snaps
+
+    def _unpack(self, layer: LayerRef, parent: Digest | None, chain: Digest) -> Snapshot:
+        with _flock(self.root / "locks" / f"{chain.encoded}.lock"):
+            existing = self.get(chain)
+            if existing is not None:  # another process unpacked it while we waited
+                return existing
+            blob = layer.blob
+            if blob is None:
+                raise NotFound(
+                    f"layer {layer.diff_id} is not unpacked and no blob was given to unpack it"
+                )
+            with self.store.lock.shared():
+                try:
+                    stream = self.store.open_blob(blob.digest)
+                except NotFound:
+                    raise NotFound(
+                        f"layer blob {blob.digest} is not in the store",
+                        hint="pull or load the image again (forklift fsck shows damaged images)",
+                    ) from None
+                self.tmp.mkdir(parents=True, exist_ok=True)
+                staging = Path(tempfile.mkdtemp(dir=self.tmp, prefix=f"{chain.encoded[:12]}-"))
+                try:
+                    fs = staging / "fs"
+                    fs.mkdir()
+                    # A layer without a "./" entry leaves the root as made here; 0755 is what
+                    # every image root expects (mkdtemp's 0700 would lock out non-root users).
+                    os.chmod(fs, 0o755)
+                    with stream:
+                        extract_layer(
+                            stream,
+                            fs,
+                            overlay=True,
+                            digest=blob.digest,
+                            diff_id=layer.diff_id,
+                            label=f"layer {blob.digest}",
+                        )
+                    return self._publish(staging, chain, parent, layer.diff_id, blob.digest)
+                except BaseException:
+                    _remove_tree(staging)
+                    raise
+
+    def _publish(
+        self,
+        staging: Path,
+        chain: Digest,
+        parent: Digest | None,
+        diff_id: Digest,
+        source: Digest | None,
+    ) -> Snapshot:
+        """Write the metadata into ``staging`` and rename it to the snapshot's place."""
+        created = _now()
+        meta = {
+            "chain_id": str(chain),
+            "parent": str(parent) if parent else None,
+            "diff_id": str(diff_id),
+            "source": str(source) if source else None,
+            "created": created,
+        }
+        (staging / META).write_text(json.dumps(meta, indent=1) + "\n")
+        os.chmod(staging, 0o755)
+        _syncfs(staging)
+        try:
+            os.rename(staging, self.path_of(chain))
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            _remove_tree(staging)  # the same chain appeared meanwhile: same content
+        fsync_dir(self.root)
+        snap = self.get(chain)
+        assert snap is not None
+        return snap
+
+    # -- mounting ------------------------------------------------------------------
+
+    def mount(
+        self,
+        layers: Sequence[LayerRef],
+        *,
+        workspace: str | os.PathLike[str] | None = None,
+    ) -> Mounted:
+        """Mount ``layers`` (bottom first) read-only under a fresh writable upper dir.
+
+        Use as a context manager. Missing snapshots are unpacked first. With
+        ``workspace``, ``upper/``, ``work/`` and ``rootfs/`` are made there
+        (and kept on exit, e.g. a container's writable layer; it must be on
+        the same filesystem as the snapshots); without, a temporary workspace
+        under ``snapshots/active/`` is used and removed on exit. An empty
+        ``layers`` (FROM scratch) mounts an empty root.
+        """
+        layers = tuple(layers)
+        snaps = self.prepare(layers)
+        if snaps:
+            lowers = [s.path for s in reversed(snaps)]
+        else:
+            empty = self.root / "empty"
+            empty.mkdir(parents=True, exist_ok=True)
+            os.chmod(empty, 0o755)
+            lowers = [empty]
+        with self.store.lock.shared():  # prune removes idle workspaces; not this one
+            return self._mount(layers, snaps, lowers, workspace)
+
+    def _mount(
+        self,
+        layers: tuple[LayerRef, ...],
+        snaps: list[Snapshot],
+        lowers: list[Path],
+        workspace: str | os.PathLike[str] | None,
+    ) -> Mounted:
+        owned = workspace is None
+        if workspace is None:
+            self.active.mkdir(parents=True, exist_ok=True)
+            ws = Path(tempfile.mkdtemp(dir=self.active, prefix="m-"))
+            os.chmod(ws, 0o700)
+        else:
+            ws = Path(workspace)
+            ws.mkdir(parents=True, exist_ok=True)
+        mounted = Mounted(self, layers, snaps[-1].chain_id if snaps else None, ws, owned)
+        try:
+            for d in (mounted.upper, mounted.work, mounted.rootfs):
+                d.mkdir(exist_ok=True)
+            if not any(mounted.upper.iterdir()):
+                _copy_root_attrs(lowers[0], mounted.upper)
+            # A kept workspace may hold an old work dir; overlay wants it empty.
+            _remove_tree(mounted.work)
+            mounted.work.mkdir()
+            overlay.mount_overlay(lowers, mounted.upper, mounted.work, mounted.rootfs)
+            mounted._mounted = True
+            mounted._lowers = list(lowers)
+        except BaseException:
+            mounted.close()
+            raise
+        return mounted
+
+    # -- committing ------------------------------------------------------------------
+
+    def commit(
+        self,
+        upper: str | os.PathLike[str],
+        parent: Digest | Sequence[LayerRef] | None,
+        diff_id: Digest,
+    ) -> Snapshot:
+        """Make the finished (unmounted) overlay upper dir ``upper`` the snapshot of a new chain.
+
+        ``parent`` is the chain the upper dir was mounted on (its chain ID, or
+        the layers); ``diff_id`` is the diff ID of the layer written from the
+        upper dir. The directory is renamed (no copy, no re-unpack); if the
+        chain already exists, the upper dir is discarded instead.
+        """
+        if parent is None or isinstance(parent, Digest):
+            parent_chain = parent
+        else:
+            parent_chain = chain_id([layer.diff_id for layer in parent])
+        chain = next_chain_id(parent_chain, diff_id)
+        self._hold([chain])
+        src = Path(upper)
+        if overlay.is_mounted(src):
+            raise RuntimeFailure(f"{src} is still in use by a mount; unmount before committing")
+        with _flock(self.root / "locks" / f"{chain.encoded}.lock"), self.store.lock.shared():
+            existing = self.get(chain)
+            if existing is not None:
+                _remove_tree(src)
+                return existing
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=self.tmp, prefix=f"{chain.encoded[:12]}-"))
+            try:
+                os.rename(src, staging / "fs")
+            except OSError as exc:
+                _remove_tree(staging)
+                if exc.errno == errno.EXDEV:
+                    raise RuntimeFailure(
+                        f"cannot commit {src}: not on the same filesystem as {self.root}"
+                    ) from None
+                raise
+            try:
+                return self._publish(staging, chain, parent_chain, diff_id, None)
+            except BaseException:
+                _remove_tree(staging)
+                raise
+
+    # -- garbage collection ---------------------------------------------------------------
+
+    def prune(self, keep: set[Digest], *, dry_run: bool = False) -> SnapshotPruneReport:
+        """Remove snapshots whose chain is neither in ``keep`` nor leased by a live process.
+
+        Call with the store's exclusive lock held (as :func:`prune_hook` does),
+        so no unpack or commit is half-way; leftovers of killed ones in
+        ``tmp/`` and ``active/`` workspaces no live mount uses go too.
+        """
+        held, stale = _live_leases(self.root / "leases")
+        keep_names = {c.encoded for c in keep} | {Digest.parse(c).encoded for c in held}
+        removed: list[Digest] = []
+        kept = 0
+        if self.root.is_dir():
+            for entry in sorted(self.root.iterdir()):
+                if len(entry.name) != 64 or not entry.is_dir():
+                    continue
+                if entry.name in keep_names:
+                    kept += 1
+                    continue
+                removed.append(Digest("sha256", entry.name))
+                if not dry_run:
+                    # Rename first so a crash mid-delete never leaves a half snapshot behind.
+                    doomed = self.tmp / f"gc-{entry.name}"
+                    self.tmp.mkdir(parents=True, exist_ok=True)
+                    os.rename(entry, doomed)
+                    _remove_tree(doomed)
+                    with contextlib.suppress(FileNotFoundError):
+                        (self.root / "locks" / f"{entry.name}.lock").unlink()
+        temporaries = 0
+        if not dry_run:
+            for path in stale:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            if self.tmp.is_dir():
+                for entry in self.tmp.iterdir():
+                    temporaries += 1
+                    _remove_tree(entry)
+            if self.active.is_dir():
+                for entry in self.active.iterdir():
+                    if not overlay.mounts_under(entry) and not _workspace_busy(entry):
+                        temporaries += 1
+                        _remove_tree(entry)
+        return SnapshotPruneReport(tuple(removed), kept, temporaries)
+
+
+def _workspace_busy(path: Path) -> bool:
+    """A workspace whose mount was made by a process that still runs (its lease says so)."""
+    # Active workspaces of live processes are mounted; an unmounted one is debris.
+    return overlay.is_mounted(path / "rootfs")
+
+
+# --------------------------------------------------------------------------- prune integration
+
+
+def wanted_chains(store: Store) -> set[Digest]:
+    """Every chain ID (all prefixes) of every image config reachable from the index and roots."""
+    starts: list[Descriptor] = list(store.layout.read_index().manifests)
+    roots_dir = store.home / "roots"
+    if roots_dir.is_dir():
+        for kind in sorted(p.name for p in roots_dir.iterdir() if p.is_dir()):
+            starts.extend(store.roots(kind).values())
+    wanted: set[Digest] = set()
+    seen: set[Digest] = set()
+    todo = starts
+    while todo:
+        desc = todo.pop()
+        if desc.digest in seen or not store.has_blob(desc.digest):
+            continue
+        seen.add(desc.digest)
+        try:
+            if desc.media_type in mt.MANIFESTS:
+                manifest = store.get_manifest(desc.digest, desc.media_type)
+                if isinstance(manifest, ImageIndex):
+                    todo.extend(manifest.manifests)
+                elif isinstance(manifest, ImageManifest):
+                    todo.append(manifest.config)
+            elif desc.media_type in mt.CONFIGS:
+                config = store.get_config(desc.digest)
+                wanted.update(chain_ids(config.diff_ids))
+        except ForkliftError:
+            continue  # a damaged document keeps nothing alive; fsck reports it
+    return wanted
+
+
+def prune_hook(store: Store, *, dry_run: bool = False) -> SnapshotPruneReport:
+    """Collect snapshots nothing in ``store`` needs; called by ``Store.prune`` under its lock."""
+    return Snapshotter(store).prune(wanted_chains(store), dry_run=dry_run)
+
+
+__all__ = [
+    "LayerRef",
+    "Mounted",
+    "Snapshot",
+    "SnapshotPruneReport",
+    "Snapshotter",
+    "chain_id",
+    "chain_ids",
+    "image_layers",
+    "layers_from",
+    "next_chain_id",
+    "prune_hook",
+    "wanted_chains",
+]
