@@ -33,6 +33,9 @@ COMMANDS: dict[str, str] = {
     "import": "forklift.cli.transfer:import_",
     "version": "forklift.cli.misc:version",
     "serve": "forklift.cli.serve:serve",
+    "run": "forklift.cli.run:run",
+    "ps": "forklift.cli.run:ps",
+    "rm": "forklift.cli.run:rm",
     "login": "forklift.cli.login:login",
     "logout": "forklift.cli.login:logout",
 }
