@@ -215,7 +215,7 @@ def test_mount_falls_back_to_upload_when_source_lacks_the_blob(
     session = client.mount_blob(f"{repo_name}/dst", digest, f"{repo_name}/empty-source")
     assert session is not None and session.location.startswith(registry.url)
     # the 202 fallback is an ordinary upload session: the blob can go into it
-    client.upload_blob(f"{repo_name}/dst", io.BytesIO(data), digest, len(data), _session=session)
+    client.upload_blob(f"{repo_name}/dst", io.BytesIO(data), digest, len(data), into=session)
     assert client.has_blob(f"{repo_name}/dst", digest)
     # push_blob through a stale remembered location still ends with the blob uploaded
     client.blob_locations.remember(client.registry, f"{repo_name}/stale", [str(digest)])

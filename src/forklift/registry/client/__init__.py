@@ -35,6 +35,7 @@ from forklift.registry.client.credentials import (
     CredentialStore,
     StoredCredentials,
 )
+from forklift.registry.client.download import BlobWriter
 from forklift.registry.client.errors import (
     AuthenticationRequired,
     Denied,
@@ -54,6 +55,7 @@ __all__ = [
     "AuthenticationRequired",
     "BlobLocations",
     "BlobPush",
+    "BlobWriter",
     "Challenge",
     "ClientOptions",
     "CredentialStore",

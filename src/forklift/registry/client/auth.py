@@ -40,10 +40,12 @@ def repository_scope(repository: str, *actions: str) -> str:
 
 
 def pull_scope(repository: str) -> str:
+    """The scope to read ``repository``."""
     return repository_scope(repository, "pull")
 
 
 def push_scope(repository: str) -> str:
+    """The scope to write ``repository`` (pushes also read: HEAD before upload)."""
     return repository_scope(repository, "pull", "push")
 
 
@@ -97,6 +99,7 @@ class Token:
     refresh_token: str = field(default="", repr=False)
 
     def fresh(self) -> bool:
+        """True until the token's lifetime (less a safety margin) has passed."""
         return time.monotonic() < self.expires_at
 
 
@@ -117,6 +120,7 @@ class RawSender(Protocol):
 
 
 def basic_header(username: str, password: str) -> str:
+    """An ``Authorization: Basic`` value."""
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 

@@ -57,9 +57,11 @@ class ManifestResponse:
 
     @property
     def size(self) -> int:
+        """The manifest's size in bytes."""
         return len(self.data)
 
     def descriptor(self) -> Descriptor:
+        """A descriptor of this manifest (media type, digest, size)."""
         return Descriptor(self.media_type, self.digest, len(self.data))
 
     def parse(self) -> Manifest:
@@ -139,6 +141,7 @@ class RegistryClient:
         return cls(ref.domain, **kwargs)  # type: ignore[arg-type]
 
     def close(self) -> None:
+        """Close the connection pool (the client is also a context manager)."""
         self.session.close()
 
     def __enter__(self) -> RegistryClient:
@@ -427,16 +430,17 @@ class RegistryClient:
         what: str,
         not_found: str | None = None,
     ) -> Iterator[str]:
-        params: list[tuple[str, str]] | None = []
+        first: list[tuple[str, str]] = []
         if page_size is not None:
-            params.append(("n", str(page_size)))
+            first.append(("n", str(page_size)))
         if last is not None:
-            params.append(("last", last))
+            first.append(("last", last))
+        params: list[tuple[str, str]] | None = first or None
         url = path
         seen: set[str] = set()
         while True:
             resp = self.session.request(
-                "GET", url, what=what, scopes=scopes, params=params or None, not_found=not_found
+                "GET", url, what=what, scopes=scopes, params=params, not_found=not_found
             )
             try:
                 doc = json.loads(resp.content)
@@ -574,7 +578,7 @@ class RegistryClient:
         self,
         repository: str,
         digest: Digest,
-        writer: download.Writer,
+        writer: download.BlobWriter,
         *,
         size: int | None = None,
         progress: Progress | None = None,
@@ -659,9 +663,14 @@ class RegistryClient:
         progress: Progress | None = None,
         what: str = "blob",
         deadline: Deadline | None = None,
-        _session: upload.UploadSession | None = None,
+        into: upload.UploadSession | None = None,
     ) -> None:
-        """Upload ``size`` bytes read from ``reader`` as blob ``digest`` (no existence check)."""
+        """Upload ``size`` bytes read from ``reader`` as blob ``digest`` (no existence check).
+
+        ``into`` is an upload session already open, such as the one a mount
+        that fell back returns (:meth:`mount_blob`). ``progress`` gets the
+        running count of bytes sent; it can step back when a chunk is resent.
+        """
         upload.upload_blob(
             self.session,
             repository,
@@ -670,7 +679,7 @@ class RegistryClient:
             size,
             progress=progress,
             deadline=deadline,
-            upload=_session,
+            upload=into,
             what=what,
         )
         self.blob_locations.remember(self.registry, repository, [str(digest)])
@@ -756,7 +765,7 @@ class RegistryClient:
                 progress=progress,
                 what=what,
                 deadline=deadline,
-                _session=open_session,
+                into=open_session,
             )
         return BlobPush(digest, "uploaded")
 
@@ -775,7 +784,7 @@ class RegistryClient:
 
 
 def repository_delete_scope(repository: str) -> str:
-    # distribution asks for "delete"; others accept "*" or push. Ask for what the spec names.
+    """The token scope for deletes: distribution's token auth names the action ``delete``."""
     return f"repository:{repository}:delete"
 
 

@@ -23,13 +23,14 @@ _CONTENT_RANGE = re.compile(r"^bytes\s+(\d+)-(\d+)/(\d+|\*)$")
 Progress = Callable[[int], None]
 
 
-class Writer(Protocol):
+class BlobWriter(Protocol):
     """Where blob bytes go: anything with ``write``."""
 
     def write(self, data: bytes, /) -> object: ...
 
 
 def mismatch(what: str, digest: Digest, got: Digest) -> DigestMismatch:
+    """The error for bytes from a registry that do not hash to ``digest``."""
     return DigestMismatch(
         f"digest mismatch for {what} {digest}: the registry sent different bytes (got {got})"
     )
@@ -39,7 +40,7 @@ def fetch_blob(
     session: Session,
     repository: str,
     digest: Digest,
-    writer: Writer,
+    writer: BlobWriter,
     *,
     size: int | None = None,
     progress: Progress | None = None,

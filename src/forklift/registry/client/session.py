@@ -267,7 +267,7 @@ class Session:
                     method,
                     url,
                     headers=headers,
-                    params=params,
+                    params=tuple(params) if params else None,
                     data=data,
                     timeout=self._timeout(deadline),
                 )
@@ -315,7 +315,7 @@ class Session:
         *,
         what: str,
         scopes: tuple[str, ...] = (),
-        params: dict[str, str] | list[tuple[str, str]] | None = None,
+        params: list[tuple[str, str]] | None = None,
         headers: dict[str, str] | None = None,
         body: Body | None = None,
         ok: Collection[int] = (200,),
@@ -340,7 +340,7 @@ class Session:
         if params:
             # merge into the URL's own query: an upload Location carries state there
             # (httpx would replace the query with ``params``)
-            url = str(httpx.URL(url).copy_merge_params(params))
+            url = str(httpx.URL(url).copy_merge_params(tuple(params)))
         attempt = 0
         auth_retried = False
         wanted = tuple(scopes)
