@@ -186,7 +186,7 @@ def _syncfs(path: Path) -> None:
         os.close(fd)
 
 
-def _remove_tree(path: Path) -> None:
+def remove_tree(path: Path) -> None:
     """rm -rf that also copes with overlay work dirs (mode 000) and never follows symlinks."""
     if not os.path.lexists(path):
         return
@@ -378,9 +378,9 @@ class Mounted:
             self.unmount()
         finally:
             if self._owned:
-                _remove_tree(self.workspace)
+                remove_tree(self.workspace)
             else:
-                _remove_tree(self.work)
+                remove_tree(self.work)
                 self.work.mkdir(exist_ok=True)
 
     def __enter__(self) -> Mounted:
@@ -523,7 +523,7 @@ class Snapshotter:
                         )
                     return self._publish(staging, chain, parent, layer.diff_id, blob.digest)
                 except BaseException:
-                    _remove_tree(staging)
+                    remove_tree(staging)
                     raise
 
     def _publish(
@@ -551,7 +551,7 @@ class Snapshotter:
         except OSError as exc:
             if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                 raise
-            _remove_tree(staging)  # the same chain appeared meanwhile: same content
+            remove_tree(staging)  # the same chain appeared meanwhile: same content
         fsync_dir(self.root)
         snap = self.get(chain)
         assert snap is not None
@@ -608,7 +608,7 @@ class Snapshotter:
             if not any(mounted.upper.iterdir()):
                 _copy_root_attrs(lowers[0], mounted.upper)
             # A kept workspace may hold an old work dir; overlay wants it empty.
-            _remove_tree(mounted.work)
+            remove_tree(mounted.work)
             mounted.work.mkdir()
             overlay.mount_overlay(lowers, mounted.upper, mounted.work, mounted.rootfs)
             mounted._mounted = True
@@ -645,14 +645,14 @@ class Snapshotter:
         with _flock(self.root / "locks" / f"{chain.encoded}.lock"), self.store.lock.shared():
             existing = self.get(chain)
             if existing is not None:
-                _remove_tree(src)
+                remove_tree(src)
                 return existing
             self.tmp.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(dir=self.tmp, prefix=f"{chain.encoded[:12]}-"))
             try:
                 os.rename(src, staging / "fs")
             except OSError as exc:
-                _remove_tree(staging)
+                remove_tree(staging)
                 if exc.errno == errno.EXDEV:
                     raise RuntimeFailure(
                         f"cannot commit {src}: not on the same filesystem as {self.root}"
@@ -661,7 +661,7 @@ class Snapshotter:
             try:
                 return self._publish(staging, chain, parent_chain, diff_id, None)
             except BaseException:
-                _remove_tree(staging)
+                remove_tree(staging)
                 raise
 
     # -- garbage collection ---------------------------------------------------------------
@@ -690,7 +690,7 @@ class Snapshotter:
                     doomed = self.tmp / f"gc-{entry.name}"
                     self.tmp.mkdir(parents=True, exist_ok=True)
                     os.rename(entry, doomed)
-                    _remove_tree(doomed)
+                    remove_tree(doomed)
                     with contextlib.suppress(FileNotFoundError):
                         (self.root / "locks" / f"{entry.name}.lock").unlink()
         temporaries = 0
@@ -701,12 +701,12 @@ class Snapshotter:
             if self.tmp.is_dir():
                 for entry in self.tmp.iterdir():
                     temporaries += 1
-                    _remove_tree(entry)
+                    remove_tree(entry)
             if self.active.is_dir():
                 for entry in self.active.iterdir():
                     if not overlay.mounts_under(entry) and not _workspace_busy(entry):
                         temporaries += 1
-                        _remove_tree(entry)
+                        remove_tree(entry)
         return SnapshotPruneReport(tuple(removed), kept, temporaries)
 
 

@@ -1,0 +1,243 @@
+"""``forklift run``, ``ps`` and ``rm``: containers from images in the store."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import sys
+from typing import NoReturn
+
+import click
+
+from forklift.cli._common import open_store, parse_size, print_json, print_table, time_ago
+from forklift.errors import ForkliftError, UsageError
+from forklift.runtime.containers import (
+    ContainerRecord,
+    Containers,
+    RunOptions,
+    expand_env,
+    parse_env_file,
+)
+from forklift.runtime.oci_runtime import INHERIT
+from forklift.runtime.spec import NETWORKS, BindMount, Mount, TmpfsMount
+
+#: forklift's own failures under ``run`` exit like Docker's: 125.
+RUN_ERROR_EXIT = 125
+
+
+def parse_volume(text: str) -> BindMount:
+    """``-v HOST:CONTAINER[:ro|rw]``; a missing host directory is created, as Docker does."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        raise UsageError(f"invalid volume {text!r}: expected HOST:CONTAINER[:ro]")
+    host, target = parts[0], parts[1]
+    options = parts[2].split(",") if len(parts) == 3 else []
+    unknown = [o for o in options if o not in ("ro", "rw", "z", "Z")]
+    if unknown:
+        raise UsageError(f"invalid volume {text!r}: unknown option {unknown[0]!r}")
+    if not host.startswith("/"):
+        raise UsageError(
+            f"invalid volume {text!r}: named volumes are not supported; give an absolute host path"
+        )
+    if not target.startswith("/"):
+        raise UsageError(f"invalid volume {text!r}: the container path must be absolute")
+    if not os.path.exists(host):
+        os.makedirs(host, exist_ok=True)
+    return BindMount(os.path.realpath(host), target, readonly="ro" in options)
+
+
+def parse_tmpfs(text: str) -> TmpfsMount:
+    """``--tmpfs /path[:size=64m,mode=1777]``."""
+    target, _, opts = text.partition(":")
+    size: int | None = None
+    mode = 0o1777
+    for opt in filter(None, opts.split(",")):
+        key, _, value = opt.partition("=")
+        if key == "size":
+            size = parse_size(value)
+        elif key == "mode":
+            try:
+                mode = int(value, 8)
+            except ValueError:
+                raise UsageError(f"invalid tmpfs mode {value!r}") from None
+        else:
+            raise UsageError(f"unsupported tmpfs option {opt!r} (size=, mode=)")
+    if not target.startswith("/"):
+        raise UsageError(f"invalid tmpfs target {target!r}: must be absolute")
+    return TmpfsMount(target, size, mode)
+
+
+def _sigterm_as_interrupt(signum: int, frame: object) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@click.option("--rm", "remove", is_flag=True, help="Remove the container when it exits.")
+@click.option(
+    "-e", "--env", multiple=True, help="Set an environment variable (K=V, or K from host)."
+)
+@click.option("--env-file", multiple=True, type=click.Path(), help="Read variables from a file.")
+@click.option("-w", "--workdir", help="Working directory inside the container.")
+@click.option("-u", "--user", help="User (name|uid)[:(group|gid)].")
+@click.option("--group-add", multiple=True, help="Extra supplementary groups.")
+@click.option("--entrypoint", help="Replace the image's Entrypoint (and clear its Cmd).")
+@click.option("-v", "--volume", multiple=True, help="Bind mount HOST:CONTAINER[:ro].")
+@click.option("--tmpfs", multiple=True, help="Mount a tmpfs: PATH[:size=64m,mode=1777].")
+@click.option(
+    "--network",
+    "--net",
+    type=click.Choice(NETWORKS),
+    default="default",
+    show_default=True,
+    help="none: only loopback; host/default: the host's network.",
+)
+@click.option("--name", help="Name the container.")
+@click.option("-i", "--interactive", is_flag=True, help="Keep stdin attached.")
+@click.option("-t", "--tty", is_flag=True, help="Allocate a terminal.")
+@click.option("--hostname", "-h", "hostname", help="Container host name.")
+@click.option("--read-only", is_flag=True, help="Mount the root filesystem read-only.")
+@click.option(
+    "--stop-timeout",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds between forwarding SIGINT/SIGTERM and killing the container.",
+)
+@click.option("--runtime", help="OCI runtime: runc, crun or a path (default: runc, else crun).")
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def run(
+    remove: bool,
+    env: tuple[str, ...],
+    env_file: tuple[str, ...],
+    workdir: str | None,
+    user: str | None,
+    group_add: tuple[str, ...],
+    entrypoint: str | None,
+    volume: tuple[str, ...],
+    tmpfs: tuple[str, ...],
+    network: str,
+    name: str | None,
+    interactive: bool,
+    tty: bool,
+    hostname: str | None,
+    read_only: bool,
+    stop_timeout: float,
+    runtime: str | None,
+    image: str,
+    command: tuple[str, ...],
+) -> None:
+    """Run COMMAND (or the image's default) in a new container of IMAGE.
+
+    The exit status is the container's; 125 if forklift failed, 126 if the
+    command cannot be executed, 127 if it was not found.
+    """
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        variables: list[str] = []
+        for path in env_file:
+            variables.extend(parse_env_file(path))
+        variables.extend(expand_env(env))
+        mounts: list[Mount] = [parse_volume(v) for v in volume]
+        mounts.extend(parse_tmpfs(t) for t in tmpfs)
+        options = RunOptions(
+            command=command,
+            entrypoint=entrypoint,
+            env=tuple(variables),
+            workdir=workdir,
+            user=user,
+            mounts=tuple(mounts),
+            network=network,
+            name=name,
+            remove=remove,
+            interactive=interactive,
+            tty=tty,
+            hostname=hostname,
+            runtime=runtime,
+            stop_timeout=stop_timeout,
+            read_only=read_only,
+            group_add=group_add,
+        )
+        outcome = Containers(open_store()).run(
+            image, options, stdin=INHERIT if (interactive or tty) else None
+        )
+    except ForkliftError as exc:
+        exc.exit_code = RUN_ERROR_EXIT
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    result = outcome.result
+    if result.runtime_error:
+        click.echo(f"Error: {result.runtime_error}", err=True)
+    sys.stdout.flush()
+    sys.exit(result.exit_code)
+
+
+def _status(record: ContainerRecord) -> str:
+    if record.status == "running":
+        return f"Up {time_ago(record.started).removesuffix(' ago')}"
+    if record.status == "exited":
+        code = "?" if record.exit_code is None else str(record.exit_code)
+        return f"Exited ({code}) {time_ago(record.finished)}"
+    return "Created"
+
+
+def _command(record: ContainerRecord, no_trunc: bool) -> str:
+    text = shlex.join(record.command)
+    if not no_trunc and len(text) > 20:
+        text = text[:19] + "…"
+    return f'"{text}"'
+
+
+@click.command()
+@click.option(
+    "-a", "--all", "show_all", is_flag=True, help="Show all containers, not only running."
+)
+@click.option("-q", "--quiet", is_flag=True, help="Only show container IDs.")
+@click.option("--no-trunc", is_flag=True, help="Do not truncate IDs and commands.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def ps(show_all: bool, quiet: bool, no_trunc: bool, fmt: str) -> None:
+    """List containers (running ones; -a for all)."""
+    records = Containers(open_store()).list(all=show_all)
+    if fmt == "json":
+        print_json([r.to_json() for r in records])
+        return
+    if quiet:
+        for r in records:
+            click.echo(r.id if no_trunc else r.short_id)
+        return
+    rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"]]
+    for r in records:
+        rows.append(
+            [
+                r.id if no_trunc else r.short_id,
+                r.image,
+                _command(r, no_trunc),
+                time_ago(r.created),
+                _status(r),
+                r.name,
+            ]
+        )
+    print_table(rows)
+
+
+@click.command()
+@click.option("-f", "--force", is_flag=True, help="Kill and remove running containers.")
+@click.argument("containers", nargs=-1, required=True)
+def rm(force: bool, containers: tuple[str, ...]) -> None:
+    """Remove containers (their writable layers and records)."""
+    store = Containers(open_store())
+    failed = 0
+    for text in containers:
+        try:
+            store.remove(text, force=force)
+        except ForkliftError as exc:
+            failed += 1
+            click.echo(f"Error: {exc}", err=True)
+            if exc.hint:
+                click.echo(f"Hint: {exc.hint}", err=True)
+            continue
+        click.echo(text)
+    if failed:
+        sys.exit(1)
