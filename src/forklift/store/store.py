@@ -18,6 +18,7 @@ read-modify-write of ``index.json``.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import re
 import shutil
@@ -38,6 +39,10 @@ from forklift.oci.manifest import ImageIndex, ImageManifest, Manifest, parse_man
 from forklift.reference import Reference, parse_reference
 from forklift.store.layout import REF_NAME, BlobWriter, OciLayout
 
+# Subsystems keeping data derived from blobs elsewhere in the home (the runtime's
+# unpacked layer snapshots) collect it in prune, under the exclusive lock, after the
+# blobs. Named by import path so the core imports nothing above it.
+PRUNE_HOOKS: list[str] = ["forklift.runtime.snapshots:prune_hook"]
 _HEX_PREFIX = re.compile(r"^(?:sha256:)?[a-f0-9]{1,64}$")
 _ROOT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
@@ -423,6 +428,9 @@ class Store:
                     shutil.rmtree(self.home / "roots" / "buildcache", ignore_errors=True)
                 # Partial blobs of killed writers: no writer can be active under the exclusive lock.
                 shutil.rmtree(self.layout.tmp_dir, ignore_errors=True)
+                for hook in PRUNE_HOOKS:
+                    module, _, attr = hook.partition(":")
+                    getattr(importlib.import_module(module), attr)(self)
             return PruneReport(blobs, freed, tuple(removed_images), roots_removed, dry_run)
 
     def fsck(self, *, repair: bool = False, jobs: int = 2) -> FsckReport:
