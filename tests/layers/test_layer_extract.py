@@ -322,3 +322,20 @@ def test_parent_that_is_a_file_is_invalid_input(tmp_path: Path) -> None:
     (root / "file").write_text("f")
     with pytest.raises(InvalidInput, match="'file' is not a directory"):
         apply(build_tar([(member("file/child"), b"x")]), root)
+
+
+def test_undeclared_lower_directories_keep_their_times(tmp_path: Path) -> None:
+    root = lower(tmp_path)
+    for d in (root / "etc", root / "var", root / "etc" / "conf.d"):
+        os.utime(d, (111, 222))
+    data = build_tar(
+        [
+            (member("etc/.wh.passwd"), b""),  # a deletion in etc
+            (member("var/new"), b"n"),  # a creation in var
+            (member("etc/conf.d/.wh..wh..opq"), b""),  # a prune in etc/conf.d
+        ]
+    )
+    apply(data, root)
+    assert not (root / "etc" / "passwd").exists() and (root / "var" / "new").exists()
+    for d in (root / "etc", root / "var", root / "etc" / "conf.d"):
+        assert d.stat().st_mtime == 222, d  # same tree whenever the layers are applied

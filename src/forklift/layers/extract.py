@@ -127,6 +127,9 @@ class _Extractor:
         self.entries = 0
         self.bytes_written = 0
         self.whiteouts = 0
+        # Times of lower directories this layer changes without declaring them, put back at
+        # the end so that applying the same layers always gives the same tree.
+        self._saved_times: dict[str, tuple[int, int]] = {}
         self._cache: dict[tuple[str, ...], tuple[int, tuple[str, ...]]] = {}
         self._cache_dirty = False
         self._buf = bytearray(_COPY_BUF)
@@ -197,6 +200,7 @@ class _Extractor:
                 except FileNotFoundError:
                     if not create:
                         return None
+                    self.preserve_times(fd, "/".join(real))
                     os.mkdir(comp, 0o755, dir_fd=fd)
                     nfd = os.open(comp, _DIR_FLAGS, dir_fd=fd)
                 except OSError as exc:
@@ -254,6 +258,13 @@ class _Extractor:
             self.touched.add(parent)
             parent = parent.rpartition("/")[0]
 
+    def preserve_times(self, dir_fd: int, path: str) -> None:
+        """Remember a lower directory's times before this layer changes its entries."""
+        if path in self.written or path in self._saved_times:
+            return
+        st = os.fstat(dir_fd)
+        self._saved_times[path] = (st.st_atime_ns, st.st_mtime_ns)
+
     def remove(self, dir_fd: int, name: str, st: os.stat_result) -> None:
         if stat.S_ISDIR(st.st_mode):
             shutil.rmtree(name, dir_fd=dir_fd)
@@ -265,6 +276,7 @@ class _Extractor:
         """Remove what lower layers left under ``path``; keep what this layer wrote."""
         with os.scandir(dir_fd) as it:
             children = [(c.name, c.is_dir(follow_symlinks=False)) for c in it]
+        self.preserve_times(dir_fd, path)
         for name, is_dir in children:
             child = f"{path}/{name}" if path else name
             if child in self.written or child in self.touched:
@@ -335,6 +347,7 @@ class _Extractor:
             self.skipped.append(path)
             self.warn(f"skipping device node {path!r}: creating devices needs root")
             return
+        self.preserve_times(pfd, "/".join(parts[:-1]))
         self.entries += 1
         if etype is EntryType.HARDLINK:
             self.hardlink(entry, pfd, name)
@@ -446,6 +459,8 @@ class _Extractor:
         if pfd is None:
             return  # nothing below to delete
         existing = _lstat(target, pfd)
+        if existing is not None or self.overlay:
+            self.preserve_times(pfd, "/".join(dir_parts))
         ours = path in self.written or path in self.touched
         if ours:
             # The spec: a whiteout hides only lower content, never what this layer
@@ -483,7 +498,10 @@ class _Extractor:
     # ------------------------------------------------------------------ finish
 
     def finish_dirs(self) -> None:
-        """Directory modes and mtimes last, deepest first: creating children changes them."""
+        """Directory modes and mtimes last, deepest first: creating children changes them.
+
+        Lower directories whose entries changed get their old times back.
+        """
         for entry in reversed(self.dirs):
             self.start_entry()
             parts = entry.path.split("/")
@@ -493,6 +511,13 @@ class _Extractor:
             os.fchmod(fd, entry.mode)
             ns = entry.mtime * 1_000_000_000
             os.utime(fd, ns=(ns, ns))
+        for path, times in self._saved_times.items():
+            if path in self.written:
+                continue  # this layer declared it: its own metadata was applied above
+            self.start_entry()
+            fd = self.resolve_dir(path.split("/") if path else [], path, create=False)
+            if fd is not None:
+                os.utime(fd, ns=times)
 
 
 def extract_layer(
