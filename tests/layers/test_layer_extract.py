@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from forklift.errors import DigestMismatch, InvalidInput
-from forklift.layers import extract_layer, iter_entries, write_layer
+from forklift.errors import DigestMismatch, InvalidInput, SizeMismatch
+from forklift.layers import LayerItem, extract_layer, iter_entries, write_layer
 from forklift.oci.digest import Digest
 from tests.layers.trees import CAP_NET_RAW, IS_ROOT, build_tar, member, snapshot
 
@@ -137,10 +137,16 @@ def test_digests_are_verified(sample_tree: Path, tmp_path: Path) -> None:
     diff = Digest.of(gzip.decompress(blob))
     result = apply(blob, tmp_path / "ok", digest=good, diff_id=diff)
     assert (result.digest, result.diff_id) == (good, diff)
-    with pytest.raises(DigestMismatch, match="blob digest"):
+    with pytest.raises(DigestMismatch, match="layer blob"):
         apply(blob, tmp_path / "bad1", digest=Digest.of(b"other"))
-    with pytest.raises(DigestMismatch, match="diff ID"):
+    with pytest.raises(DigestMismatch, match="layer diff ID"):
         apply(blob, tmp_path / "bad2", diff_id=Digest.of(b"other"))
+    with pytest.raises(SizeMismatch):
+        apply(blob, tmp_path / "bad3", digest=good, size=len(blob) - 1)
+    # A blob whose bytes were swapped for another valid layer: caught by the digest.
+    other = blob_of([LayerItem("x", b"x")])
+    with pytest.raises(DigestMismatch):
+        apply(other, tmp_path / "bad4", digest=good)
 
 
 # --------------------------------------------------------------------------- whiteouts

@@ -19,6 +19,7 @@ from forklift.layers import (
     EntryType,
     LayerItem,
     Normalize,
+    describe_layer,
     iter_entries,
     write_layer,
     write_layer_file,
@@ -368,3 +369,35 @@ def test_copy_of_tree_elsewhere_gives_same_diff_id(sample_tree: Path, tmp_path: 
 def test_make_sample_tree_is_what_the_tests_think(tmp_path: Path) -> None:
     root = make_sample_tree(tmp_path / "t")
     assert (root / "bin" / "tool").stat().st_mode & 0o7777 == 0o4755
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+def test_describe_layer_agrees_with_write_layer(sample_tree: Path, compression: str) -> None:
+    blob, info = layer_bytes(sample_tree, compression=compression)
+    assert describe_layer(io.BytesIO(blob)) == info
+
+
+def test_describe_layer_of_gnu_tar_output(sample_tree: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "rootfs.tar.gz"
+    subprocess.run(
+        ["tar", "-C", str(sample_tree), "-czf", str(archive), "."], check=True, capture_output=True
+    )
+    data = archive.read_bytes()
+    info = describe_layer(io.BytesIO(data))
+    assert info.digest.hex == hashlib.sha256(data).hexdigest()
+    assert info.diff_id.hex == hashlib.sha256(gzip.decompress(data)).hexdigest()
+    assert (info.compression, info.media_type) == ("gzip", mediatypes.OCI_LAYER_GZIP)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty blob"),
+        (b"\xfd7zXZ\x00" + bytes(100), "xz compression is not allowed"),
+        (b"hello, not a tar" + bytes(600), "checksum"),
+        (gzip.compress(b"x" * 1000, mtime=0), "checksum"),
+    ],
+)
+def test_describe_layer_rejects_what_is_not_a_layer(data: bytes, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        describe_layer(io.BytesIO(data))

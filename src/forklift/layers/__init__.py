@@ -34,6 +34,7 @@ from forklift.layers.compression import (
     normalize_compression,
     open_layer,
 )
+from forklift.layers.describe import describe_layer
 from forklift.layers.entry import (
     OPAQUE_WHITEOUT,
     WHITEOUT_PREFIX,
@@ -78,6 +79,7 @@ __all__ = [
     "Normalize",
     "TarReader",
     "clean_path",
+    "describe_layer",
     "detect_compression",
     "extract_layer",
     "iter_entries",

@@ -34,12 +34,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from forklift.errors import DigestMismatch, ForkliftError, InvalidInput, UnsafeArchive
+from forklift.errors import ForkliftError, InvalidInput, UnsafeArchive, UsageError
 from forklift.layers.compression import open_layer
 from forklift.layers.entry import OPAQUE_WHITEOUT, WHITEOUT_PREFIX, EntryType, LayerEntry
 from forklift.layers.source import PRIVATE_XATTR_PREFIXES
 from forklift.layers.tarformat import TarReader
-from forklift.oci.digest import Digest, Hasher
+from forklift.oci.digest import Digest, VerifyingReader
 
 log = logging.getLogger("forklift.layers")
 
@@ -53,8 +53,8 @@ _COPY_BUF = 1 << 20
 class ExtractResult:
     """What :func:`extract_layer` did.
 
-    ``digest``/``diff_id`` are the hashes of the blob and of its tar as read
-    (computed when an expected value was given, else None). ``skipped`` lists
+    ``digest``/``diff_id`` are the verified hashes of the blob and of its tar
+    (set when they were asked to be checked, else None). ``skipped`` lists
     members left out (device nodes without root); ``warnings`` says why, along
     with xattrs that could not be set.
     """
@@ -67,30 +67,6 @@ class ExtractResult:
     warnings: tuple[str, ...] = ()
     digest: Digest | None = None
     diff_id: Digest | None = None
-
-
-class _HashingReader:
-    """Pass-through reader that hashes everything read."""
-
-    def __init__(self, raw: Any, hasher: Hasher) -> None:
-        self._raw = raw
-        self.hasher = hasher
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._raw.read(n)
-        self.hasher.update(data)
-        return data
-
-    def readinto(self, buf: Any) -> int:
-        readinto = getattr(self._raw, "readinto", None)
-        if readinto is None:
-            data = self._raw.read(len(buf))
-            n = len(data)
-            buf[:n] = data
-        else:
-            n = readinto(buf) or 0
-        self.hasher.update(memoryview(buf)[:n])
-        return n
 
 
 def _lstat(name: str, dir_fd: int) -> os.stat_result | None:
@@ -529,6 +505,7 @@ def extract_layer(
     xattrs: bool = True,
     userxattr: bool = False,
     digest: Digest | None = None,
+    size: int | None = None,
     diff_id: Digest | None = None,
     label: str = "layer",
     on_warning: Callable[[str], None] | None = None,
@@ -542,10 +519,10 @@ def extract_layer(
     with ``userxattr=True``, for rootless overlay mounts).
 
     ``as_root`` (default: whether the process is root) decides whether owners
-    are applied and device nodes created. ``digest``/``diff_id``, when given,
-    are checked once the stream is fully read (:class:`DigestMismatch`); the
-    files are already written by then, so extract into a fresh directory and
-    rename it into place on success. Warnings go to ``on_warning`` and the
+    are applied and device nodes created. ``digest`` (and ``size``) of the blob
+    and ``diff_id`` of its tar, when given, are checked as the stream ends
+    (:class:`DigestMismatch`, :class:`SizeMismatch`); the files are written by
+    then, so extract into a fresh directory and rename it into place on success. Warnings go to ``on_warning`` and the
     ``forklift.layers`` logger.
     """
     if as_root is None:
@@ -558,11 +535,16 @@ def extract_layer(
         if on_warning is not None:
             on_warning(message)
 
-    blob_hasher = Hasher(digest.algorithm) if digest is not None else None
-    tar_hasher = Hasher(diff_id.algorithm) if diff_id is not None else None
-    source: Any = stream if blob_hasher is None else _HashingReader(stream, blob_hasher)
+    source: Any = stream
+    blob_check = tar_check = None
+    if digest is not None or size is not None:
+        if digest is None:
+            raise UsageError("extract_layer: size= needs digest= as well")
+        source = blob_check = VerifyingReader(stream, digest, size, what=f"{label} blob")
     layer = open_layer(source, label)
-    tar_source: Any = layer if tar_hasher is None else _HashingReader(layer, tar_hasher)
+    tar_source: Any = layer
+    if diff_id is not None:
+        tar_source = tar_check = VerifyingReader(layer, diff_id, None, what=f"{label} diff ID")
     reader = TarReader(tar_source, label)
 
     root = os.fspath(dest)
@@ -593,10 +575,11 @@ def extract_layer(
     finally:
         ex.close()
         os.close(root_fd)
-    if blob_hasher is not None and digest is not None and blob_hasher.digest() != digest:
-        raise DigestMismatch(f"{label}: blob digest is {blob_hasher.digest()}, expected {digest}")
-    if tar_hasher is not None and diff_id is not None and tar_hasher.digest() != diff_id:
-        raise DigestMismatch(f"{label}: diff ID is {tar_hasher.digest()}, expected {diff_id}")
+    # Both readers saw EOF (drain), so a mismatch was raised already; this is the proof.
+    if blob_check is not None and not blob_check.verified:  # pragma: no cover - defensive
+        raise ForkliftError(f"{label}: the blob was not read to its end")
+    if tar_check is not None and not tar_check.verified:  # pragma: no cover - defensive
+        raise ForkliftError(f"{label}: the tar was not read to its end")
     return ExtractResult(
         entries=ex.entries,
         bytes_written=ex.bytes_written,
@@ -604,6 +587,6 @@ def extract_layer(
         compression=layer.compression,
         skipped=tuple(ex.skipped),
         warnings=tuple(warnings),
-        digest=blob_hasher.digest() if blob_hasher is not None else None,
-        diff_id=tar_hasher.digest() if tar_hasher is not None else None,
+        digest=digest if blob_check is not None else None,
+        diff_id=diff_id if tar_check is not None else None,
     )
