@@ -287,3 +287,43 @@ def test_failed_patch_and_put_are_resumed_in_the_same_session(
     finally:
         proxy.stop()
     assert http_get(f"{registry.url}/v2/{repo_name}/blobs/{sha256(data)}") == (200, data)
+
+
+def test_open_blob_is_a_resuming_verified_reader(
+    registry: Distribution, make_client: Make, stored_blob: tuple[str, bytes]
+) -> None:
+    repo, data = stored_blob
+    digest = Digest.parse(sha256(data))
+    proxy = TcpProxy(registry.port, cut=Cut(DOWN, after=250_000))
+    try:
+        client = make_client(proxy.host)
+        with client.open_blob(repo, digest, size=SIZE) as reader:
+            parts = []
+            while piece := reader.read(10_000):  # small reads straddle the cut
+                parts.append(piece)
+        assert b"".join(parts) == data and proxy.cuts_done == 1
+        # a reader closed early releases its connection and the client stays usable
+        reader = client.open_blob(repo, digest)
+        assert len(reader.read(100)) == 100
+        reader.close()
+        assert client.has_blob(repo, digest)
+    finally:
+        proxy.stop()
+
+
+def test_open_blob_raises_instead_of_eof_on_bad_bytes(
+    registry: Distribution, make_client: Make, stored_blob: tuple[str, bytes]
+) -> None:
+    repo, data = stored_blob
+    digest = Digest.parse(sha256(data))
+    proxy = TcpProxy(registry.port, flip=Flip(offset=300_000))
+    try:
+        reader = make_client(proxy.host).open_blob(repo, digest, size=SIZE, what="layer")
+        got = bytearray()
+        with pytest.raises(DigestMismatch), reader:
+            while piece := reader.read(65536):
+                got += piece
+        # every byte arrived (one of them wrong), but EOF was never reported
+        assert len(got) == SIZE and bytes(got) != data
+    finally:
+        proxy.stop()

@@ -5,8 +5,8 @@ Public API (what the ``docker://`` transport and the CLI build on):
 * :class:`RegistryClient` - one registry: ``ping``, ``login``, ``get_manifest``
   / ``resolve`` / ``head_manifest`` / ``put_manifest`` / ``delete_manifest``,
   ``list_tags``, ``catalog``, ``referrers``, ``stat_blob`` / ``has_blob``,
-  ``get_blob`` (verified stream into a writer), ``download_blob`` (atomic
-  file), ``upload_blob``, ``mount_blob``, ``push_blob`` (HEAD, mount, upload),
+  ``get_blob`` (verified stream into a writer), ``open_blob`` (a readable
+  stream, verified before EOF), ``download_blob`` (atomic file), ``upload_blob``, ``mount_blob``, ``push_blob`` (HEAD, mount, upload),
   ``delete_blob``.
 * :class:`ClientOptions` - TLS, insecure registries, timeouts, retries, sizes.
 * :class:`CredentialStore` / :class:`Credentials` - docker's config.json,
@@ -35,7 +35,7 @@ from forklift.registry.client.credentials import (
     CredentialStore,
     StoredCredentials,
 )
-from forklift.registry.client.download import BlobWriter
+from forklift.registry.client.download import BlobReader, BlobWriter
 from forklift.registry.client.errors import (
     AuthenticationRequired,
     Denied,
@@ -55,6 +55,7 @@ __all__ = [
     "AuthenticationRequired",
     "BlobLocations",
     "BlobPush",
+    "BlobReader",
     "BlobWriter",
     "Challenge",
     "ClientOptions",

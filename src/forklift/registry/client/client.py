@@ -604,6 +604,39 @@ class RegistryClient:
         self.blob_locations.remember(self.registry, repository, [str(digest)])
         return n
 
+    def open_blob(
+        self,
+        repository: str,
+        digest: Digest,
+        *,
+        size: int | None = None,
+        progress: Progress | None = None,
+        what: str = "blob",
+        verify: bool = True,
+        deadline: Deadline | None = None,
+    ) -> download.BlobReader:
+        """Blob ``digest`` as a readable stream (for copy engines that pull from sources).
+
+        The stream resumes broken connections by itself, and with ``verify``
+        the read that reaches the end raises :class:`DigestMismatch` instead of
+        returning EOF when the bytes were wrong. Close it when done.
+        """
+
+        def chunks() -> Iterator[bytes]:
+            yield from download.blob_chunks(
+                self.session,
+                repository,
+                digest,
+                size=size,
+                progress=progress,
+                what=what,
+                deadline=deadline,
+                verify=verify,
+            )
+            self.blob_locations.remember(self.registry, repository, [str(digest)])
+
+        return download.BlobReader(chunks())
+
     def download_blob(
         self,
         repository: str,

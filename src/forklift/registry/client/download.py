@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -36,29 +37,29 @@ def mismatch(what: str, digest: Digest, got: Digest) -> DigestMismatch:
     )
 
 
-def fetch_blob(
+def blob_chunks(
     session: Session,
     repository: str,
     digest: Digest,
-    writer: BlobWriter,
     *,
     size: int | None = None,
     progress: Progress | None = None,
     what: str = "blob",
     deadline: Deadline | None = None,
-) -> int:
-    """Stream blob ``digest`` of ``repository`` into ``writer``; return its size.
+    verify: bool = True,
+) -> Iterator[bytes]:
+    """The bytes of blob ``digest`` of ``repository``, as they arrive, verified at the end.
 
-    The bytes are hashed as they arrive. A connection that breaks mid-blob is
-    resumed with ``Range: bytes=N-`` (if the registry ignores the range, the
-    first N bytes of its answer are skipped). When ``size`` is known, more or
-    fewer bytes are an error. If the digest does not match,
-    :class:`DigestMismatch` is raised after the last byte: the writer has then
-    received bad data and the caller must discard it (:func:`download_blob`
-    does that for files). ``progress`` is called with the running byte count.
+    A connection that breaks mid-blob is resumed with ``Range: bytes=N-`` (if
+    the registry ignores the range, the first N bytes of its answer are
+    skipped). When ``size`` is known, more or fewer bytes are an error. The
+    digest is checked after the last chunk and before the generator finishes:
+    a consumer sees :class:`DigestMismatch` instead of the end of the stream,
+    so it never mistakes bad bytes for a complete blob. ``progress`` is called
+    with the running byte count.
     """
     deadline = session.deadline(deadline)
-    hasher = Hasher(digest.algorithm)
+    hasher = Hasher(digest.algorithm) if verify else None
     received = 0
     failures = 0
     backoff = Backoff(session.options.backoff_base, session.options.backoff_max)
@@ -93,9 +94,10 @@ def fetch_blob(
                     raise SizeMismatch(
                         f"size mismatch for {label}: the registry sent more than {size} bytes"
                     )
-                hasher.update(chunk)
-                writer.write(chunk)
+                if hasher is not None:
+                    hasher.update(chunk)
                 progressed = True
+                yield chunk
                 if progress is not None:
                     progress(received)
                 deadline.check(f"download of {label}")
@@ -113,10 +115,79 @@ def fetch_blob(
             deadline.sleep(backoff.delay(failures - 1), f"download of {label}")
         finally:
             resp.close()
-    got = hasher.digest()
-    if got != digest:
-        raise mismatch(what, digest, got)
-    return received
+    if hasher is not None:
+        got = hasher.digest()
+        if got != digest:
+            raise mismatch(what, digest, got)
+
+
+def fetch_blob(
+    session: Session,
+    repository: str,
+    digest: Digest,
+    writer: BlobWriter,
+    *,
+    size: int | None = None,
+    progress: Progress | None = None,
+    what: str = "blob",
+    deadline: Deadline | None = None,
+) -> int:
+    """Stream blob ``digest`` of ``repository`` into ``writer``; return its size.
+
+    See :func:`blob_chunks`. If the digest does not match,
+    :class:`DigestMismatch` is raised after the last byte: the writer has then
+    received bad data and the caller must discard it (:func:`download_blob`
+    does that for files).
+    """
+    n = 0
+    for chunk in blob_chunks(
+        session, repository, digest, size=size, progress=progress, what=what, deadline=deadline
+    ):
+        writer.write(chunk)
+        n += len(chunk)
+    return n
+
+
+class BlobReader(io.RawIOBase):
+    """A blob of a registry as a readable stream: resumed, and verified before EOF.
+
+    ``read``/``readinto`` return the blob's bytes; the read that would return
+    the end of the stream raises :class:`DigestMismatch` instead if the bytes
+    did not hash to the digest (so a consumer that reads to EOF and then
+    commits never commits bad bytes). Close it when done (it is a context
+    manager) to release the connection.
+    """
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        super().__init__()
+        self._chunks = chunks
+        self._pending = memoryview(b"")
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        out = memoryview(buffer).cast("B")
+        while not self._pending:
+            if self._eof:
+                return 0
+            try:
+                self._pending = memoryview(next(self._chunks))
+            except StopIteration:
+                self._eof = True
+                return 0
+        n = min(len(out), len(self._pending))
+        out[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            close = getattr(self._chunks, "close", None)
+            if close is not None:
+                close()  # stops the generator, which closes its response
+        super().close()
 
 
 def _check_response(resp: httpx.Response, offset: int, size: int | None, label: str) -> int:
