@@ -18,8 +18,9 @@ def bounded_map(
     """``[fn(x) for x in items]`` with at most ``limit`` calls running at once.
 
     Results keep the order of ``items``. When a call raises, calls not yet
-    started are cancelled, the running ones are waited for, and the first
-    error (in completion order) is raised. A :class:`RegistryClient` may be
+    started are cancelled, the running ones are waited for, and the error of
+    the earliest item that had failed by then is raised (running calls are
+    not interrupted: they finish their transfer first). A :class:`RegistryClient` may be
     shared by the calls: it is thread-safe.
     """
     work = list(items)
