@@ -273,9 +273,8 @@ class StageScope:
         """BuildKit's ``|N K=V ...`` prefix of a RUN's history entry (declared ARGs in effect)."""
         seen: dict[str, str] = {}
         for arg in self.args:
-            value = self.env.get(arg.key, arg.value or "")
-            seen.pop(arg.key, None)
-            seen[arg.key] = value
+            # a re-declared ARG keeps its first position, with the latest value
+            seen[arg.key] = self.env.get(arg.key, arg.value or "")
         if not seen:
             return ""
         return f"|{len(seen)} " + " ".join(f"{k}={v}" for k, v in seen.items())

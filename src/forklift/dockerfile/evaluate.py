@@ -261,7 +261,9 @@ def _dispatch(ev: StageEvaluation, pos: int, cmd: Command, file: str) -> None:
                 try:
                     parse_chmod(expanded.chmod)
                 except ValueError as exc:
-                    raise ParseError(str(exc), location=loc) from None
+                    raise ParseError(
+                        str(exc), location=_flag_location(cmd, "chmod", file)
+                    ) from None
             if expanded.contents:
                 contents = tuple(
                     SourceContent(c.path, _RAW_LEXER.process(c.data, env).result, c.expand)
@@ -275,6 +277,13 @@ def _dispatch(ev: StageEvaluation, pos: int, cmd: Command, file: str) -> None:
         ev.commands.append(expanded)
     except ExpansionError as exc:
         raise ParseError(str(exc), location=loc) from None
+
+
+def _flag_location(cmd: Command, name: str, file: str) -> Location:
+    for flag in cmd.node.flags:
+        if flag.name == name:
+            return Location(file, flag.line, flag.column)
+    return cmd.node.location(file)
 
 
 def _replace_contents(

@@ -398,6 +398,14 @@ class OnbuildCommand(Command):
 
     expression: str = ""
 
+    def trigger(self, file: str = "Dockerfile") -> Command:
+        """The wrapped instruction as a typed command (checked now; BuildKit checks it
+        only when a child build runs the trigger)."""
+        assert self.node.child is not None
+        cmd = parse_instruction(self.node.child, file)
+        assert isinstance(cmd, Command)
+        return cmd
+
 
 @dataclass(frozen=True)
 class Stage:

@@ -75,7 +75,7 @@ KEYWORDS = (
 MAX_LINE_BYTES = 64 * 1024
 
 _WS_RUN = re.compile(r"[\t\v\f\r ]+")
-_HEREDOC_WORD = re.compile(r"(\d*)<<(-?)([^<]*)\Z")
+_HEREDOC_WORD = re.compile(r"([0-9]*)<<(-?)[\t\n\f\r ]*([^<]*)\Z")
 _HEREDOC_KEYWORDS = frozenset({"add", "copy", "run"})
 
 EMPTY_CONTINUATION_URL = "https://docs.docker.com/go/dockerfile/rule/no-empty-continuation/"

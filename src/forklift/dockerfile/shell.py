@@ -174,6 +174,10 @@ class _State:
                 tmp = self.double_quote()
                 result.append(tmp)
                 words.add_raw_string(tmp)
+            elif ch == "<":
+                tmp = self.possible_heredoc()
+                result.append(tmp)
+                words.add_raw_string(tmp)
             else:
                 self.pos += 1
                 if ch == escape:
@@ -190,6 +194,17 @@ class _State:
         if stop:
             raise ExpansionError(f"unexpected end of statement while looking for matching {stop}")
         return "".join(result), words.get_words()
+
+    def possible_heredoc(self) -> str:
+        """``<<`` keeps the blanks after it in the same word, so ``<<  EOF`` is one word."""
+        self.pos += 1  # the first '<'
+        if self.peek() != "<":
+            return "<"
+        self.pos += 1
+        start = self.pos
+        while self.peek() in (" ", "\t"):
+            self.pos += 1
+        return "<<" + self.src[start : self.pos]
 
     def single_quote(self) -> str:
         out: list[str] = []

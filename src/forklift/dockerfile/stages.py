@@ -30,6 +30,7 @@ from forklift.dockerfile.instructions import (
     RunCommand,
     Stage,
 )
+from forklift.dockerfile.mounts import mount_from
 from forklift.dockerfile.shell import ExpansionError, Lexer
 from forklift.errors import Location, NotFound, ParseError
 
@@ -46,6 +47,7 @@ class Dependency:
     stage: int | None
     image: str
     line: int
+    column: int = 0
 
 
 @dataclass(frozen=True)
@@ -244,10 +246,13 @@ class StageGraph:
         for node in self.nodes:
             path = self._visit(node.index, visited, set(), [])
             if path is not None:
-                lines = sorted({d.line for d in path})
+                first = min(path, key=lambda d: (d.line, d.column))
+                chain = " -> ".join(
+                    [node.name, *(self.nodes[d.stage].name for d in path if d.stage is not None)]
+                )
                 raise ParseError(
-                    f"circular dependency detected on stage: {node.name}",
-                    location=Location(self.parsed.file, lines[0] if lines else node.stage.line),
+                    f"circular dependency detected on stage: {node.name} ({chain})",
+                    location=Location(self.parsed.file, first.line, first.column),
                 )
 
     def _visit(
@@ -280,47 +285,60 @@ class StageGraph:
                         f"cannot {'copy' if dep.kind == 'copy' else 'mount'} from stage "
                         f"{go_quote(other.name)}, it needs to be defined before current "
                         f"stage {go_quote(node.name)}",
-                        location=Location(self.parsed.file, dep.line),
-                    )
-                if dep.kind != "base" and dep.stage == node.index:
-                    raise ParseError(
-                        f"circular dependency detected on stage: {node.name}",
-                        location=Location(self.parsed.file, dep.line),
+                        location=Location(self.parsed.file, dep.line, dep.column),
                     )
 
 
-def _stage_ref(value: str, parsed: ParsedStages, line: int, file: str, kind: str) -> Dependency:
+def _stage_ref(
+    value: str, parsed: ParsedStages, where: tuple[int, int], file: str, kind: str
+) -> Dependency:
+    line, column = where
     if _ATOI.match(value):
         index = int(value)
         if index < 0 or index >= len(parsed.stages):
-            raise ParseError(f"invalid stage index {index}", location=Location(file, line))
-        return Dependency(kind, index, "", line)
+            raise ParseError(
+                f"invalid stage index {index} (the file has {len(parsed.stages)} "
+                f"stage{'' if len(parsed.stages) == 1 else 's'}, numbered from 0)",
+                location=Location(file, line, column),
+            )
+        return Dependency(kind, index, "", line, column)
     lowered = value.lower()
     for st in parsed.stages:
         if st.name and st.name == lowered:
-            return Dependency(kind, st.index, "", line)
+            return Dependency(kind, st.index, "", line, column)
     if "$" in value:
         raise ParseError(
             "variable expansion is not supported for --from, define a new stage with FROM "
             "using ARG from global scope as a workaround",
-            location=Location(file, line),
+            location=Location(file, line, column),
         )
-    return Dependency(kind, None, value, line)
+    return Dependency(kind, None, value, line, column)
+
+
+def _flag_positions(cmd: CopyCommand | RunCommand, name: str) -> list[tuple[int, int]]:
+    return [(f.line, f.column) for f in cmd.node.flags if f.name == name]
 
 
 def _command_deps(cmd: object, parsed: ParsedStages, file: str) -> list[Dependency]:
     if isinstance(cmd, CopyCommand) and cmd.from_:
-        return [_stage_ref(cmd.from_, parsed, cmd.line, file, "copy")]
+        where = (_flag_positions(cmd, "from") or [(cmd.line, cmd.node.column)])[-1]
+        return [_stage_ref(cmd.from_, parsed, where, file, "copy")]
     if isinstance(cmd, RunCommand):
         out = []
-        for src in cmd.mount_sources:
+        positions = _flag_positions(cmd, "mount")
+        for i, spec in enumerate(cmd.mount_specs):
+            src = mount_from(spec)
+            if not src:
+                continue
+            line, column = positions[i] if i < len(positions) else (cmd.line, cmd.node.column)
             lowered = src.lower()
             match = next((st for st in parsed.stages if st.name and st.name == lowered), None)
             if match is not None:
-                out.append(Dependency("mount", match.index, "", cmd.line))
+                out.append(Dependency("mount", match.index, "", line, column))
             else:
-                out.append(Dependency("mount", None, src, cmd.line))
+                out.append(Dependency("mount", None, src, line, column))
         return out
     if isinstance(cmd, OnbuildCommand):
+        # ONBUILD triggers run in a child build; their dependencies are the child's.
         return []
     return []
