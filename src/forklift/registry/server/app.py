@@ -146,6 +146,8 @@ class RegistryApp:
                 dry_run=dry_run,
             )
         if not dry_run:
+            for upload_id in report.uploads:
+                self.uploads.forget(upload_id)
             self.metrics.gc_runs += 1
             self.metrics.gc_removed["blob"] += len(report.blobs) + len(report.orphan_files)
             self.metrics.gc_removed["manifest"] += len(report.manifests)

@@ -282,10 +282,16 @@ class Auth:
                     if need.name == "catalog" and account is not None:
                         access.setdefault(("registry", "catalog"), ["*"])
                     continue
-                if need.action in self.allowed_actions(account, need.name):
-                    acts = access.setdefault(("repository", need.name), [])
-                    if need.action not in acts:
-                        acts.append(need.action)
+                allowed = self.allowed_actions(account, need.name)
+                # "*" asks for everything: grant whatever the rules allow
+                wanted = (
+                    [a for a in ACTIONS if a in allowed] if need.action == "*" else [need.action]
+                )
+                for action in wanted:
+                    if action in allowed:
+                        acts = access.setdefault(("repository", need.name), [])
+                        if action not in acts:
+                            acts.append(action)
         now = int(time.time())
         claims = {
             "iss": tok.issuer,
