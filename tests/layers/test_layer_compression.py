@@ -180,3 +180,10 @@ def test_bad_levels_are_usage_errors() -> None:
         comp.GzipCompressor(10)
     with pytest.raises(UsageError):
         comp.ZstdCompressor(0)
+
+
+def test_zstd_output_does_not_depend_on_the_worker_count() -> None:
+    one = compress_all(comp.ZstdCompressor(workers=1), TEXT * 20)
+    two = compress_all(comp.ZstdCompressor(workers=2), TEXT * 20)
+    assert one == two
+    assert zstandard.ZstdDecompressor().decompressobj().decompress(one) == TEXT * 20

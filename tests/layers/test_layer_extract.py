@@ -345,3 +345,9 @@ def test_undeclared_lower_directories_keep_their_times(tmp_path: Path) -> None:
     assert not (root / "etc" / "passwd").exists() and (root / "var" / "new").exists()
     for d in (root / "etc", root / "var", root / "etc" / "conf.d"):
         assert d.stat().st_mtime == 222, d  # same tree whenever the layers are applied
+
+
+def test_whiteout_under_a_non_directory_is_a_no_op(tmp_path: Path) -> None:
+    root = lower(tmp_path)
+    apply(build_tar([(member("etc/passwd/.wh.x"), b""), (member("nope/.wh.y"), b"")]), root)
+    assert (root / "etc" / "passwd").read_text() == "root"

@@ -134,12 +134,19 @@ class GzipCompressor:
 
 
 class ZstdCompressor:
-    """One zstd frame with a content checksum."""
+    """One zstd frame with a content checksum, compressed by libzstd's own worker thread.
 
-    def __init__(self, level: int = DEFAULT_ZSTD_LEVEL) -> None:
+    python-zstandard holds the GIL while it compresses in the calling thread,
+    which stalls a pipeline of Python threads; in libzstd's multi-threaded
+    mode the work runs in a C thread instead. That mode's output does not
+    depend on the number of workers (it does differ from single-threaded
+    mode), so layers stay byte-identical on any machine.
+    """
+
+    def __init__(self, level: int = DEFAULT_ZSTD_LEVEL, workers: int = 1) -> None:
         if not 1 <= level <= 22:
             raise UsageError(f"zstd level must be 1-22, not {level}")
-        params = zstandard.ZstdCompressor(level=level, write_checksum=True)
+        params = zstandard.ZstdCompressor(level=level, write_checksum=True, threads=max(1, workers))
         self._obj = params.compressobj()
 
     def compress(self, data: bytes | bytearray | memoryview) -> bytes:

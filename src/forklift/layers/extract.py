@@ -136,7 +136,8 @@ class _Extractor:
         """An fd of the directory ``parts`` inside the root (owned by the cache).
 
         Missing directories are created (0755) when ``create``; otherwise None
-        is returned. Symlinks are followed only inside the root.
+        is returned, also when a component is not a directory. Symlinks are
+        followed only inside the root.
         """
         key = tuple(parts)
         hit = self._cache.get(key)
@@ -185,6 +186,8 @@ class _Extractor:
                     st = os.stat(comp, dir_fd=fd, follow_symlinks=False)
                     where = "/".join([*real, comp])
                     if not stat.S_ISLNK(st.st_mode):
+                        if not create:
+                            return None  # nothing can be below a non-directory
                         raise InvalidInput(
                             f"{self.label}: member {member!r}: {where!r} is not a directory"
                         ) from None
