@@ -209,3 +209,27 @@ def test_comments_and_pragmas_above_instructions() -> None:
     )
     assert df.instructions[1].comments == ("hadolint ignore=DL3008", "forklift-lint ignore=apt-pin")
     assert df.instructions[2].comments == ()
+
+
+def test_run_plans_follow_buildkit_heredoc_rules() -> None:
+    simple, shebang, mixed, exec_form, chomped = _cmds(
+        "FROM alpine\n"
+        "RUN <<EOF\napk add git\nEOF\n"
+        "RUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\n"
+        "RUN cat <<A > /a && cat <<B > /b\none\nA\ntwo\nB\n"
+        'RUN ["echo", "hi"]\n'
+        "RUN <<-EOF\n\techo tab\nEOF\n"
+    )
+    assert simple.plan().args == ("/bin/sh", "-c", "apk add git\n")  # type: ignore[attr-defined]
+    plan = shebang.plan()  # type: ignore[attr-defined]
+    assert plan.args == ("/bin/sh", "-c", "/dev/pipes/EOF")
+    assert [(f.path, f.data, f.mode) for f in plan.files] == [
+        ("/dev/pipes/EOF", "#!/usr/bin/env python3\nprint(1)\n", 0o755)
+    ]
+    assert mixed.plan(("bash", "-c")).args == (  # type: ignore[attr-defined]
+        "bash",
+        "-c",
+        "cat <<A > /a && cat <<B > /b\none\nA\ntwo\nB",
+    )
+    assert exec_form.plan().args == ("echo", "hi")  # type: ignore[attr-defined]
+    assert chomped.plan().args == ("/bin/sh", "-c", "echo tab\n")  # type: ignore[attr-defined]

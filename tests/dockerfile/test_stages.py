@@ -237,3 +237,11 @@ def test_cli_verbs(tmp_path: Path) -> None:
     assert run_ins["flags"][0]["line"] == 10
     dumped = run("parse", "--format", "dump", str(tmp_path / "Dockerfile"))
     assert dumped.splitlines()[0] == '(arg "GO=1.22")'
+
+
+def test_escape_directive_applies_to_expansion() -> None:
+    text = "# escape=`\nFROM mcr.microsoft.com/windows/servercore\nARG D=C:\\tools\nWORKDIR C:\\app\nENV P=$D\\bin X=`$D\n"
+    ev = evaluate(parse_stages(parse(text)))
+    _arg, workdir, env = ev.stages[0].commands
+    assert workdir.path == "C:\\app"  # type: ignore[attr-defined]
+    assert [(p.key, p.value) for p in env.pairs] == [("P", "C:\\tools\\bin"), ("X", "$D")]  # type: ignore[attr-defined]

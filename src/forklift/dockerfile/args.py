@@ -69,7 +69,7 @@ BUILTIN_ARGS = (
 # These set builder behaviour and are never put into a step's environment.
 _NON_ENV_ARGS = frozenset({"BUILDKIT_SBOM_SCAN_CONTEXT", "BUILDKIT_SBOM_SCAN_STAGE"})
 
-_LEXER = Lexer()
+_LEXERS = {"\\": Lexer("\\"), "`": Lexer("`")}
 
 
 def platform_args(target: Platform | None = None, build: Platform | None = None) -> dict[str, str]:
@@ -108,9 +108,11 @@ class ArgInfo:
     deps: frozenset[str] = frozenset()
 
 
-def _expand(word: str, env: Mapping[str, str], file: str, line: int) -> tuple[str, frozenset[str]]:
+def _expand(
+    word: str, env: Mapping[str, str], file: str, line: int, escape: str = "\\"
+) -> tuple[str, frozenset[str]]:
     try:
-        result = _LEXER.process(word, env)
+        result = _LEXERS[escape].process(word, env)
     except ExpansionError as exc:
         raise ParseError(str(exc), location=Location(file, line)) from None
     return result.result, result.matched
@@ -134,6 +136,7 @@ class GlobalArgs:
         build_args: Mapping[str, str] | None = None,
         predefined: Mapping[str, str] | None = None,
         file: str = "Dockerfile",
+        escape: str = "\\",
     ) -> GlobalArgs:
         """Compute the global scope (BuildKit's ``buildMetaArgs``).
 
@@ -151,7 +154,7 @@ class GlobalArgs:
                 if kp.key in build_args:
                     value: str | None = build_args[kp.key]
                 elif kp.value is not None:
-                    value, deps = _expand(kp.value, env, file, cmd.line)
+                    value, deps = _expand(kp.value, env, file, cmd.line, escape)
                 else:
                     value = None
                 if value is not None:
@@ -191,6 +194,7 @@ class StageScope:
     infos: dict[str, ArgInfo] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
     file: str = "Dockerfile"
+    escape: str = "\\"
 
     @classmethod
     def for_stage(
@@ -201,6 +205,7 @@ class StageScope:
         base: StageScope | None = None,
         image_env: Mapping[str, str] | None = None,
         file: str = "Dockerfile",
+        escape: str = "\\",
     ) -> StageScope:
         """A scope at the start of a stage.
 
@@ -217,8 +222,11 @@ class StageScope:
                 dict(base.infos),
                 set(base.used),
                 file,
+                escape,
             )
-        return cls(globals_, dict(build_args or {}), dict(image_env or {}), file=file)
+        return cls(
+            globals_, dict(build_args or {}), dict(image_env or {}), file=file, escape=escape
+        )
 
     def _set(self, key: str, value: str) -> None:
         self.env.pop(key, None)
@@ -239,7 +247,7 @@ class StageScope:
         if has_build_value:
             value = self.build_args[arg.key]
         elif value is not None and not inherited:
-            value, _ = _expand(value, self.env, self.file, line)
+            value, _ = _expand(value, self.env, self.file, line, self.escape)
         if value is not None and arg.key not in _NON_ENV_ARGS:
             self._set(arg.key, value)
         if not inherited:
@@ -265,7 +273,7 @@ class StageScope:
         env = dict(self.env)
 
         def expand(word: str) -> str:
-            return _expand(word, env, self.file, line)[0]
+            return _expand(word, env, self.file, line, self.escape)[0]
 
         return expand
 

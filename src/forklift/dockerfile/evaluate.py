@@ -45,7 +45,6 @@ from forklift.reference import parse_reference
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _PLATFORM_COMPONENT = re.compile(r"[A-Za-z0-9_.-]+\Z")
 _RAW_LEXER = Lexer("\\", skip_quotes=True)
-_WORDS_LEXER = Lexer()
 
 
 @dataclass(frozen=True)
@@ -166,6 +165,7 @@ def evaluate(
         build_args,
         platform_args(target_platform, build_platform),
         file=file,
+        escape=parsed.escape,
     )
     graph = StageGraph.build(parsed, globals_)
     for node in graph.nodes:
@@ -208,16 +208,18 @@ def evaluate(
             base=base.scope if base is not None else None,
             image_env=env,
             file=file,
+            escape=parsed.escape,
         )
         scope.used |= set(node.used_args)
         ev = StageEvaluation(node, scope)
+        lexer = Lexer(parsed.escape)
         for pos, cmd in enumerate(node.stage.commands):
-            _dispatch(ev, pos, cmd, file)
+            _dispatch(ev, pos, cmd, file, lexer)
         results[node.index] = ev
     return Evaluation(graph, globals_, chosen, results, build_args)
 
 
-def _dispatch(ev: StageEvaluation, pos: int, cmd: Command, file: str) -> None:
+def _dispatch(ev: StageEvaluation, pos: int, cmd: Command, file: str, lexer: Lexer) -> None:
     scope = ev.scope
     loc = cmd.node.location(file)
     try:
@@ -229,7 +231,7 @@ def _dispatch(ev: StageEvaluation, pos: int, cmd: Command, file: str) -> None:
         env = dict(scope.env)
 
         def expand(word: str) -> str:
-            return _WORDS_LEXER.process(word, env).result
+            return lexer.process(word, env).result
 
         if isinstance(cmd, EnvCommand):
             expanded_env = cmd.expand(expand)
@@ -240,7 +242,7 @@ def _dispatch(ev: StageEvaluation, pos: int, cmd: Command, file: str) -> None:
         if isinstance(cmd, ExposeCommand):
             ports: list[str] = []
             for p in cmd.ports:
-                ports.extend(_WORDS_LEXER.process(p, env).words)
+                ports.extend(lexer.process(p, env).words)
             for p in ports:
                 problem = _check_port(p)
                 if problem:

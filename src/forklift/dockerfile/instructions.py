@@ -310,10 +310,70 @@ class RunCommand(_ShellDependent):
                 raise _error(self.node, str(exc), file, flag=flag, prefixed=False) from None
         return tuple(out)
 
+    def plan(self, shell: tuple[str, ...] = ("/bin/sh", "-c"), os: str = "linux") -> RunPlan:
+        """The process arguments and inline script files (see :func:`run_plan`)."""
+        return run_plan(self, shell, os)
+
     @property
     def mount_sources(self) -> tuple[str, ...]:
         """The ``from=`` stage/image names of the mounts (dependencies of this step)."""
         return tuple(s for s in (mount_from(m) for m in self.mount_specs) if s)
+
+
+@dataclass(frozen=True)
+class InlineFile:
+    """A heredoc a RUN executes as a script: mount ``data`` at ``path`` with ``mode``."""
+
+    path: str
+    data: str
+    mode: int
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a RUN executes: ``args`` for the process, ``files`` to mount read-only first."""
+
+    args: tuple[str, ...]
+    files: tuple[InlineFile, ...] = ()
+
+
+HEREDOC_SCRIPT_DIR = "/dev/pipes/"
+
+
+def run_plan(
+    cmd: RunCommand, shell: tuple[str, ...] = ("/bin/sh", "-c"), os: str = "linux"
+) -> RunPlan:
+    """BuildKit's arguments for a RUN (``dispatchRun``), heredocs included.
+
+    * A RUN that is just one heredoc runs its body with the shell, or, when the
+      body starts with ``#!``, as an executable script mounted under
+      ``/dev/pipes/`` (Linux only).
+    * Otherwise every heredoc is appended to the command line as the shell would
+      read it (``cmd\n<body><NAME>``) and the shell runs the lot.
+    * Shell form prepends ``shell`` (the stage's ``SHELL``, default ``/bin/sh -c``).
+    """
+    args = list(cmd.cmdline)
+    files: list[InlineFile] = []
+    if cmd.files:
+        if len(args) != 1 or not cmd.prepend_shell:
+            raise ValueError(f"parsing produced an invalid run command: {args}")
+        if parse_heredoc_marker_quiet(args[0]) is not None:
+            first = cmd.files[0]
+            data = first.body()
+            if os != "windows" and first.content.startswith("#!"):
+                path = HEREDOC_SCRIPT_DIR + first.name
+                files.append(InlineFile(path, data, 0o755))
+                args = [path]
+            else:
+                args = [data]
+        else:
+            full = args[0]
+            for doc in cmd.files:
+                full += "\n" + doc.content + doc.name
+            args = [full]
+    if cmd.prepend_shell:
+        args = [*shell, " ".join(args)]
+    return RunPlan(tuple(args), tuple(files))
 
 
 @dataclass(frozen=True)
@@ -441,6 +501,8 @@ class ParsedStages:
     meta_args: tuple[ArgCommand, ...]
     stages: tuple[Stage, ...]
     file: str = "Dockerfile"
+    #: the file's escape character (``# escape=``), used when expanding words
+    escape: str = "\\"
 
     def stage(self, name_or_index: str) -> Stage | None:
         """Find a stage by (case-insensitive) name or by index."""
@@ -919,4 +981,4 @@ def parse_stages(dockerfile: Dockerfile) -> ParsedStages:
         commands.append(cmd)
     if stages:
         stages[-1] = replace(stages[-1], commands=tuple(commands))
-    return ParsedStages(tuple(meta), tuple(stages), file)
+    return ParsedStages(tuple(meta), tuple(stages), file, dockerfile.escape)

@@ -34,7 +34,6 @@ from forklift.dockerfile.mounts import mount_from
 from forklift.dockerfile.shell import ExpansionError, Lexer
 from forklift.errors import Location, NotFound, ParseError
 
-_LEXER = Lexer()
 _ATOI = re.compile(r"[+-]?[0-9]+\Z")
 
 
@@ -127,14 +126,17 @@ class StageGraph:
         """
         file = parsed.file
         if globals_ is None:
-            globals_ = GlobalArgs.evaluate(parsed.meta_args, build_args, file=file)
+            globals_ = GlobalArgs.evaluate(
+                parsed.meta_args, build_args, file=file, escape=parsed.escape
+            )
         env = globals_.env
+        lexer = Lexer(parsed.escape)
         names: dict[str, int] = {}
         bases: list[tuple[str, str, frozenset[str], int | None]] = []
         for st in parsed.stages:
             loc = st.node.location(file)
             try:
-                res = _LEXER.process(st.base_name, env)
+                res = lexer.process(st.base_name, env)
             except ExpansionError as exc:
                 raise ParseError(str(exc), location=loc) from None
             if res.result == "":
@@ -143,7 +145,7 @@ class StageGraph:
             platform = ""
             if st.platform:
                 try:
-                    pres = _LEXER.process(st.platform, env)
+                    pres = lexer.process(st.platform, env)
                 except ExpansionError as exc:
                     raise ParseError(
                         f"failed to process arguments for platform {st.platform}: {exc}",
