@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "rm": "forklift.cli.run:rm",
     "login": "forklift.cli.login:login",
     "logout": "forklift.cli.login:logout",
+    "lint": "forklift.cli.lint:lint",
 }
 
 
