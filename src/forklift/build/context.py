@@ -168,6 +168,9 @@ class BuildContext:
         self._sorted: list[str] = []
 
     # -- the walk ------------------------------------------------------------------
+    # With an ignore file the whole context is walked once (the walker knows which
+    # excluded directories it may skip). Without one, only the subtrees a COPY asks
+    # for are read: that is how stage and image filesystems are used as sources.
 
     def _walk(self) -> dict[str, str]:
         if self._kinds is None:
@@ -178,20 +181,60 @@ class BuildContext:
             self._sorted = sorted(kinds)
         return self._kinds
 
+    @property
+    def _whole(self) -> bool:
+        return bool(self.matcher)
+
+    def kind_of(self, rel: str) -> str | None:
+        """``f``/``d``/``l``/``o`` for an included path, None if absent or ignored."""
+        if rel == "":
+            return DIR
+        if self._whole:
+            return self._walk().get(rel)
+        try:
+            st = os.lstat(os.path.join(self.root, rel))
+        except OSError:
+            return None
+        if stat_mod.S_ISDIR(st.st_mode):
+            return DIR
+        if stat_mod.S_ISREG(st.st_mode):
+            return FILE
+        if stat_mod.S_ISLNK(st.st_mode):
+            return SYMLINK
+        return "o"
+
     def included(self, rel: str) -> bool:
         """Whether ``rel`` is part of the context (exists and is not ignored)."""
-        return rel == "" or rel in self._walk()
+        return self.kind_of(rel) is not None
 
     def _below(self, rel: str) -> list[str]:
-        self._walk()
-        if rel == "":
-            return list(self._sorted)
-        prefix = rel + "/"
-        i = bisect.bisect_left(self._sorted, prefix)
+        """Every included path strictly below ``rel``, sorted."""
+        if self._whole:
+            self._walk()
+            if rel == "":
+                return list(self._sorted)
+            prefix = rel + "/"
+            i = bisect.bisect_left(self._sorted, prefix)
+            out = []
+            while i < len(self._sorted) and self._sorted[i].startswith(prefix):
+                out.append(self._sorted[i])
+                i += 1
+            return out
         out = []
-        while i < len(self._sorted) and self._sorted[i].startswith(prefix):
-            out.append(self._sorted[i])
-            i += 1
+        stack = [rel]
+        while stack:
+            current = stack.pop()
+            try:
+                with os.scandir(os.path.join(self.root, current) if current else self.root) as it:
+                    entries = list(it)
+            except OSError:
+                continue
+            for e in entries:
+                child = f"{current}/{e.name}" if current else e.name
+                out.append(child)
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(child)
+        out.sort()
         return out
 
     # -- resolving paths inside the root ------------------------------------------------
@@ -230,7 +273,6 @@ class BuildContext:
         files and directories. With ``parents`` the paths keep their directories
         (``COPY --parents``), relative to a ``/./`` pivot if the source has one.
         """
-        kinds = self._walk()
         pivot = ""
         if parents and "/./" in "/" + source:
             before, _, _ = ("/" + source).partition("/./")
@@ -242,7 +284,15 @@ class BuildContext:
             return any(glob_match(p, rel) or glob_match(p + "/**", rel) for p in exclude_patterns)
 
         if has_glob(src):
-            roots = [p for p in self._sorted if glob_match(src, p)]
+            literal: list[str] = []
+            for part in src.split("/"):
+                if has_glob(part):
+                    break
+                literal.append(part)
+            base_dir = "/".join(literal)
+            if base_dir and self.kind_of(base_dir) != DIR:
+                base_dir = ""
+            roots = [p for p in self._below(base_dir) if glob_match(src, p)]
             # A match inside another match's directory is already covered by it.
             roots = [r for r in roots if not any(r.startswith(o + "/") for o in roots if o != r)]
             if not roots:
@@ -260,12 +310,12 @@ class BuildContext:
                 )
                 raise NotFound(f"{source}: {what} in the {self.name}")
             roots = [resolved]
-            single = kinds.get(resolved, DIR) != DIR
+            single = self.kind_of(resolved) != DIR
         out: list[Selected] = []
         for root in roots:
             if excluded(root):
                 continue
-            kind = kinds.get(root, DIR) if root else DIR
+            kind = self.kind_of(root) or DIR
             if parents:
                 base = root if not pivot else posixpath.relpath(root, pivot)
                 if base.startswith(".."):

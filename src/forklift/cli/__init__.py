@@ -19,6 +19,7 @@ from forklift.errors import ForkliftError
 
 # verb -> "module:attribute"; kept sorted by the order `forklift --help` shows them.
 COMMANDS: dict[str, str] = {
+    "build": "forklift.cli.build:build",
     "dockerfile": "forklift.cli.dockerfile:dockerfile",
     "images": "forklift.cli.images:images",
     "inspect": "forklift.cli.images:inspect",
@@ -38,7 +39,12 @@ COMMANDS: dict[str, str] = {
     "rm": "forklift.cli.run:rm",
     "login": "forklift.cli.login:login",
     "logout": "forklift.cli.login:logout",
+    "push": "forklift.cli.registry:push",
+    "pull": "forklift.cli.registry:pull",
+    "tags": "forklift.cli.registry:tags",
+    "delete": "forklift.cli.registry:delete",
     "lint": "forklift.cli.lint:lint",
+    "analyze": "forklift.cli.analyze:analyze",
 }
 
 

@@ -1,0 +1,169 @@
+"""What a RUN step executes: its argv (shell form, exec form, heredocs) and its mounts.
+
+Mounts (``RUN --mount``) never reach the layer: the runtime removes the mount
+points it had to create, cache directories live under
+``$FORKLIFT_HOME/cache/mounts/``, secrets are temporary files (or environment
+variables) that appear neither in the cache key nor in the history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import posixpath
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from forklift.dockerfile.ast import Heredoc
+from forklift.dockerfile.instructions import RunCommand
+from forklift.dockerfile.mounts import Mount
+from forklift.errors import BuildError
+
+if TYPE_CHECKING:  # the runtime is imported only when a RUN actually executes
+    from forklift.runtime.spec import BindMount, TmpfsMount
+
+DEFAULT_SHELL = ("/bin/sh", "-c")
+SECRETS_DIR = "/run/secrets"
+
+
+def _heredoc_only(cmdline: str, doc: Heredoc) -> bool:
+    """True when the whole command is just ``<<NAME`` (optionally ``<<-``, quoted)."""
+    text = cmdline.strip()
+    for prefix in ("<<-", "<<"):
+        if text.startswith(prefix):
+            word = text[len(prefix) :].strip().strip("'\"")
+            return word == doc.name
+    return False
+
+
+@dataclass(frozen=True)
+class RunArgs:
+    """The argv of a RUN and any script file it needs mounted (a shebang heredoc)."""
+
+    args: tuple[str, ...]
+    script: tuple[str, bytes] | None = None  # (path in container, content)
+
+
+def run_args(cmd: RunCommand, shell: tuple[str, ...]) -> RunArgs:
+    """BuildKit's rules: exec form as is; shell form through SHELL; heredocs as scripts."""
+    shell = shell or DEFAULT_SHELL
+    if not cmd.prepend_shell:
+        return RunArgs(tuple(cmd.cmdline))
+    line = " ".join(cmd.cmdline)
+    if cmd.files:
+        first = cmd.files[0]
+        if len(cmd.files) == 1 and _heredoc_only(line, first):
+            body = first.body()
+            if body.startswith("#!"):
+                # A script with its own interpreter: run it as a file.
+                path = f"/dev/pipes/{first.name}"
+                return RunArgs((path,), (path, body.encode()))
+            return RunArgs((*shell, body))
+        # `cmd <<EOF` and friends: the shell reads the here-documents itself.
+        script = line
+        for doc in cmd.files:
+            content = (
+                doc.content if doc.content.endswith("\n") or not doc.content else doc.content + "\n"
+            )
+            script += "\n" + content + doc.name
+        return RunArgs((*shell, script))
+    return RunArgs((*shell, line))
+
+
+def cache_dir(home: Path, mount: Mount) -> Path:
+    """Where a cache mount's contents persist between builds (per id, default: the target)."""
+    ident = mount.id or mount.target
+    return home / "cache" / "mounts" / hashlib.sha256(ident.encode()).hexdigest()[:32]
+
+
+def mount_target(mount: Mount, workdir: str) -> str:
+    if not mount.target:
+        raise BuildError(f"RUN --mount type={mount.type}: target is required")
+    target = (
+        mount.target
+        if mount.target.startswith("/")
+        else posixpath.join(workdir or "/", mount.target)
+    )
+    return posixpath.normpath(target)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def prepare_cache(home: Path, mount: Mount, stack: contextlib.ExitStack, target: str) -> BindMount:
+    from forklift.runtime.spec import BindMount
+
+    directory = cache_dir(home, mount)
+    fresh = not directory.exists()
+    directory.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        os.chmod(directory, mount.mode if mount.mode is not None else 0o755)
+        os.chown(directory, mount.uid or 0, mount.gid or 0)
+    if mount.sharing == "locked":
+        stack.enter_context(_locked(directory.with_suffix(".lock")))
+    elif mount.sharing == "private":
+        # A private cache is a copy only this RUN uses; nothing is written back.
+        tmp = Path(tempfile.mkdtemp(prefix="cache-private-", dir=directory.parent))
+        stack.callback(shutil.rmtree, tmp, True)
+        shutil.copytree(directory, tmp / "c", symlinks=True)
+        directory = tmp / "c"
+    return BindMount(str(directory), target, readonly=mount.readonly)
+
+
+def prepare_secret(
+    mount: Mount, secrets: dict[str, bytes], stack: contextlib.ExitStack, workdir: str
+) -> tuple[BindMount | None, dict[str, str]]:
+    from forklift.runtime.spec import BindMount
+
+    sid = mount.secret_id
+    value = secrets.get(sid)
+    if value is None:
+        if mount.required:
+            raise BuildError(
+                f"secret {sid} is required but was not given (use --secret id={sid},src=FILE)"
+            )
+        return None, {}
+    if mount.env:
+        if mount.target:
+            pass  # both: a file and a variable
+        else:
+            return None, {mount.env: value.decode(errors="replace")}
+    tmpdir = Path(tempfile.mkdtemp(prefix="secret-"))
+    stack.callback(shutil.rmtree, tmpdir, True)
+    path = tmpdir / "secret"
+    path.write_bytes(value)
+    os.chmod(path, mount.mode if mount.mode is not None else 0o400)
+    os.chown(path, mount.uid or 0, mount.gid or 0)
+    target = mount_target(mount, workdir) if mount.target else f"{SECRETS_DIR}/{sid}"
+    env = {mount.env: value.decode(errors="replace")} if mount.env else {}
+    return BindMount(str(path), target, readonly=True), env
+
+
+def prepare_tmpfs(mount: Mount, workdir: str) -> TmpfsMount:
+    from forklift.runtime.spec import TmpfsMount
+
+    return TmpfsMount(mount_target(mount, workdir), size=mount.size)
+
+
+def writable_copy(source: str, stack: contextlib.ExitStack) -> str:
+    """A scratch copy of ``source`` for an ``rw`` bind mount (its writes are thrown away)."""
+    tmp = Path(tempfile.mkdtemp(prefix="bind-rw-"))
+    stack.callback(shutil.rmtree, tmp, True)
+    if os.path.isdir(source):
+        shutil.copytree(source, tmp / "d", symlinks=True)
+        return str(tmp / "d")
+    shutil.copy2(source, tmp / "f", follow_symlinks=False)
+    return str(tmp / "f")

@@ -1,0 +1,246 @@
+"""``forklift build``: docker-compatible flags over :func:`forklift.build.builder.build`."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from forklift.errors import UsageError
+
+
+def _pairs(values: tuple[str, ...], what: str, *, from_env: bool = False) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise UsageError(f"invalid {what} {item!r}: expected KEY=VALUE")
+        if not sep:
+            if not from_env:
+                raise UsageError(f"invalid {what} {item!r}: expected KEY=VALUE")
+            env = os.environ.get(key)
+            if env is None:
+                continue  # docker: `--build-arg X` with X unset is ignored
+            value = env
+        out[key] = value
+    return out
+
+
+@click.command()
+@click.argument("context", default=".")
+@click.option("-t", "--tag", "tags", multiple=True, help="Name the image (repeatable).")
+@click.option(
+    "-f", "--file", "file", help="Dockerfile path (default CONTEXT/Dockerfile; '-' reads stdin)."
+)
+@click.option("--target", help="Build this stage (default: the last).")
+@click.option(
+    "--build-arg",
+    "build_args",
+    multiple=True,
+    help="KEY=VALUE, or KEY to take it from the environment.",
+)
+@click.option("--no-cache", is_flag=True, help="Do not use the build cache.")
+@click.option("--no-cache-filter", multiple=True, help="Do not use the cache for these stages.")
+@click.option("--pull", is_flag=True, help="Pull base images again even if they are in the store.")
+@click.option("--platform", help="Target platform (only this machine's platform is supported).")
+@click.option(
+    "--label", "labels", multiple=True, help="KEY=VALUE label for the image (repeatable)."
+)
+@click.option("--iidfile", type=click.Path(dir_okay=False), help="Write the image ID to this file.")
+@click.option("--progress", type=click.Choice(["auto", "plain", "tty", "quiet"]), default="auto")
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Same as --progress=quiet; print only the image ID."
+)
+@click.option(
+    "-o", "--output", help="type=image (default) | type=oci,dest=FILE | type=docker,dest=FILE."
+)
+@click.option(
+    "--secret", "secrets", multiple=True, help="id=ID,src=FILE or id=ID,env=VAR (repeatable)."
+)
+@click.option(
+    "--network",
+    type=click.Choice(["default", "none", "host"]),
+    default="default",
+    help="Network for RUN.",
+)
+@click.option(
+    "--build-context", "build_contexts", multiple=True, help="NAME=PATH or NAME=docker-image://REF."
+)
+@click.option(
+    "--rewrite-timestamp",
+    is_flag=True,
+    help="Clamp file mtimes in new layers to SOURCE_DATE_EPOCH.",
+)
+@click.option(
+    "--compression",
+    type=click.Choice(["gzip", "zstd", "none"]),
+    default="gzip",
+    help="Layer compression.",
+)
+@click.option(
+    "--runtime", help="OCI runtime for RUN (runc or crun; default: whichever is installed)."
+)
+@click.option(
+    "--explain-cache", is_flag=True, help="Print the full comparison behind every cache miss."
+)
+@click.option(
+    "--print",
+    "print_",
+    type=click.Choice(["outline", "targets"]),
+    help="Describe the Dockerfile instead of building.",
+)
+@click.option(
+    "--format",
+    "print_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="Format for --print.",
+)
+@click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, help="Stages built at once.")
+def build(
+    context: str,
+    tags: tuple[str, ...],
+    file: str | None,
+    target: str | None,
+    build_args: tuple[str, ...],
+    no_cache: bool,
+    no_cache_filter: tuple[str, ...],
+    pull: bool,
+    platform: str | None,
+    labels: tuple[str, ...],
+    iidfile: str | None,
+    progress: str,
+    quiet: bool,
+    output: str | None,
+    secrets: tuple[str, ...],
+    network: str,
+    build_contexts: tuple[str, ...],
+    rewrite_timestamp: bool,
+    compression: str,
+    runtime: str | None,
+    explain_cache: bool,
+    print_: str | None,
+    print_format: str,
+    jobs: int,
+) -> None:
+    """Build an image from a Dockerfile (CONTEXT is a directory, or '-' for a tar on stdin)."""
+    from forklift.build.options import BuildOptions, parse_output, parse_secret
+    from forklift.oci.platform import Platform
+    from forklift.reference import parse_reference
+
+    if context == "-" and file == "-":
+        raise UsageError("the context and the Dockerfile cannot both come from stdin")
+    args = _pairs(build_args, "--build-arg", from_env=True)
+    epoch_text = args.get("SOURCE_DATE_EPOCH", os.environ.get("SOURCE_DATE_EPOCH", "")).strip()
+    epoch = None
+    if epoch_text:
+        if not epoch_text.isdigit():
+            raise UsageError(f"SOURCE_DATE_EPOCH={epoch_text!r} is not a number of seconds")
+        epoch = int(epoch_text)
+    if rewrite_timestamp and epoch is None:
+        raise UsageError("--rewrite-timestamp needs SOURCE_DATE_EPOCH (environment or --build-arg)")
+    with contextlib.ExitStack() as stack:
+        if context == "-":
+            context = _context_from_stdin(stack)
+        elif not os.path.isdir(context):
+            raise UsageError(f"build context {context!r} is not a directory")
+        dockerfile_text = None
+        if file == "-":
+            dockerfile_text = sys.stdin.read()
+        elif file is not None and not os.path.isabs(file) and not os.path.exists(file):
+            # docker: a relative -f is relative to the current directory, then to the context
+            candidate = os.path.join(context, file)
+            if os.path.exists(candidate):
+                file = candidate
+        if print_:
+            _print(print_, print_format, context, file, dockerfile_text, target, args)
+            return
+        contexts = _pairs(build_contexts, "--build-context")
+        for name, value in contexts.items():
+            if not value.startswith("docker-image://") and not os.path.isdir(value):
+                raise UsageError(
+                    f"--build-context {name}={value}: not a directory or docker-image://REF"
+                )
+        options = BuildOptions(
+            context=context,
+            dockerfile=file,
+            dockerfile_text=dockerfile_text,
+            tags=tuple(parse_reference(t) for t in tags),
+            target=target,
+            build_args=args,
+            no_cache=no_cache,
+            no_cache_filter=no_cache_filter,
+            pull=pull,
+            platform=Platform.parse(platform) if platform else None,
+            labels=_pairs(labels, "--label"),
+            secrets={s.id: s for s in (parse_secret(x) for x in secrets)},
+            network=network,
+            build_contexts=contexts,
+            source_date_epoch=epoch,
+            rewrite_timestamp=rewrite_timestamp,
+            compression="" if compression == "none" else compression,
+            runtime=runtime,
+            output=parse_output(output) if output else parse_output("type=image"),
+            jobs=jobs,
+        )
+        from forklift.build.builder import Builder
+        from forklift.build.progress import make_progress
+
+        mode = "quiet" if quiet else progress
+        with make_progress(mode) as display:
+            builder = Builder(options, progress=display)
+            result = builder.run()
+        if explain_cache:
+            click.echo("\n".join(builder.explanations) or "no cache misses", err=True)
+    if iidfile:
+        Path(iidfile).write_text(str(result.image_id))
+    if quiet or progress == "quiet":
+        click.echo(str(result.image_id))
+    else:
+        click.echo(
+            f"Built {result.image_id.short} ({result.cached_steps} of {len(result.steps)} steps cached)",
+            err=True,
+        )
+        for t in result.tags:
+            click.echo(f"Tagged {t.familiar()}", err=True)
+
+
+def _context_from_stdin(stack: contextlib.ExitStack) -> str:
+    """A tar (plain or compressed) on stdin, unpacked safely into a scratch directory."""
+    from forklift.layers import extract_layer
+
+    tmp = tempfile.mkdtemp(prefix="forklift-context-")
+    stack.callback(shutil.rmtree, tmp, True)
+    extract_layer(sys.stdin.buffer, tmp, label="build context on stdin")
+    return tmp
+
+
+def _print(
+    what: str,
+    fmt: str,
+    context: str,
+    file: str | None,
+    text: str | None,
+    target: str | None,
+    build_args: dict[str, str],
+) -> None:
+    from forklift.dockerfile.instructions import parse_stages
+    from forklift.dockerfile.outline import list_targets, outline, render_outline, render_targets
+    from forklift.dockerfile.parser import parse
+
+    path = file or os.path.join(context, "Dockerfile")
+    if text is None:
+        try:
+            text = Path(path).read_text()
+        except FileNotFoundError:
+            raise UsageError(f"Dockerfile not found: {path}") from None
+    parsed = parse_stages(parse(text, os.path.basename(path) if file != "-" else "Dockerfile"))
+    if what == "targets":
+        click.echo(render_targets(list_targets(parsed), fmt))
+    else:
+        click.echo(render_outline(outline(parsed, target=target, build_args=build_args), fmt))
