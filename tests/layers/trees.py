@@ -95,9 +95,14 @@ def make_sample_tree(root: Path, *, privileged: bool = IS_ROOT) -> Path:
     os.mkfifo(root / "fifo")
     os.setxattr(root / "etc" / "hostname", "user.comment", b"binary\x00\xffvalue")
     os.setxattr(root / "etc", "user.dir-attr", b"on a directory")
-    sock = socket.socket(socket.AF_UNIX)
-    sock.bind(os.fspath(root / "control.sock"))  # sockets are skipped by layers
-    sock.close()
+    # Sockets are skipped by layers. Bind through /proc/self/fd so a long tmp
+    # path cannot exceed the 108-byte limit of AF_UNIX addresses.
+    dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.bind(f"/proc/self/fd/{dir_fd}/control.sock")
+    finally:
+        os.close(dir_fd)
     old = root / "data" / "old-file"
     old.write_text("before 1970\n")
     os.utime(old, (0, -86400))
