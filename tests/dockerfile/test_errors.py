@@ -178,3 +178,27 @@ def test_cli_prints_one_line_and_no_traceback(tmp_path: object) -> None:
     assert proc.returncode == 1
     assert proc.stderr == f"Error: {path}:2:6: missing a value on flag: --chmod\n"
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_cli_parse_checks_instructions_unless_syntax_only(tmp_path: object) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "broken.Dockerfile"
+    path.write_text("FROM alpine\n  FORM x\n")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "forklift", "dockerfile", "parse", *args, str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    checked = run()
+    assert checked.returncode == 1
+    assert checked.stderr == f"Error: {path}:2:3: unknown instruction: FORM (did you mean FROM?)\n"
+    lenient = run("--syntax-only", "--format", "dump")
+    assert lenient.returncode == 0
+    assert lenient.stdout == '(from "alpine")\n(form "")\n'

@@ -62,8 +62,17 @@ def dockerfile() -> None:
     show_default=True,
     help="json: the syntax tree with positions; dump: BuildKit's AST dump format.",
 )
-def parse_cmd(file: str, fmt: str) -> None:
-    """Parse FILE and print its syntax tree (``-`` reads standard input)."""
+@click.option(
+    "--syntax-only",
+    is_flag=True,
+    help="Only check the syntax (accept unknown instructions and flags, like BuildKit's parser).",
+)
+def parse_cmd(file: str, fmt: str, syntax_only: bool) -> None:
+    """Parse FILE and print its syntax tree (``-`` reads standard input).
+
+    Instructions and their flags are checked too, unless --syntax-only.
+    """
+    from forklift.dockerfile.instructions import parse_stages
     from forklift.dockerfile.parser import parse
 
     if file == "-":
@@ -76,6 +85,8 @@ def parse_cmd(file: str, fmt: str) -> None:
         data = path.read_bytes()
         name = file
     df = parse(data, name)
+    if not syntax_only:
+        parse_stages(df)
     if fmt == "dump":
         from forklift.dockerfile.dump import dump
 
