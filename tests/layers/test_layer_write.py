@@ -401,3 +401,21 @@ def test_describe_layer_of_gnu_tar_output(sample_tree: Path, tmp_path: Path) -> 
 def test_describe_layer_rejects_what_is_not_a_layer(data: bytes, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         describe_layer(io.BytesIO(data))
+
+
+def test_writer_that_keeps_chunks_gets_stable_bytes(tmp_path: Path) -> None:
+    for i in range(10):  # more data than the pipeline has buffers, so buffers get reused
+        (tmp_path / f"f{i}").write_bytes(os.urandom(1 << 20))
+
+    class Keeper:
+        def __init__(self) -> None:
+            self.chunks: list[object] = []
+
+        def write(self, data: bytes) -> None:
+            self.chunks.append(data)  # no copy: the writer must not hand out reused buffers
+
+    for compression in ("none", "gzip"):
+        keeper = Keeper()
+        info = write_layer(keeper, tmp_path, compression=compression)
+        joined = b"".join(bytes(c) for c in keeper.chunks)  # type: ignore[arg-type]
+        assert hashlib.sha256(joined).hexdigest() == info.digest.hex

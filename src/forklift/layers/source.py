@@ -253,7 +253,7 @@ def _walk_dir(
             children = list(it)
     except OSError as exc:
         raise InvalidInput(f"cannot list {fs_dir}: {exc.strerror}") from None
-    planned: list[tuple[tuple[tuple[int, bytes], ...], str, os.DirEntry[str] | None]] = []
+    planned: list[tuple[tuple[tuple[int, bytes], ...], str, os.DirEntry[str]]] = []
     for child in children:
         name = child.name
         st = child.stat(follow_symlinks=False)
@@ -267,7 +267,6 @@ def _walk_dir(
         planned.append((sort_key(name), name, child))
     planned.sort(key=lambda item: item[0])
     for _, name, child in planned:
-        assert child is not None
         layer_path = f"{layer_dir}/{name}" if layer_dir else name
         st = child.stat(follow_symlinks=False)
         is_dir = stat.S_ISDIR(st.st_mode)

@@ -467,12 +467,12 @@ class TarReader:
         pax_size = self._pax_int(pax, "size", start)
         if pax_size is not None:
             size = pax_size
-        fields = {}
-        for key, lo, hi in (("uid", 108, 116), ("gid", 116, 124), ("mtime", 136, 148)):
-            value = _parse_number(block[lo:hi])
-            if value is None:
-                raise self._fail(f"member {raw_name!r}: invalid {key} field", start)
-            fields[key] = value
+        fields: dict[str, int] = {}
+        for field, lo, hi in (("uid", 108, 116), ("gid", 116, 124), ("mtime", 136, 148)):
+            number = _parse_number(block[lo:hi])
+            if number is None:
+                raise self._fail(f"member {raw_name!r}: invalid {field} field", start)
+            fields[field] = number
         mode = _parse_number(block[100:108])
         devmajor = _parse_number(block[329:337]) if magic[:5] == b"ustar" else 0
         devminor = _parse_number(block[337:345]) if magic[:5] == b"ustar" else 0

@@ -48,7 +48,7 @@ _BUFFERS = 6  # chunks in flight: enough to ride out a slow file open or a slow 
 class Writable(Protocol):
     """Anything with ``write(bytes)``: a file, a socket file, a hashing sink."""
 
-    def write(self, data: bytes, /) -> Any: ...
+    def write(self, data: bytes | memoryview, /) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,8 @@ class _Pipeline:
                         self.blob.update(out)
                         self._out.write(out)
                 else:
-                    self._out.write(data)
+                    # A copy: the buffer is reused, and a writer may keep what it is given.
+                    self._out.write(bytes(data))
                 self._free.put(buf)
             if self._compression and not self._cancelled:
                 tail = self._compressor.flush()
