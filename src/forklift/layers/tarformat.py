@@ -19,6 +19,7 @@ import base64
 import binascii
 import decimal
 import math
+import struct
 import urllib.parse
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -62,17 +63,9 @@ def padding(size: int) -> int:
 # --------------------------------------------------------------------------- writing
 
 
-def _octal(value: int, width: int) -> bytes:
-    return b"%0*o\x00" % (width - 1, value)
-
-
 def _base256(value: int, width: int) -> bytes:
     # GNU extension for numbers octal cannot hold: high bit set, big-endian.
     return bytes([0x80]) + value.to_bytes(width - 1, "big")
-
-
-def _fit(text: bytes, width: int) -> bytes:
-    return text[:width].ljust(width, b"\x00")
 
 
 def _placeholder(name: bytes, width: int = 100) -> bytes:
@@ -94,6 +87,11 @@ def encode_pax(records: dict[str, bytes]) -> bytes:
     return b"".join(_pax_record(k, records[k]) for k in sorted(records))
 
 
+# name mode uid gid size mtime chksum typeflag linkname magic+version uname gname
+# devmajor devminor prefix (pad); "Ns" fields are NUL-padded (or cut) by struct.
+_USTAR = struct.Struct("100s8s8s8s12s12s8s1s100s8s32s32s8s8s155s12x")
+
+
 def _header_block(
     *,
     name: bytes,
@@ -109,24 +107,24 @@ def _header_block(
     devmajor: int = 0,
     devminor: int = 0,
 ) -> bytes:
-    dev_major = _octal(devmajor, 8) if devmajor <= _MAX_OCTAL_8 else _base256(devmajor, 8)
-    dev_minor = _octal(devminor, 8) if devminor <= _MAX_OCTAL_8 else _base256(devminor, 8)
     block = bytearray(
-        _fit(name, 100)
-        + _octal(mode, 8)
-        + _octal(uid, 8)
-        + _octal(gid, 8)
-        + _octal(size, 12)
-        + _octal(mtime, 12)
-        + b" " * 8
-        + typeflag
-        + _fit(linkname, 100)
-        + _USTAR_MAGIC
-        + _fit(uname, 32)
-        + _fit(gname, 32)
-        + dev_major
-        + dev_minor
-        + bytes(155 + 12)
+        _USTAR.pack(
+            name,
+            b"%07o" % mode,
+            b"%07o" % uid,
+            b"%07o" % gid,
+            b"%011o" % size,
+            b"%011o" % mtime,
+            b"        ",
+            typeflag,
+            linkname,
+            _USTAR_MAGIC,
+            uname,
+            gname,
+            b"%07o" % devmajor if devmajor <= _MAX_OCTAL_8 else _base256(devmajor, 8),
+            b"%07o" % devminor if devminor <= _MAX_OCTAL_8 else _base256(devminor, 8),
+            b"",
+        )
     )
     block[148:156] = b"%06o\x00 " % sum(block)
     return bytes(block)
