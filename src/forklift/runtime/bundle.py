@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,7 +171,7 @@ def create_bundle(
     if spec.hostname:
         hostname = spec.hostname
     elif spec.host_network:
-        hostname = socket.gethostname()
+        hostname = os.uname().nodename
     else:
         hostname = container_id[:12]
     etc: dict[str, str] = {}

@@ -27,7 +27,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -175,7 +174,7 @@ def container_spec(
     if options.hostname:
         hostname = options.hostname
     elif host_net:
-        hostname = socket.gethostname()
+        hostname = os.uname().nodename
     else:
         hostname = container_id[:12]
     env = [f"HOSTNAME={hostname}"]

@@ -8,7 +8,7 @@ On disk, under ``$FORKLIFT_HOME/snapshots/``::
     tmp/                    unpacks and commits in progress (renamed into place)
     active/<id>/            upper, work and rootfs of mounts made without a workspace
     locks/<chain hex>.lock  serialises unpacking one chain across processes
-    leases/<pid>-<n>.json   chains a live process uses (flock held while it lives)
+    leases/<pid>-<n>.*      chains a live process uses (.lock flocked while it lives)
     empty/                  the single lower dir of a FROM-scratch mount
 
 A snapshot directory appears by one ``rename`` of a fully written temporary
@@ -44,10 +44,10 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from forklift.errors import ForkliftError, InvalidInput, NotFound, RuntimeFailure, StoreError
 from forklift.fsutil import fsync_dir
-from forklift.layers import extract_layer
 from forklift.oci import mediatypes as mt
 from forklift.oci.config import ImageConfig
 from forklift.oci.descriptor import Descriptor
@@ -152,6 +152,14 @@ def layers_from(manifest: ImageManifest, config: ImageConfig) -> tuple[LayerRef,
 # --------------------------------------------------------------------------- helpers
 
 
+def extract_layer(*args: Any, **kwargs: Any) -> Any:
+    """:func:`forklift.layers.extract_layer`, imported on first use (starting a container that
+    is already unpacked then never loads the tar machinery)."""
+    from forklift.layers.extract import extract_layer as real
+
+    return real(*args, **kwargs)
+
+
 @contextlib.contextmanager
 def _flock(path: Path) -> Iterator[None]:
     """An exclusive flock held for the block, on a descriptor of its own (closed after)."""
@@ -224,12 +232,20 @@ def _copy_root_attrs(src: Path, dst: Path) -> None:
 
 
 class _Lease:
-    """Chains a live process uses; the flock on the file says "alive" to a concurrent prune."""
+    """Chains a live process uses.
+
+    ``<pid>-<n>.lock`` is flocked for the life of the lease (the flock dies
+    with the process, so a crash ends the lease); ``<pid>-<n>.json`` lists the
+    chains and is replaced atomically, so a concurrent prune never reads half
+    of it.
+    """
 
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / f"{os.getpid()}-{next(_lease_counter)}.json"
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        stem = f"{os.getpid()}-{next(_lease_counter)}"
+        self.lock_path = directory / f"{stem}.lock"
+        self.path = directory / f"{stem}.json"
+        self._fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         self._chains: set[str] = set()
         self._mutex = threading.Lock()
@@ -248,8 +264,9 @@ class _Lease:
 
     def release(self) -> None:
         with self._mutex:
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
+            for path in (self.path, self.lock_path):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
@@ -261,9 +278,10 @@ def _live_leases(directory: Path) -> tuple[set[str], list[Path]]:
     stale: list[Path] = []
     if not directory.is_dir():
         return held, stale
-    for path in directory.glob("*.json"):
+    for lock in directory.glob("*.lock"):
+        data = lock.with_suffix(".json")
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             continue
         try:
@@ -271,9 +289,9 @@ def _live_leases(directory: Path) -> tuple[set[str], list[Path]]:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 with contextlib.suppress(OSError, ValueError):
-                    held.update(json.loads(Path(f"/proc/self/fd/{fd}").read_bytes() or b"[]"))
+                    held.update(json.loads(data.read_bytes()))
                 continue
-            stale.append(path)
+            stale.extend((lock, data, data.with_suffix(".tmp")))
         finally:
             os.close(fd)
     return held, stale
@@ -475,16 +493,19 @@ class Snapshotter:
     def prepare(self, layers: Sequence[LayerRef]) -> list[Snapshot]:
         """Make sure every prefix of ``layers`` is unpacked; returns their snapshots, bottom first."""
         chains = chain_ids([layer.diff_id for layer in layers])
-        self._hold(chains)
-        snaps: list[Snapshot] = []
-        parent: Digest | None = None
-        for layer, chain in zip(layers, chains, strict=True):
-            snap = self.get(chain)
-            if snap is None:
-                snap = self._unpack(layer, parent, chain)
-            snaps.append(snap)
-            parent = chain
-        return snaps
+        # The shared store lock keeps prune out between taking the lease and using the
+        # snapshots: it sees either no lease and no use yet, or the lease.
+        with self.store.lock.shared():
+            self._hold(chains)
+            snaps: list[Snapshot] = []
+            parent: Digest | None = None
+            for layer, chain in zip(layers, chains, strict=True):
+                snap = self.get(chain)
+                if snap is None:
+                    snap = self._unpack(layer, parent, chain)
+                snaps.append(snap)
+                parent = chain
+            return snaps
 
     def _unpack(self, layer: LayerRef, parent: Digest | None, chain: Digest) -> Snapshot:
         with _flock(self.root / "locks" / f"{chain.encoded}.lock"):
@@ -575,15 +596,16 @@ class Snapshotter:
         ``layers`` (FROM scratch) mounts an empty root.
         """
         layers = tuple(layers)
-        snaps = self.prepare(layers)
-        if snaps:
-            lowers = [s.path for s in reversed(snaps)]
-        else:
-            empty = self.root / "empty"
-            empty.mkdir(parents=True, exist_ok=True)
-            os.chmod(empty, 0o755)
-            lowers = [empty]
-        with self.store.lock.shared():  # prune removes idle workspaces; not this one
+        # Held until mounted: prune must not take the snapshots or the workspace meanwhile.
+        with self.store.lock.shared():
+            snaps = self.prepare(layers)
+            if snaps:
+                lowers = [s.path for s in reversed(snaps)]
+            else:
+                empty = self.root / "empty"
+                empty.mkdir(parents=True, exist_ok=True)
+                os.chmod(empty, 0o755)
+                lowers = [empty]
             return self._mount(layers, snaps, lowers, workspace)
 
     def _mount(
@@ -642,7 +664,8 @@ class Snapshotter:
         src = Path(upper)
         if overlay.is_mounted(src):
             raise RuntimeFailure(f"{src} is still in use by a mount; unmount before committing")
-        with _flock(self.root / "locks" / f"{chain.encoded}.lock"), self.store.lock.shared():
+        # Same order as prepare (store lock, then chain lock), so the two never deadlock.
+        with self.store.lock.shared(), _flock(self.root / "locks" / f"{chain.encoded}.lock"):
             existing = self.get(chain)
             if existing is not None:
                 remove_tree(src)
