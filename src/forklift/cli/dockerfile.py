@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from forklift.errors import NotFound, UsageError
+
+if TYPE_CHECKING:
+    from forklift.dockerfile.instructions import ParsedStages
 
 
 def parse_build_args(values: tuple[str, ...]) -> dict[str, str]:
@@ -40,7 +45,7 @@ def locate_dockerfile(context: str, file: str | None) -> Path:
     )
 
 
-def _load(path: Path):  # type: ignore[no-untyped-def]
+def _load(path: Path) -> ParsedStages:
     from forklift.dockerfile.instructions import parse_stages
     from forklift.dockerfile.parser import parse
 
@@ -76,7 +81,7 @@ def parse_cmd(file: str, fmt: str, syntax_only: bool) -> None:
     from forklift.dockerfile.parser import parse
 
     if file == "-":
-        data = click.get_binary_stream("stdin").read()
+        data = sys.stdin.buffer.read()
         name = "<stdin>"
     else:
         path = Path(file)

@@ -24,7 +24,7 @@ build would not consume (Docker prints them as a warning).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from forklift.dockerfile.instructions import ArgCommand, ArgDef, Command
@@ -268,7 +268,7 @@ class StageScope:
             for pair in expanded.pairs:
                 self.set_env(pair.key, pair.value)
 
-    def expander(self, line: int = 0):  # type: ignore[no-untyped-def]
+    def expander(self, line: int = 0) -> Callable[[str], str]:
         """A function expanding one word with the current environment (for ``Command.expand``)."""
         env = dict(self.env)
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import operator
 import os
 import re
-import stat as stat_mod
 from collections.abc import Iterator
 
 from forklift.dockerfile.ignore import IgnoreMatcher, MatchKind, Pattern
@@ -43,20 +42,6 @@ ContextEntry = tuple[str, str, os.DirEntry[str]]
 def entry_stat(item: ContextEntry) -> os.stat_result:
     """``lstat`` of a context entry (not following symlinks; cached by ``os.scandir``)."""
     return item[2].stat(follow_symlinks=False)
-
-
-def _kind(entry: os.DirEntry[str]) -> str:
-    try:
-        if entry.is_dir(follow_symlinks=False):
-            return DIR
-        if entry.is_file(follow_symlinks=False):
-            return FILE
-        if entry.is_symlink():
-            return SYMLINK
-    except OSError:
-        return OTHER
-    mode = entry.stat(follow_symlinks=False).st_mode
-    return DIR if stat_mod.S_ISDIR(mode) else OTHER
 
 
 class _Plan:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import signal as signal_mod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from forklift.dockerfile.args import GlobalArgs, StageScope, platform_args
 from forklift.dockerfile.gocompat import go_quote
@@ -291,6 +291,5 @@ def _flag_location(cmd: Command, name: str, file: str) -> Location:
 def _replace_contents(
     cmd: CopyCommand | AddCommand, contents: tuple[SourceContent, ...]
 ) -> Command:
-    from dataclasses import replace
 
     return replace(cmd, contents=contents)

@@ -83,19 +83,19 @@ def parse_flags(
             raise FlagError(f"arg should start with -- : {text}", flag)
         flag_name, eq, value = text.partition("=")
         name = flag_name[2:]
-        kind = spec.get(name)
-        if kind is None:
+        flag_kind = spec.get(name)
+        if flag_kind is None:
             raise FlagError(
                 with_suggestion(
                     f"unknown flag: {flag_name}", name, spec.keys(), case_sensitive=True
                 ),
                 flag,
             )
-        if name in used and kind is not FlagKind.STRINGS:
+        if name in used and flag_kind is not FlagKind.STRINGS:
             raise FlagError(f"duplicate flag specified: {flag_name}", flag)
         used.add(name)
         by_name.setdefault(name, flag)
-        if kind is FlagKind.BOOL:
+        if flag_kind is FlagKind.BOOL:
             if eq and value == "":
                 raise FlagError(f"missing a value on flag: {flag_name}", flag)
             lowered = value.lower()
@@ -105,7 +105,7 @@ def parse_flags(
                 values[name] = False
             else:
                 raise FlagError(f"expecting boolean value for flag {flag_name}, not: {value}", flag)
-        elif kind is FlagKind.STRING:
+        elif flag_kind is FlagKind.STRING:
             if not eq:
                 raise FlagError(f"missing a value on flag: {flag_name}", flag)
             values[name] = value

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from forklift.dockerfile.gocompat import clean_path
+from forklift.dockerfile.gocompat import clean_path, trim_space
 from forklift.errors import Location, ParseError
 
 MAX_LINE_BYTES = 64 * 1024
@@ -58,12 +58,12 @@ def read_ignore_patterns(source: str | bytes, filename: str = ".dockerignore") -
             )
         if raw.startswith("#"):
             continue
-        pattern = _go_trim(raw)
+        pattern = trim_space(raw)
         if pattern == "":
             continue
         invert = pattern[0] == "!"
         if invert:
-            pattern = _go_trim(pattern[1:])
+            pattern = trim_space(pattern[1:])
         if pattern:
             pattern = clean_path(pattern)
             if len(pattern) > 1 and pattern[0] == "/":
@@ -72,12 +72,6 @@ def read_ignore_patterns(source: str | bytes, filename: str = ".dockerignore") -
             pattern = "!" + pattern
         patterns.append(pattern)
     return patterns
-
-
-def _go_trim(s: str) -> str:
-    from forklift.dockerfile.gocompat import trim_space
-
-    return trim_space(s)
 
 
 def find_ignore_file(
@@ -215,7 +209,7 @@ def compile_pattern(raw: str) -> Pattern | None:
     ``filepath.Match`` rejects. (A pattern that passes that check but is not a
     valid regular expression is accepted here and fails when it is used.)
     """
-    p = _go_trim(raw)
+    p = trim_space(raw)
     if p == "":
         return None
     p = clean_path(p)

@@ -23,7 +23,7 @@ from forklift.dockerfile.ast import Dockerfile, Flag, Heredoc, Instruction
 from forklift.dockerfile.flags import FlagError, FlagKind, ParsedFlags, parse_flags
 from forklift.dockerfile.gocompat import go_quote, parse_go_duration, trim_space, with_suggestion
 from forklift.dockerfile.mounts import Mount, MountError, mount_from, parse_mount
-from forklift.dockerfile.parser import KEYWORDS, parse_heredoc_marker
+from forklift.dockerfile.parser import KEYWORDS, HeredocMarker, parse_heredoc_marker
 from forklift.errors import Location, ParseError
 
 Expander = Callable[[str], str]
@@ -610,7 +610,7 @@ def _sources_and_dest(
     return tuple(paths), tuple(contents), dest
 
 
-def parse_heredoc_marker_quiet(word: str):  # type: ignore[no-untyped-def]
+def parse_heredoc_marker_quiet(word: str) -> HeredocMarker | None:
     """``parse_heredoc_marker`` that treats lexing errors as "not a heredoc" (BuildKit's MustParseHeredoc)."""
     try:
         return parse_heredoc_marker(word)
@@ -724,13 +724,9 @@ def _parse_onbuild(node: Instruction, args: list[str]) -> OnbuildCommand:
     return OnbuildCommand(node, expression=expression)
 
 
-def _shell_dependent(node: Instruction, args: list[str], empty_as_nil: bool) -> dict[str, object]:
-    cmd = _json_args(args, node)
-    return {
-        "cmdline": tuple(cmd),
-        "prepend_shell": not node.json,
-        "files": node.heredocs,
-    }
+def _shell_dependent(node: Instruction, args: list[str]) -> tuple[tuple[str, ...], bool]:
+    """(command line, prepend shell?) for RUN, CMD and ENTRYPOINT."""
+    return tuple(_json_args(args, node)), not node.json
 
 
 _NETWORKS = ("default", "none", "host")
@@ -756,13 +752,16 @@ def _parse_run(node: Instruction, args: list[str]) -> RunCommand:
     security = fl.string("security")
     if security not in _SECURITY:
         raise _Fail(f"security {go_quote(security)} is not valid", fl.by_name.get("security"))
+    cmdline, prepend = _shell_dependent(node, args)
     return RunCommand(
         node,
+        cmdline=cmdline,
+        prepend_shell=prepend,
+        files=node.heredocs,
         mount_specs=specs,
         network=network,
         security=security,
         flags_used=fl.used,
-        **_shell_dependent(node, args, False),  # type: ignore[arg-type]
     )
 
 
@@ -895,10 +894,12 @@ def _parse_one(node: Instruction) -> Command | Stage:
         return _parse_run(node, args)
     if kw == "cmd":
         _flags(node, {})
-        return CmdCommand(node, **_shell_dependent(node, args, False))  # type: ignore[arg-type]
+        cmdline, prepend = _shell_dependent(node, args)
+        return CmdCommand(node, cmdline=cmdline, prepend_shell=prepend, files=node.heredocs)
     if kw == "entrypoint":
         _flags(node, {})
-        return EntrypointCommand(node, **_shell_dependent(node, args, True))  # type: ignore[arg-type]
+        cmdline, prepend = _shell_dependent(node, args)
+        return EntrypointCommand(node, cmdline=cmdline, prepend_shell=prepend, files=node.heredocs)
     if kw == "healthcheck":
         return _parse_healthcheck(node, args)
     if kw == "expose":

@@ -18,7 +18,7 @@ with the stage's or arg's name: ``# builder compiles the code`` above
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from forklift.dockerfile.evaluate import Evaluation, StageEvaluation, evaluate
@@ -206,7 +206,7 @@ def outline(
     )
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
     widths = [len(h) for h in header]
     for row in rows:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]

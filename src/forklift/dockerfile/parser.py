@@ -292,10 +292,6 @@ def _parse_whitespace_delimited(rest: str) -> _Node:
     return _Node(_WS_RUN.split(rest))
 
 
-class _NotStringArray(Exception):
-    pass
-
-
 def _parse_json(rest: str) -> list[str] | None:
     rest = trim_left_space(rest)
     if not rest.startswith("["):

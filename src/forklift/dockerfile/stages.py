@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from forklift.dockerfile.args import GlobalArgs
 from forklift.dockerfile.gocompat import go_quote
 from forklift.dockerfile.instructions import (
+    ArgCommand,
     CopyCommand,
     OnbuildCommand,
     ParsedStages,
@@ -165,13 +166,13 @@ class StageGraph:
                 names[st.name] = st.index
 
         nodes: list[StageNode] = []
-        for st, (base, platform, used, base_index) in zip(parsed.stages, bases, strict=True):
+        for st, (base, platform, used_args, base_index) in zip(parsed.stages, bases, strict=True):
             deps: list[Dependency] = [
                 Dependency("base", base_index, base if base_index is None else "", st.line)
             ]
             for cmd in st.commands:
                 deps.extend(_command_deps(cmd, parsed, file))
-            nodes.append(StageNode(st, base, platform, tuple(deps), used))
+            nodes.append(StageNode(st, base, platform, tuple(deps), used_args))
         graph = cls(parsed, tuple(nodes), globals_)
         graph._check_cycles()
         return graph
@@ -238,8 +239,8 @@ class StageGraph:
         for node in self.needed(target):
             out |= self.globals.resolve_used(node.used_args)
             for cmd in node.stage.commands:
-                if cmd.keyword == "arg":
-                    out.update(a.key for a in cmd.args)  # type: ignore[attr-defined]
+                if isinstance(cmd, ArgCommand):
+                    out.update(a.key for a in cmd.args)
         return out
 
     # -- validation --------------------------------------------------------
