@@ -245,3 +245,19 @@ def test_escape_directive_applies_to_expansion() -> None:
     _arg, workdir, env = ev.stages[0].commands
     assert workdir.path == "C:\\app"  # type: ignore[attr-defined]
     assert [(p.key, p.value) for p in env.pairs] == [("P", "C:\\tools\\bin"), ("X", "$D")]  # type: ignore[attr-defined]
+
+
+def test_onbuild_triggers_of_a_base_stage_run_in_the_child() -> None:
+    text = (
+        "FROM alpine AS tools\nRUN true\n"
+        "FROM alpine AS base\nARG V=1\nONBUILD COPY --from=tools /t /t\nONBUILD ENV FROM_TRIGGER=$V\n"
+        "FROM base AS app\nENV AFTER=$FROM_TRIGGER\n"
+    )
+    parsed = parse_stages(parse(text))
+    g = StageGraph.build(parsed)
+    # the trigger's COPY --from makes `app` depend on `tools`
+    assert g.nodes[2].stage_deps == (1, 0)
+    ev = evaluate(parsed)
+    kinds = [c.keyword for c in ev.stages[2].commands]
+    assert kinds == ["copy", "env", "env"]
+    assert ev.stages[2].commands[-1].pairs[0].value == "1"  # type: ignore[attr-defined]

@@ -37,7 +37,7 @@ from forklift.dockerfile.instructions import (
 )
 from forklift.dockerfile.mounts import Mount
 from forklift.dockerfile.shell import ExpansionError, Lexer
-from forklift.dockerfile.stages import StageGraph, StageNode
+from forklift.dockerfile.stages import StageGraph, StageNode, onbuild_triggers
 from forklift.errors import InvalidReference, Location, ParseError
 from forklift.oci.platform import Platform
 from forklift.reference import parse_reference
@@ -60,8 +60,9 @@ class SecretUse:
 class StageEvaluation:
     """One evaluated stage.
 
-    ``commands`` are the stage's commands with their words expanded;
-    ``mounts`` maps a command's position to its parsed RUN mounts; ``scope`` is
+    ``commands`` are the stage's commands with their words expanded, preceded
+    by the ONBUILD triggers of its base stage if it has one; ``mounts`` maps a
+    command's position (negative for triggers) to its parsed RUN mounts; ``scope`` is
     the variable scope at the end of the stage; ``secrets``/``ssh`` the ids its
     RUN mounts use.
     """
@@ -213,6 +214,10 @@ def evaluate(
         scope.used |= set(node.used_args)
         ev = StageEvaluation(node, scope)
         lexer = Lexer(parsed.escape)
+        # ONBUILD triggers of a base stage run first (positions before 0).
+        triggers = onbuild_triggers(parsed, node.base_stage)
+        for pos, cmd in enumerate(triggers, -len(triggers)):
+            _dispatch(ev, pos, cmd, file, lexer)
         for pos, cmd in enumerate(node.stage.commands):
             _dispatch(ev, pos, cmd, file, lexer)
         results[node.index] = ev

@@ -25,6 +25,7 @@ from forklift.dockerfile.args import GlobalArgs
 from forklift.dockerfile.gocompat import go_quote
 from forklift.dockerfile.instructions import (
     ArgCommand,
+    Command,
     CopyCommand,
     OnbuildCommand,
     ParsedStages,
@@ -170,7 +171,7 @@ class StageGraph:
             deps: list[Dependency] = [
                 Dependency("base", base_index, base if base_index is None else "", st.line)
             ]
-            for cmd in st.commands:
+            for cmd in onbuild_triggers(parsed, base_index) + list(st.commands):
                 deps.extend(_command_deps(cmd, parsed, file))
             nodes.append(StageNode(st, base, platform, tuple(deps), used_args))
         graph = cls(parsed, tuple(nodes), globals_)
@@ -290,6 +291,21 @@ class StageGraph:
                         f"stage {go_quote(node.name)}",
                         location=Location(self.parsed.file, dep.line, dep.column),
                     )
+
+
+def onbuild_triggers(parsed: ParsedStages, base_index: int | None) -> list[Command]:
+    """The ONBUILD triggers a stage built FROM stage ``base_index`` runs first, in order.
+
+    Only the base stage's own ONBUILD instructions count (triggers are not
+    inherited further), as in BuildKit.
+    """
+    if base_index is None:
+        return []
+    out: list[Command] = []
+    for cmd in parsed.stages[base_index].commands:
+        if isinstance(cmd, OnbuildCommand):
+            out.append(cmd.trigger(parsed.file))
+    return out
 
 
 def _stage_ref(
