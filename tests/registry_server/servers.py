@@ -80,15 +80,27 @@ def start_forklift(
     log: Path | None = None,
     verify: bool | ssl.SSLContext = False,
 ) -> Server:
-    """``forklift serve --root ROOT --addr 127.0.0.1:PORT ARGS`` as a subprocess."""
-    port = port or free_port()
-    log = log or root.parent / f"{root.name}-serve-{port}.log"
-    cmd = [*FORKLIFT, "serve", "--root", str(root), "--addr", f"127.0.0.1:{port}", *args]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
-    scheme = "https" if "--tls-cert" in args else "http"
-    return _wait(Server("forklift", f"127.0.0.1:{port}", root, proc, log, scheme), verify=verify)
+    """``forklift serve --root ROOT --addr 127.0.0.1:PORT ARGS`` as a subprocess.
+
+    With no ``port``, a free one is picked; if another process grabs it first
+    (a race between tests running in parallel), a new one is tried.
+    """
+    attempts = 1 if port is not None else 3
+    for attempt in range(attempts):
+        chosen = port or free_port()
+        logfile = log or root.parent / f"{root.name}-serve-{chosen}.log"
+        cmd = [*FORKLIFT, "serve", "--root", str(root), "--addr", f"127.0.0.1:{chosen}", *args]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with open(logfile, "ab") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        scheme = "https" if "--tls-cert" in args else "http"
+        server = Server("forklift", f"127.0.0.1:{chosen}", root, proc, logfile, scheme)
+        try:
+            return _wait(server, verify=verify)
+        except RuntimeError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def start_distribution(root: Path, htpasswd: Path | None = None) -> Server:
