@@ -200,8 +200,10 @@ class OciRuntime:
     ) -> RunResult:
         """Run the bundle in the foreground until the container exits (see the module docs).
 
-        ``stderr=STDOUT`` sends both streams to the ``stdout`` target (one
-        pipe, so their order is kept). ``timeout`` kills the container after
+        ``stderr=STDOUT`` sends both streams to the ``stdout`` target. (In the
+        foreground, runc relays the container's stdout and stderr through a
+        pipe each, so lines written to the two streams in quick succession may
+        swap places; the order within each stream is kept.) ``timeout`` kills the container after
         that many seconds. Another thread can stop the run with
         :meth:`kill` and the same ``container_id``.
         """
