@@ -86,8 +86,10 @@ def free_port() -> int:
 
 
 def assert_no_traceback(result: Result) -> None:
+    """The command failed with forklift's one-line error (progress output may come before it)."""
     assert "Traceback" not in result.stderr, result.stderr
-    assert result.stderr.startswith("Error: "), result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, result.stderr
 
 
 def write_rootfs_tar(root: Path, out: Path) -> Path:

@@ -50,7 +50,7 @@ from forklift.dockerfile.args import (
 )
 from forklift.dockerfile.ignore import IgnoreMatcher, find_ignore_file
 from forklift.dockerfile.parser import parse
-from forklift.dockerfile.shell import split_words
+from forklift.dockerfile.shell import Lexer, split_words
 from forklift.dockerfile.stages import StageGraph, StageNode
 from forklift.errors import BuildError, ForkliftError, InvalidInput, Location, NotFound, UsageError
 from forklift.layers import write_layer
@@ -67,6 +67,7 @@ from forklift.store.store import Store, StoredImage
 from forklift.transports.rootfs import created_timestamp
 
 COMMENT = "forklift: {file}:{line}"
+_HEREDOC_LEXER = Lexer(raw_quotes=True, raw_escapes=True)
 _TAIL = 15
 
 
@@ -156,12 +157,12 @@ class Builder:
                     f"{self.dockerfile_path} is a directory, not a Dockerfile"
                 ) from None
             text = raw.decode("utf-8", errors="surrogateescape")
-            name = (
-                os.path.relpath(self.dockerfile_path)
-                if not os.path.isabs(opts.dockerfile or "")
-                else self.dockerfile_path
-            )
+            rel = os.path.relpath(self.dockerfile_path)
+            name = self.dockerfile_path if rel.startswith("..") else rel
         self.file = name
+        # History comments name the Dockerfile without its directory: a path would make the
+        # image digest depend on where the context sits on the build machine.
+        self.comment_file = os.path.basename(self.dockerfile_path) if opts.dockerfile != "-" else "Dockerfile"
         self.dockerfile = parse(text, name)
         self.parsed = ins.parse_stages(self.dockerfile)
         predefined = platform_args(self.host, self.host)
@@ -443,7 +444,7 @@ class Builder:
             History(
                 created=st.stamp or self.created,
                 created_by=created_by,
-                comment=COMMENT.format(file=self.file, line=cmd.line),
+                comment=COMMENT.format(file=self.comment_file, line=cmd.line),
                 empty_layer=empty,
             )
         )
@@ -697,7 +698,11 @@ class Builder:
             for url in urls:
                 sources.append(self._fetch_url(url, getattr(expanded, "checksum", "") or "", stack))
             for content in expanded.contents:
-                sources.append(Source((), True, content.path, data=content.data.encode()))
+                data = content.data
+                if content.expand:
+                    # BuildKit expands variables in an unquoted heredoc but keeps quotes and escapes.
+                    data = _HEREDOC_LEXER.process(data, st.scope.env).result
+                sources.append(Source((), True, content.path, data=data.encode()))
             for s in sources:
                 for sel in s.selected:
                     files[posixpath.join(s.name, sel.rel) if sel.rel else s.name] = (

@@ -175,8 +175,8 @@ class BuildContext:
     def _walk(self) -> dict[str, str]:
         if self._kinds is None:
             kinds: dict[str, str] = {}
-            for entry in walk_context(self.root, self.matcher):
-                kinds[entry.path] = entry.kind
+            for path, kind, _entry in walk_context(self.root, self.matcher):
+                kinds[path] = kind
             self._kinds = kinds
             self._sorted = sorted(kinds)
         return self._kinds
