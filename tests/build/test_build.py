@@ -159,7 +159,7 @@ def test_secrets_stay_out_of_layers_history_and_cache_key(busybox_image: str, tm
             "RUN --mount=type=secret,id=token,env=TOKEN test \"${#TOKEN}\" = 12 && echo ok > /ok\n"
         },
     )
-    first, _ = do_build(ctx, secrets={"token": Secret("token", src=str(secret_file))})
+    do_build(ctx, secrets={"token": Secret("token", src=str(secret_file))})
     store = Store.open()
     members = layer_members(store, "t:1")
     assert members["ok"] == b"ok\n"
