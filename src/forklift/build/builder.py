@@ -162,12 +162,14 @@ class Builder:
         self.file = name
         # History comments name the Dockerfile without its directory: a path would make the
         # image digest depend on where the context sits on the build machine.
-        self.comment_file = os.path.basename(self.dockerfile_path) if opts.dockerfile != "-" else "Dockerfile"
+        self.comment_file = (
+            os.path.basename(self.dockerfile_path) if opts.dockerfile != "-" else "Dockerfile"
+        )
         self.dockerfile = parse(text, name)
         self.parsed = ins.parse_stages(self.dockerfile)
         predefined = platform_args(self.host, self.host)
         self.globals = GlobalArgs.evaluate(
-            self.parsed.meta_args, opts.build_args, predefined, file=name
+            self.parsed.meta_args, opts.build_args, predefined, file=name, escape=self.parsed.escape
         )
         self.graph = StageGraph.build(self.parsed, self.globals)
         self.groups = self.graph.order(opts.target)
@@ -325,7 +327,11 @@ class Builder:
             if base_stage is not None:
                 parent = self._results[base_stage]
                 scope = StageScope.for_stage(
-                    self.globals, self.options.build_args, base=parent.scope, file=self.file
+                    self.globals,
+                    self.options.build_args,
+                    base=parent.scope,
+                    file=self.file,
+                    escape=self.parsed.escape,
                 )
                 state = StageState(
                     label, parent.config, list(parent.layers), list(parent.history), parent.key, scope,
@@ -338,10 +344,13 @@ class Builder:
                     os=self.host.os,
                     variant=self.host.variant if self.host.architecture != "amd64" else "",
                 )
-                scope = StageScope.for_stage(self.globals, self.options.build_args, file=self.file)
-                state = StageState(
-                    label, config, [], [], step_key("", "scratch", {}), scope, no_cache=no_cache
+                scope = StageScope.for_stage(
+                    self.globals, self.options.build_args, file=self.file, escape=self.parsed.escape
                 )
+                state = StageState(
+                    label, config, [], [], step_key("", "scratch", {}), scope, no_cache=no_cache,
+                    stamp=self.created,
+                )  # fmt: skip
                 base_id = "scratch"
             else:
                 image = self._base_image(node.base, node)
@@ -353,6 +362,7 @@ class Builder:
                     self.options.build_args,
                     image_env=image.config.config.env_dict(),
                     file=self.file,
+                    escape=self.parsed.escape,
                 )
                 state = StageState(
                     label, image.config, list(image_layers(self.store, image)), list(image.config.history),
@@ -364,7 +374,6 @@ class Builder:
                 {"instruction": node.stage.node.original, "key": state.key, "base": base_id}
             )
             self.progress.done(number)
-            self._steps.append(StepReport(label, node.stage.node.original, node.stage.line, True))
             return state
         except ForkliftError as exc:
             self.progress.failed(number, exc.message)
@@ -838,7 +847,7 @@ class Builder:
     def _run(self, st: StageState, cmd: ins.RunCommand, number: int) -> bool:
         expander = st.scope.expander(cmd.line)
         shell = tuple(st.config.config.shell) or runstep.DEFAULT_SHELL
-        run = runstep.run_args(cmd, shell)
+        run = cmd.plan(shell)
         mounts = cmd.mounts(expander, self.file)
         network = cmd.network if cmd.network != "default" else self.options.network
         workdir = st.config.config.working_dir or "/"
@@ -912,7 +921,7 @@ class Builder:
         self,
         st: StageState,
         cmd: ins.RunCommand,
-        run: runstep.RunArgs,
+        run: ins.RunPlan,
         mounts: tuple[Any, ...],
         env: dict[str, str],
         user: str,
@@ -961,13 +970,13 @@ class Builder:
                     if not mnt.readonly:
                         source = runstep.writable_copy(source, stack)
                     runtime_mounts.append(BindMount(source, target, readonly=mnt.readonly))
-            if run.script is not None:
+            for n, inline in enumerate(run.files):
                 script_dir = Path(tempfile.mkdtemp(prefix="heredoc-"))
                 stack.callback(shutil.rmtree, script_dir, True)
-                script = script_dir / "script"
-                script.write_bytes(run.script[1])
-                os.chmod(script, 0o755)
-                runtime_mounts.append(BindMount(str(script), run.script[0], readonly=True))
+                script = script_dir / f"script{n}"
+                script.write_text(inline.data)
+                os.chmod(script, inline.mode)
+                runtime_mounts.append(BindMount(str(script), inline.path, readonly=True))
             process_env = {**proxy_env(self.options.build_args), **env, **extra_env}
             spec = ContainerSpec(
                 args=run.args,

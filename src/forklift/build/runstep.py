@@ -1,4 +1,6 @@
-"""What a RUN step executes: its argv (shell form, exec form, heredocs) and its mounts.
+"""What a RUN step mounts: cache directories, secrets, tmpfs and bind sources.
+
+(Its argv, heredocs included, comes from :meth:`RunCommand.plan` in the front end.)
 
 Mounts (``RUN --mount``) never reach the layer: the runtime removes the mount
 points it had to create, cache directories live under
@@ -16,12 +18,9 @@ import posixpath
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from forklift.dockerfile.ast import Heredoc
-from forklift.dockerfile.instructions import RunCommand
 from forklift.dockerfile.mounts import Mount
 from forklift.errors import BuildError
 
@@ -30,50 +29,6 @@ if TYPE_CHECKING:  # the runtime is imported only when a RUN actually executes
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
 SECRETS_DIR = "/run/secrets"
-
-
-def _heredoc_only(cmdline: str, doc: Heredoc) -> bool:
-    """True when the whole command is just ``<<NAME`` (optionally ``<<-``, quoted)."""
-    text = cmdline.strip()
-    for prefix in ("<<-", "<<"):
-        if text.startswith(prefix):
-            word = text[len(prefix) :].strip().strip("'\"")
-            return word == doc.name
-    return False
-
-
-@dataclass(frozen=True)
-class RunArgs:
-    """The argv of a RUN and any script file it needs mounted (a shebang heredoc)."""
-
-    args: tuple[str, ...]
-    script: tuple[str, bytes] | None = None  # (path in container, content)
-
-
-def run_args(cmd: RunCommand, shell: tuple[str, ...]) -> RunArgs:
-    """BuildKit's rules: exec form as is; shell form through SHELL; heredocs as scripts."""
-    shell = shell or DEFAULT_SHELL
-    if not cmd.prepend_shell:
-        return RunArgs(tuple(cmd.cmdline))
-    line = " ".join(cmd.cmdline)
-    if cmd.files:
-        first = cmd.files[0]
-        if len(cmd.files) == 1 and _heredoc_only(line, first):
-            body = first.body()
-            if body.startswith("#!"):
-                # A script with its own interpreter: run it as a file.
-                path = f"/dev/pipes/{first.name}"
-                return RunArgs((path,), (path, body.encode()))
-            return RunArgs((*shell, body))
-        # `cmd <<EOF` and friends: the shell reads the here-documents itself.
-        script = line
-        for doc in cmd.files:
-            content = (
-                doc.content if doc.content.endswith("\n") or not doc.content else doc.content + "\n"
-            )
-            script += "\n" + content + doc.name
-        return RunArgs((*shell, script))
-    return RunArgs((*shell, line))
 
 
 def cache_dir(home: Path, mount: Mount) -> Path:
