@@ -76,7 +76,8 @@ def main() -> None:
         fk, pod = statistics.median(fk_times), statistics.median(pod_times)
         print(f"runs: {args.n} each, interleaved; runtime {args.runtime}, network {args.network}")
         print(f"forklift run --rm busybox true   median {fk * 1000:7.1f} ms   "
-              f"(min {min(fk_times) * 1000:.1f}, first run incl. unpack {first * 1000:.1f})")  # fmt: skip
+              f"(min {min(fk_times) * 1000:.1f}, "
+              f"first run incl. unpack {first * 1000:.1f})")  # fmt: skip
         print(f"podman run --rm busybox true     median {pod * 1000:7.1f} ms   "
               f"(min {min(pod_times) * 1000:.1f})")  # fmt: skip
         print(f"ratio podman/forklift: {pod / fk:.2f}x  (python interpreter start alone: "

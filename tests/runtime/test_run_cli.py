@@ -86,7 +86,8 @@ def test_image_entrypoint_cmd_env_and_workdir(entrypoint_image: str) -> None:
     assert run_cli("run", "--rm", entrypoint_image).stdout == "ep default\n"
     assert run_cli("run", "--rm", entrypoint_image, "a", "b").stdout == "ep a b\n"
     shown = run_cli(
-        "run", "--rm", "--entrypoint", "sh", entrypoint_image, "-c", 'echo "$GREETING $FROM_IMAGE"; pwd'
+        "run", "--rm", "--entrypoint", "sh", entrypoint_image,
+        "-c", 'echo "$GREETING $FROM_IMAGE"; pwd',
     )  # fmt: skip
     assert shown.stdout == "hello yes\n/tmp\n"
     # --entrypoint alone clears the image's Cmd (else echo would print "default").

@@ -1,4 +1,4 @@
-"""The snapshotter on real overlayfs: unpack once, whiteouts, commit, scratch, long chains, prune."""
+"""The snapshotter on real overlayfs: unpack once, whiteouts, commit, long chains, prune."""
 
 from __future__ import annotations
 

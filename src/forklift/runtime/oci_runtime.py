@@ -203,9 +203,9 @@ class OciRuntime:
         ``stderr=STDOUT`` sends both streams to the ``stdout`` target. (In the
         foreground, runc relays the container's stdout and stderr through a
         pipe each, so lines written to the two streams in quick succession may
-        swap places; the order within each stream is kept.) ``timeout`` kills the container after
-        that many seconds. Another thread can stop the run with
-        :meth:`kill` and the same ``container_id``.
+        swap places; the order within each stream is kept.) ``timeout``
+        kills the container after that many seconds. Another thread can stop
+        the run with :meth:`kill` and the same ``container_id``.
         """
         bundle = Path(bundle)
         log_path = Path(log) if log is not None else bundle / "runtime.log"

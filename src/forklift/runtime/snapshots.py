@@ -491,7 +491,7 @@ class Snapshotter:
     # -- unpacking ----------------------------------------------------------------
 
     def prepare(self, layers: Sequence[LayerRef]) -> list[Snapshot]:
-        """Make sure every prefix of ``layers`` is unpacked; returns their snapshots, bottom first."""
+        """Make sure every prefix of ``layers`` is unpacked; their snapshots, bottom first."""
         chains = chain_ids([layer.diff_id for layer in layers])
         # The shared store lock keeps prune out between taking the lease and using the
         # snapshots: it sees either no lease and no use yet, or the lease.
