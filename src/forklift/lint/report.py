@@ -245,5 +245,7 @@ def render_terminal(results: Sequence[LintResult], console: Any) -> None:
     if s["findings"] == 0:
         console.print(Text(f"No problems in {s['files']} file(s).", style="green"))
         return
-    parts = [f"{s[sev.label]} {sev.label}" for sev in sorted(Severity, reverse=True) if s[sev.label]]
+    parts = [
+        f"{s[sev.label]} {sev.label}" for sev in sorted(Severity, reverse=True) if s[sev.label]
+    ]
     console.print(Text(f"{s['findings']} problem(s) in {s['files']} file(s): " + ", ".join(parts)))

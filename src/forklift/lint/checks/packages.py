@@ -196,8 +196,10 @@ def _stage(ctx: LintContext, model: StageModel) -> Iterator[Finding]:
                 updates[0],
                 end_line=run.node.end_line,
             )
+        apt_reported = False
         for cmd, line in commands:
-            if cmd.name == "apt":
+            if cmd.name == "apt" and not apt_reported:
+                apt_reported = True
                 yield ctx.finding(
                     "FL213",
                     f"apt {cmd.subcommand()} in a script; apt's interface is not stable for scripts",
