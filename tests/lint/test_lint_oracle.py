@@ -118,7 +118,7 @@ def test_precision_recall_per_check(comparison: dict[str, object], capsys) -> No
     # Every check BuildKit reports on this corpus is reproduced (it fires 15 of them).
     assert len(rows) >= 15
     mismatches: dict[str, list[str]] = comparison["mismatches"]  # type: ignore[assignment]
-    for rule, t, f, n, p, r in rows:
+    for rule, _t, _f, _n, p, r in rows:
         if rule in IMAGE_DEPENDENT:
             continue
         assert (p, r) == (1.0, 1.0), f"{rule}: " + "; ".join(mismatches[rule][:5])
