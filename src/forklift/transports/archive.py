@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from forklift.errors import InvalidInput, NotFound
+from forklift.layers.compression import detect_compression, open_layer
 from forklift.oci import canonical
 from forklift.oci import mediatypes as mt
 from forklift.oci.config import ImageConfig
@@ -24,7 +25,6 @@ from forklift.oci.manifest import ImageIndex, ImageManifest, parse_manifest
 from forklift.reference import Reference, parse_reference
 from forklift.store.layout import REF_NAME
 from forklift.transports.base import ImageDestination, ImageSource
-from forklift.transports.compression import detect_compression, open_decompressed
 from forklift.transports.layout import CONTAINERD_NAME
 from forklift.transports.tarball import TarIndex, TarWriter
 
@@ -250,6 +250,10 @@ class DockerArchiveSource(ImageSource):
             with self.tar.open(member) as f:
                 compression = detect_compression(f.read(8))
             size = self.tar.size(member)
+            if compression not in ("", "gzip", "zstd"):
+                raise InvalidInput(
+                    f"{self.description}: layer {member} is {compression}-compressed, which images cannot use"
+                )
             if compression == "":
                 digest = diff_id  # an uncompressed layer's digest is its diff ID (verified on copy)
                 media_type = mt.OCI_LAYER
@@ -317,7 +321,7 @@ class DockerArchiveDestination(ImageDestination):
                 self._diff_ids[desc.digest] = desc.digest
                 return
             hasher = Hasher()
-            tee = _HashingReader(open_decompressed(stream, compression), hasher)
+            tee = _HashingReader(open_layer(stream, f"layer {desc.digest}"), hasher)
             # The member is named after its diff ID, known only at the end: the header is patched.
             self.tar.add_stream(
                 f"{desc.digest.encoded}.tar",

@@ -31,7 +31,12 @@ class ImageSource(abc.ABC):
 
     @abc.abstractmethod
     def open_blob(self, desc: Descriptor) -> BinaryIO:
-        """A stream of the blob's bytes (the engine verifies them)."""
+        """A stream of the blob's bytes (the engine verifies them).
+
+        A source that must hash what it reads anyway may return a
+        :class:`~forklift.oci.digest.VerifyingReader` of ``desc``'s digest and
+        size: the engine then uses it as is instead of hashing the bytes twice.
+        """
 
     def blob_path(self, desc: Descriptor) -> Path | None:
         """A local file holding the blob, when there is one (lets copies avoid a pipe)."""
@@ -60,6 +65,16 @@ class ImageDestination(abc.ABC):
     def has_blob(self, desc: Descriptor) -> bool:
         """True if the destination already holds this blob (it is then not copied)."""
         return False
+
+    def reuse_blob(self, desc: Descriptor, source: ImageSource) -> str | None:
+        """Make the blob present without reading it from ``source``, if the destination can.
+
+        Returns how (``"exists"``, or e.g. ``"mounted from team/base"`` for a
+        registry's cross-repository mount), or None when the bytes must be
+        copied. The engine asks this before opening the source's stream. The
+        default is :meth:`has_blob`.
+        """
+        return "exists" if self.has_blob(desc) else None
 
     @abc.abstractmethod
     def put_blob(self, desc: Descriptor, stream: BinaryIO) -> None:

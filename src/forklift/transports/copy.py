@@ -34,6 +34,9 @@ class CopyResult:
     blobs_copied: int
     blobs_skipped: int
     bytes_copied: int
+    #: blobs the destination obtained without their bytes (a registry's cross-repository
+    #: mount); they are counted in ``blobs_skipped`` too
+    blobs_mounted: int = 0
 
 
 class _Counting:
@@ -73,13 +76,20 @@ class _Copier:
         self.jobs = max(1, jobs)
         self.copied = 0
         self.skipped = 0
+        self.mounted = 0
         self.bytes = 0
 
     def blob(self, desc: Descriptor) -> None:
-        if self.dst.has_blob(desc):
+        reused = self.dst.reuse_blob(desc, self.src)
+        if reused is not None:
             self.skipped += 1
+            if reused != "exists":
+                self.mounted += 1
             if self.progress:
-                self.progress.blob_started(desc, skipped=True)
+                if reused == "exists":
+                    self.progress.blob_started(desc, skipped=True)
+                else:
+                    self.progress.message(f"{_what(desc).capitalize()} {desc.digest}: {reused}")
             return
         try:
             raw = self.src.open_blob(desc)
@@ -92,7 +102,13 @@ class _Copier:
         if self.progress:
             self.progress.blob_started(desc, skipped=False)
         with raw:
-            stream: Any = VerifyingReader(raw, desc.digest, desc.size, _what(desc))
+            stream: Any = raw
+            if not (
+                isinstance(raw, VerifyingReader)
+                and raw.expected == desc.digest
+                and raw.expected_size == desc.size
+            ):
+                stream = VerifyingReader(raw, desc.digest, desc.size, _what(desc))
             if self.progress:
                 stream = _Counting(stream, desc, self.progress)
             self.dst.put_blob(desc, stream)
@@ -223,6 +239,7 @@ def copy_image(
         blobs_copied=copier.copied,
         blobs_skipped=copier.skipped,
         bytes_copied=copier.bytes,
+        blobs_mounted=copier.mounted,
     )
 
 

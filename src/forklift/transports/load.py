@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from forklift.errors import InvalidInput, InvalidReference, NotFound
+from forklift.layers.compression import detect_compression, open_layer
 from forklift.reference import Reference, parse_reference
 from forklift.store.layout import REF_NAME
 from forklift.store.store import Store
@@ -19,26 +20,11 @@ from forklift.transports.archive import (
     read_docker_manifest,
     read_oci_index,
 )
-from forklift.transports.compression import detect_compression, open_decompressed
 from forklift.transports.copy import copy_image
 from forklift.transports.layout import CONTAINERD_NAME, StoreDestination
 from forklift.transports.tarball import TarIndex
 
 _BUFSIZE = 1 << 20
-XZ_MAGIC = b"\xfd7zXZ\x00"
-BZIP2_MAGIC = b"BZh"
-
-
-def _open_any(f: BinaryIO, head: bytes) -> BinaryIO:
-    if head.startswith(XZ_MAGIC):
-        import lzma
-
-        return lzma.LZMAFile(f)  # type: ignore[return-value]
-    if head.startswith(BZIP2_MAGIC):
-        import bz2
-
-        return bz2.BZ2File(f)  # type: ignore[return-value]
-    return open_decompressed(f, detect_compression(head))
 
 
 def _plain_tar(path: str, tmp_dir: Path) -> tuple[Path, bool]:
@@ -53,18 +39,14 @@ def _plain_tar(path: str, tmp_dir: Path) -> tuple[Path, bool]:
             raise NotFound(f"{path}: no such file") from None
     with source:
         head = source.peek(8)[:8] if hasattr(source, "peek") else b""
-        compressed = (
-            detect_compression(head) != ""
-            or head.startswith(XZ_MAGIC)
-            or head.startswith(BZIP2_MAGIC)
-        )
+        compressed = detect_compression(head) != ""
         if path != "-" and not compressed:
             return Path(path), False
         tmp_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix="load-", suffix=".tar")
         try:
             with os.fdopen(fd, "wb") as out:
-                reader = _open_any(source, head) if compressed else source
+                reader = open_layer(source, path) if compressed else source
                 try:
                     while chunk := reader.read(_BUFSIZE):
                         out.write(chunk)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from forklift.errors import InvalidInput, NotFound
+from forklift.layers.compression import detect_compression, open_layer
 from forklift.oci import mediatypes as mt
 from forklift.oci.config import ContainerConfig, History, ImageConfig
 from forklift.oci.descriptor import Descriptor
@@ -19,7 +20,6 @@ from forklift.oci.manifest import ImageManifest
 from forklift.oci.platform import Platform, host_platform
 from forklift.reference import Reference
 from forklift.store.store import Store, StoredImage
-from forklift.transports.compression import detect_compression, open_decompressed
 
 _BUFSIZE = 1 << 20
 # Applies ``--change`` lines to a container config; the Dockerfile front end provides it.
@@ -168,12 +168,16 @@ def _write_layer(
 ) -> tuple[Descriptor, Digest]:
     """Store the layer blob (gzip-compressing a plain tar) and compute its diff ID."""
     diff = Hasher()
+    if compression in ("bzip2", "xz"):
+        raise InvalidInput(
+            f"{where}: {compression}-compressed root filesystems are not supported; use gzip or zstd"
+        )
     if compression:
         # Keep the compressed bytes as they are; the diff ID comes from decompressing them.
         with store.blob_writer() as w:
             tee = _Tee(f, Hasher(), w.write)
             try:
-                _check_tar(_Tee(open_decompressed(tee, compression), diff), where)  # type: ignore[arg-type]
+                _check_tar(_Tee(open_layer(tee, where), diff), where)  # type: ignore[arg-type]
             except (EOFError, OSError) as exc:
                 raise InvalidInput(
                     f"{where}: corrupt or truncated {compression} data: {exc}"
