@@ -371,3 +371,18 @@ def test_prune_keeps_what_images_and_live_leases_use(
     assert names == {image[0].diff_id}
     leases = list((store.home / "snapshots" / "leases").iterdir())
     assert leases == []
+
+
+def test_prune_spares_live_workspaces_and_clears_dead_ones(
+    store: Store, base_layers: list[LayerRef]
+) -> None:
+    active = store.home / "snapshots" / "active"
+    dead = active / "m-999999999-0-abcdef"  # a workspace of a process that no longer exists
+    (dead / "upper").mkdir(parents=True)
+    with Snapshotter(store) as snaps, snaps.mount(base_layers) as m:
+        (m.rootfs / "made").write_text("x")
+        m.unmount()  # the upper dir is still needed (to write the layer from it)
+        store.prune()
+        assert (m.upper / "made").read_text() == "x"
+        assert not dead.exists()
+    assert list(active.iterdir()) == []

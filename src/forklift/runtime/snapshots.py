@@ -243,6 +243,7 @@ class _Lease:
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         stem = f"{os.getpid()}-{next(_lease_counter)}"
+        self.stem = stem
         self.lock_path = directory / f"{stem}.lock"
         self.path = directory / f"{stem}.json"
         self._fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -272,12 +273,13 @@ class _Lease:
                 self._fd = -1
 
 
-def _live_leases(directory: Path) -> tuple[set[str], list[Path]]:
-    """Chains held by live leases, and the files of dead ones."""
+def _live_leases(directory: Path) -> tuple[set[str], set[str], list[Path]]:
+    """Chains held by live leases, the live leases' names, and the files of dead ones."""
     held: set[str] = set()
+    live: set[str] = set()
     stale: list[Path] = []
     if not directory.is_dir():
-        return held, stale
+        return held, live, stale
     for lock in directory.glob("*.lock"):
         data = lock.with_suffix(".json")
         try:
@@ -288,13 +290,14 @@ def _live_leases(directory: Path) -> tuple[set[str], list[Path]]:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                live.add(lock.stem)
                 with contextlib.suppress(OSError, ValueError):
                     held.update(json.loads(data.read_bytes()))
                 continue
             stale.extend((lock, data, data.with_suffix(".tmp")))
         finally:
             os.close(fd)
-    return held, stale
+    return held, live, stale
 
 
 # --------------------------------------------------------------------------- mounts
@@ -431,11 +434,13 @@ class Snapshotter:
 
     # -- leases -----------------------------------------------------------------
 
-    def _hold(self, chains: Iterable[Digest]) -> None:
+    def _hold(self, chains: Iterable[Digest]) -> _Lease:
         with self._lease_mutex:
             if self._lease is None:
                 self._lease = _Lease(self.root / "leases")
-        self._lease.add(chains)
+            lease = self._lease
+        lease.add(chains)
+        return lease
 
     def close(self) -> None:
         """Release this process's lease (its snapshots become collectable by prune)."""
@@ -618,7 +623,10 @@ class Snapshotter:
         owned = workspace is None
         if workspace is None:
             self.active.mkdir(parents=True, exist_ok=True)
-            ws = Path(tempfile.mkdtemp(dir=self.active, prefix="m-"))
+            # Named after this process's lease: prune keeps it while the lease lives, even
+            # after the unmount, when the upper dir is still being turned into a layer.
+            lease = self._hold(())
+            ws = Path(tempfile.mkdtemp(dir=self.active, prefix=f"m-{lease.stem}-"))
             os.chmod(ws, 0o700)
         else:
             ws = Path(workspace)
@@ -653,7 +661,9 @@ class Snapshotter:
         ``parent`` is the chain the upper dir was mounted on (its chain ID, or
         the layers); ``diff_id`` is the diff ID of the layer written from the
         upper dir. The directory is renamed (no copy, no re-unpack); if the
-        chain already exists, the upper dir is discarded instead.
+        chain already exists, the upper dir is discarded instead. No mount may
+        still use it (its later writes would land in the snapshot), which
+        :meth:`Mounted.commit` ensures by unmounting first.
         """
         if parent is None or isinstance(parent, Digest):
             parent_chain = parent
@@ -662,8 +672,6 @@ class Snapshotter:
         chain = next_chain_id(parent_chain, diff_id)
         self._hold([chain])
         src = Path(upper)
-        if overlay.is_mounted(src):
-            raise RuntimeFailure(f"{src} is still in use by a mount; unmount before committing")
         # Same order as prepare (store lock, then chain lock), so the two never deadlock.
         with self.store.lock.shared(), _flock(self.root / "locks" / f"{chain.encoded}.lock"):
             existing = self.get(chain)
@@ -696,7 +704,7 @@ class Snapshotter:
         so no unpack or commit is half-way; leftovers of killed ones in
         ``tmp/`` and ``active/`` workspaces no live mount uses go too.
         """
-        held, stale = _live_leases(self.root / "leases")
+        held, live, stale = _live_leases(self.root / "leases")
         keep_names = {c.encoded for c in keep} | {Digest.parse(c).encoded for c in held}
         removed: list[Digest] = []
         kept = 0
@@ -727,16 +735,11 @@ class Snapshotter:
                     remove_tree(entry)
             if self.active.is_dir():
                 for entry in self.active.iterdir():
-                    if not overlay.mounts_under(entry) and not _workspace_busy(entry):
+                    owner = entry.name.removeprefix("m-").rpartition("-")[0]
+                    if owner not in live and not overlay.mounts_under(entry):
                         temporaries += 1
                         remove_tree(entry)
         return SnapshotPruneReport(tuple(removed), kept, temporaries)
-
-
-def _workspace_busy(path: Path) -> bool:
-    """A workspace whose mount was made by a process that still runs (its lease says so)."""
-    # Active workspaces of live processes are mounted; an unmounted one is debris.
-    return overlay.is_mounted(path / "rootfs")
 
 
 # --------------------------------------------------------------------------- prune integration
