@@ -16,6 +16,8 @@ Public API (what the ``docker://`` transport and the CLI build on):
 * :class:`Deadline` - a whole-operation time limit for a series of calls.
 """
 
+# first: httpx without its CLI module (start-up time; see _httpx)
+from forklift.registry.client import _httpx  # noqa: F401  # isort: skip
 from forklift.registry.client.auth import pull_scope, push_scope, repository_scope
 from forklift.registry.client.blob_locations import BlobLocations
 from forklift.registry.client.challenge import Challenge, parse_challenges

@@ -384,6 +384,32 @@ class RegistryClient:
             deadline,
         )
 
+    def delete_tag(self, repository: str, tag: str, *, deadline: Deadline | None = None) -> bool:
+        """Delete the tag alone (``DELETE`` of the manifest by tag, OCI distribution 1.1).
+
+        Returns False when the registry does not delete by tag: the spec lets
+        it answer ``400`` or ``405``/``UNSUPPORTED`` (CNCF distribution 2.x
+        answers ``DIGEST_INVALID``). Callers may then delete the manifest by
+        digest, which removes every tag pointing at it.
+        """
+        if not tag or ":" in tag:
+            raise UsageError(f"invalid tag {tag!r}")
+        try:
+            self.session.request(
+                "DELETE",
+                self._manifest_path(repository, tag),
+                what=f"deletion of tag {repository}:{tag}",
+                scopes=(repository_delete_scope(repository),),
+                ok=(202, 200, 204),
+                deadline=deadline,
+                not_found=self._not_found(repository, tag),
+            )
+        except RegistryStatusError as exc:
+            if exc.status in (400, 405) or "UNSUPPORTED" in exc.codes:
+                return False
+            raise
+        return True
+
     def _delete(
         self, path: str, repository: str, what: str, not_found: str, deadline: Deadline | None
     ) -> None:
@@ -748,6 +774,49 @@ class RegistryClient:
             raise RegistryError(f"{self.registry}: mount fell back to an upload without a Location")
         return upload.UploadSession(self.session.url(location), upload.min_chunk(resp))
 
+    def reuse_blob(
+        self,
+        repository: str,
+        digest: Digest,
+        *,
+        mount_from: tuple[str, ...] = (),
+        deadline: Deadline | None = None,
+    ) -> BlobPush | upload.UploadSession | None:
+        """Try to make blob ``digest`` present in ``repository`` without sending its bytes.
+
+        ``HEAD`` first, then a cross-repository mount from ``mount_from`` (in
+        order) or from repositories remembered to hold the blob (at most three
+        mounts are tried). Returns a :class:`BlobPush` (``exists`` or
+        ``mounted``) when the blob is there; otherwise None, or the upload
+        session a registry opened instead of mounting (upload into it with
+        ``upload_blob(..., into=session)`` so it is not left dangling).
+        """
+        deadline = self.session.deadline(deadline)
+        if self.has_blob(repository, digest, deadline=deadline):
+            return BlobPush(digest, "exists")
+        candidates = [r for r in dict.fromkeys(mount_from) if r != repository]
+        candidates += [
+            r
+            for r in self.blob_locations.repositories(
+                self.registry, str(digest), exclude=repository
+            )
+            if r not in candidates
+        ]
+        for source in candidates[:3]:
+            try:
+                open_session = self.mount_blob(repository, digest, source, deadline=deadline)
+            except (AuthenticationRequired, Denied, NotFound):
+                # no read access to the source (or it is gone): try the next one
+                self.blob_locations.forget(self.registry, source, str(digest))
+                continue
+            if open_session is None:
+                return BlobPush(digest, "mounted", source)
+            # the registry did not mount (the source lacks the blob, or it never mounts):
+            # the session it opened instead is where the bytes go
+            self.blob_locations.forget(self.registry, source, str(digest))
+            return open_session
+        return None
+
     def push_blob(
         self,
         repository: str,
@@ -762,33 +831,14 @@ class RegistryClient:
     ) -> BlobPush:
         """Make blob ``digest`` present in ``repository``, moving as little as possible.
 
-        ``HEAD`` first (nothing to do if present); then a cross-repository
-        mount from ``mount_from`` or from repositories remembered to hold the
-        blob; only then an upload of the bytes from ``open_reader()`` (opened
-        only if needed, and closed after).
+        :meth:`reuse_blob` first (``HEAD``, then mounts from ``mount_from`` or
+        remembered repositories); only then an upload of the bytes from
+        ``open_reader()`` (opened only if needed, and closed after).
         """
         deadline = self.session.deadline(deadline)
-        if self.has_blob(repository, digest, deadline=deadline):
-            return BlobPush(digest, "exists")
-        candidates = list(mount_from) + [
-            r
-            for r in self.blob_locations.repositories(
-                self.registry, str(digest), exclude=repository
-            )
-            if r not in mount_from
-        ]
-        open_session: upload.UploadSession | None = None
-        for source in candidates[:3]:
-            try:
-                open_session = self.mount_blob(repository, digest, source, deadline=deadline)
-            except (AuthenticationRequired, Denied, NotFound):
-                # no read access to the source (or it is gone): upload instead
-                self.blob_locations.forget(self.registry, source, str(digest))
-                continue
-            if open_session is None:
-                return BlobPush(digest, "mounted", source)
-            self.blob_locations.forget(self.registry, source, str(digest))
-            break
+        reused = self.reuse_blob(repository, digest, mount_from=mount_from, deadline=deadline)
+        if isinstance(reused, BlobPush):
+            return reused
         with open_reader() as reader:
             self.upload_blob(
                 repository,
@@ -798,7 +848,7 @@ class RegistryClient:
                 progress=progress,
                 what=what,
                 deadline=deadline,
-                into=open_session,
+                into=reused,
             )
         return BlobPush(digest, "uploaded")
 

@@ -1,0 +1,398 @@
+"""Images on registries: push, pull, inspect, tags and delete (what the CLI verbs call).
+
+Every function takes the same connection settings: ``options``
+(:class:`ClientOptions`: TLS, insecure registries...), ``credentials``
+(default: docker's and podman's credential files) and ``timeout`` (seconds
+for the whole operation, retries included). ``push`` and ``pull`` are the
+one copy engine between the store and the ``docker://`` transport.
+
+>>> from forklift.store.store import Store
+>>> image = pull("localhost:5000/team/base:1.0", Store.open())     # StoredImage
+>>> push("app:1.0", "localhost:5000/team/app:1.0").pinned           # ...app@sha256:...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from forklift.errors import NotFound, UsageError
+from forklift.oci import mediatypes as mt
+from forklift.oci.config import ImageConfig
+from forklift.oci.descriptor import Descriptor
+from forklift.oci.digest import Digest
+from forklift.oci.manifest import ImageIndex, ImageManifest, Manifest
+from forklift.oci.platform import Platform, best_match, format_platforms, host_platform
+from forklift.reference import Reference
+from forklift.registry.client.client import ManifestResponse, RegistryClient
+from forklift.registry.client.credentials import Credentials, CredentialStore
+from forklift.registry.client.options import ClientOptions
+from forklift.registry.client.retry import Deadline
+from forklift.registry.client.transport import (
+    RegistryDestination,
+    RegistrySource,
+    registry_reference,
+)
+from forklift.store.store import Store, StoredImage
+from forklift.transports.base import CopyProgress
+from forklift.transports.copy import CopyResult, copy_image
+
+Creds = Credentials | CredentialStore | None
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """A pushed image: where it went, its manifest digest, and what moved."""
+
+    reference: Reference
+    digest: Digest
+    media_type: str
+    size: int
+    copy: CopyResult
+
+    @property
+    def pinned(self) -> Reference:
+        """``registry/repo@sha256:...``: the reference to deploy (it never changes)."""
+        return self.reference.with_digest(self.digest)
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """A pulled image: what the reference named in the registry, and what the store now holds."""
+
+    reference: Reference
+    #: the digest of what ``reference`` names in the registry (an index, for multi-arch images)
+    digest: Digest
+    image: StoredImage
+    copy: CopyResult
+
+
+@dataclass(frozen=True)
+class RemoteImage:
+    """An image as a registry describes it, without its layers.
+
+    ``top`` is what the reference names (maybe an index); ``manifest`` the
+    image chosen from it (the same as ``top`` for a single-platform image,
+    None for an index when no image of the wanted platform is in it);
+    ``config`` the chosen image's config blob, verified.
+    """
+
+    reference: Reference
+    top: ManifestResponse
+    manifest: ManifestResponse | None
+    config: bytes | None
+
+    def parsed_config(self) -> ImageConfig | None:
+        """The config, parsed (None for an index or an artifact that has no image config)."""
+        if self.config is None or self.manifest is None:
+            return None
+        parsed = self.manifest.parse()
+        if not isinstance(parsed, ImageManifest) or parsed.config.media_type not in mt.CONFIGS:
+            return None
+        return ImageConfig.parse(self.config)
+
+
+def _deadline(timeout: float | None) -> Deadline | None:
+    return Deadline(timeout) if timeout is not None else None
+
+
+def _with_jobs(options: ClientOptions | None, jobs: int) -> ClientOptions | None:
+    """Options with enough pooled connections for ``jobs`` transfers plus manifest requests."""
+    if options is None:
+        options = ClientOptions()
+    if options.max_connections >= jobs + 2:
+        return options
+    from dataclasses import replace
+
+    return replace(options, max_connections=jobs + 2)
+
+
+def pull_image(
+    ref: str | Reference,
+    store: Store | None = None,
+    *,
+    platform: Platform | str | None = None,
+    all_platforms: bool = False,
+    progress: CopyProgress | None = None,
+    jobs: int = 4,
+    options: ClientOptions | None = None,
+    credentials: Creds = None,
+    timeout: float | None = None,
+) -> PullResult:
+    """Pull ``ref`` into the store and name it ``ref``; see :func:`pull`."""
+    ref = registry_reference(ref)
+    store = store or Store.open()
+    if isinstance(platform, str):
+        platform = Platform.parse(platform)
+    if platform is not None and all_platforms:
+        raise UsageError("choose either a platform or all platforms")
+    from forklift.transports.layout import StoreDestination
+
+    with RegistrySource(
+        ref,
+        options=_with_jobs(options, jobs),
+        credentials=credentials,
+        deadline=_deadline(timeout),
+    ) as src:
+        top = src.top()
+        with StoreDestination(store, ()) as dst:
+            result = copy_image(
+                src,
+                dst,
+                platform=platform,
+                all_platforms=all_platforms,
+                progress=progress,
+                jobs=jobs,
+            )
+            stored = Descriptor(result.media_type, result.digest, result.size)
+            # A tag names the image in the store; a digest-only reference names what
+            # was stored (the platform's image when one was picked from an index).
+            name = ref if ref.digest is None else ref.with_digest(result.digest)
+            store.add_image(stored, (name,))
+    return PullResult(ref, top.digest, store.resolve(str(name)), result)
+
+
+def pull(
+    ref: str | Reference,
+    store: Store | None = None,
+    platform: Platform | str | None = None,
+    progress: CopyProgress | None = None,
+    *,
+    all_platforms: bool = False,
+    jobs: int = 4,
+    options: ClientOptions | None = None,
+    credentials: Creds = None,
+    timeout: float | None = None,
+) -> StoredImage:
+    """Pull the image ``ref`` names from its registry into ``store``; return it as stored.
+
+    From a multi-platform index the image for ``platform`` (default: this
+    host's) is pulled, or with ``all_platforms`` the whole index. Only blobs
+    missing from the store are downloaded, each verified while streamed
+    (nothing that fails verification is kept). The image is named ``ref`` in
+    the store (``name@digest`` for a pull by digest). This is what
+    ``forklift build`` calls for a ``FROM`` image missing from the store.
+    """
+    return pull_image(
+        ref,
+        store,
+        platform=platform,
+        all_platforms=all_platforms,
+        progress=progress,
+        jobs=jobs,
+        options=options,
+        credentials=credentials,
+        timeout=timeout,
+    ).image
+
+
+def default_destination(image: str, stored: StoredImage) -> Reference:
+    """Where ``forklift push IMAGE`` goes without a destination: the name IMAGE was given by."""
+    from forklift.errors import InvalidReference
+    from forklift.reference import parse_reference
+
+    try:
+        ref = parse_reference(image)
+    except InvalidReference:
+        ref = None
+    if ref is not None and ref.digest is None and any(str(n) == str(ref) for n in stored.names):
+        return ref
+    raise UsageError(
+        f"{image} does not name a tagged image; say where to push it: "
+        f"forklift push {image} REGISTRY/REPOSITORY:TAG"
+    )
+
+
+def push(
+    image: str,
+    destination: str | Reference | None = None,
+    *,
+    store: Store | None = None,
+    platform: Platform | str | None = None,
+    all_platforms: bool | None = None,
+    progress: CopyProgress | None = None,
+    jobs: int = 4,
+    options: ClientOptions | None = None,
+    credentials: Creds = None,
+    timeout: float | None = None,
+) -> PushResult:
+    """Push the stored image ``image`` to ``destination`` (default: the name ``image`` gives).
+
+    Blobs the repository has are skipped (``HEAD``); blobs elsewhere in the
+    same registry are mounted; the rest are uploaded. A multi-platform image
+    is pushed whole (its images by digest first, then the index under the
+    tag) unless ``platform`` picks one of its images.
+    """
+    store = store or Store.open()
+    if isinstance(platform, str):
+        platform = Platform.parse(platform)
+    from forklift.transports.layout import StoreSource
+
+    with StoreSource(store, image) as src:
+        if destination is None:
+            dest = default_destination(image, src.image)
+        else:
+            text = str(destination)
+            dest = registry_reference(text.removeprefix("docker://"))
+        if all_platforms is None:
+            all_platforms = src.image.is_index and platform is None
+        if platform is not None and all_platforms:
+            raise UsageError("choose either a platform or all platforms")
+        with RegistryDestination(
+            dest,
+            options=_with_jobs(options, jobs),
+            credentials=credentials,
+            deadline=_deadline(timeout),
+        ) as dst:
+            result = copy_image(
+                src,
+                dst,
+                platform=platform,
+                all_platforms=all_platforms,
+                progress=progress,
+                jobs=jobs,
+            )
+            dst.commit()
+            assert dst.pushed is not None
+            digest = dst.pushed.digest
+    return PushResult(dest, digest, result.media_type, result.size, result)
+
+
+def _pick(
+    client: RegistryClient,
+    ref: Reference,
+    top: ManifestResponse,
+    platform: Platform | None,
+    deadline: Deadline | None,
+) -> ManifestResponse | None:
+    parsed = top.parse()
+    if not isinstance(parsed, ImageIndex):
+        return top
+    candidates = [
+        d.platform if d.media_type in mt.IMAGE_MANIFESTS else None for d in parsed.manifests
+    ]
+    want = platform or host_platform()
+    i = best_match(candidates, want)
+    if i is None:
+        if platform is not None:
+            raise NotFound(
+                f"{ref} has no image for platform {want} (it has: {format_platforms(candidates)})"
+            )
+        return None
+    child = parsed.manifests[i]
+    return client.get_manifest(ref.path, child.digest, deadline=deadline)
+
+
+def inspect_remote(
+    ref: str | Reference,
+    *,
+    platform: Platform | str | None = None,
+    config: bool = True,
+    options: ClientOptions | None = None,
+    credentials: Creds = None,
+    timeout: float | None = None,
+) -> RemoteImage:
+    """What ``ref`` names in its registry: manifest (or index) and config, no layers.
+
+    From an index, the image for ``platform`` (default: this host's) is
+    chosen; without a ``platform`` and no image for this host, only the index
+    is returned. Everything fetched is verified against its digest.
+    """
+    ref = registry_reference(ref)
+    if isinstance(platform, str):
+        platform = Platform.parse(platform)
+    deadline = _deadline(timeout)
+    with RegistrySource(ref, options=options, credentials=credentials, deadline=deadline) as src:
+        top = src.top()
+        chosen = _pick(src.client, ref, top, platform, src.deadline)
+        blob: bytes | None = None
+        if chosen is not None and config:
+            parsed: Manifest = chosen.parse()
+            assert isinstance(parsed, ImageManifest)
+            blob = src.read_blob(parsed.config)
+    return RemoteImage(ref, top, chosen, blob)
+
+
+def remote_size(image: RemoteImage) -> int:
+    """Bytes of the chosen manifest, its config and layers (the top manifest for an index)."""
+    if image.manifest is None:
+        return image.top.size
+    parsed = image.manifest.parse()
+    assert isinstance(parsed, ImageManifest)
+    return image.manifest.size + parsed.config.size + sum(x.size for x in parsed.layers)
+
+
+def list_tags(
+    ref: str | Reference,
+    *,
+    page_size: int | None = None,
+    options: ClientOptions | None = None,
+    credentials: Creds = None,
+    timeout: float | None = None,
+) -> Iterator[str]:
+    """Every tag of ``ref``'s repository, following the registry's pagination."""
+    ref = registry_reference(ref)
+    with RegistryClient(ref.domain, options=options, credentials=credentials) as client:
+        if timeout is not None:
+            # tag listing is a series of calls: bound the whole series
+            deadline = Deadline(timeout)
+            for tag in client.list_tags(ref.path, page_size=page_size):
+                deadline.check(f"tag list of {ref.name}")
+                yield tag
+        else:
+            yield from client.list_tags(ref.path, page_size=page_size)
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    """What a delete removed: a tag only, or a manifest (with every tag pointing at it)."""
+
+    reference: Reference
+    digest: Digest | None
+    tag_only: bool
+
+
+def delete(
+    ref: str | Reference,
+    *,
+    options: ClientOptions | None = None,
+    credentials: Creds = None,
+    timeout: float | None = None,
+) -> DeleteResult:
+    """Delete ``ref`` from its registry.
+
+    By digest, the manifest goes (with its tags). By tag, the tag alone goes
+    where the registry supports that (OCI distribution 1.1); registries that
+    answer ``400``/``405`` (CNCF distribution 2.x) get the manifest the tag
+    points at deleted by digest instead, as skopeo does.
+    """
+    ref = registry_reference(ref)
+    deadline = _deadline(timeout)
+    with RegistryClient(ref.domain, options=options, credentials=credentials) as client:
+        if ref.digest is not None:
+            client.delete_manifest(ref.path, ref.digest, deadline=deadline)
+            return DeleteResult(ref, ref.digest, False)
+        tag = ref.tag or "latest"
+        head = client.head_manifest(ref.path, tag, deadline=deadline)
+        if head is None:
+            raise NotFound(f"{ref.path}:{tag} not found in {client.registry}")
+        if client.delete_tag(ref.path, tag, deadline=deadline):
+            return DeleteResult(ref, head.digest, True)
+        client.delete_manifest(ref.path, head.digest, deadline=deadline)
+        return DeleteResult(ref, head.digest, False)
+
+
+__all__ = [
+    "DeleteResult",
+    "PullResult",
+    "PushResult",
+    "RemoteImage",
+    "default_destination",
+    "delete",
+    "inspect_remote",
+    "list_tags",
+    "pull",
+    "pull_image",
+    "push",
+    "remote_size",
+]
