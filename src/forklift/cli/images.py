@@ -7,7 +7,8 @@ from typing import Any
 import click
 
 from forklift.cli._common import human_size, open_store, print_json, print_table, time_ago
-from forklift.errors import ForkliftError
+from forklift.cli.registry import connection_options
+from forklift.errors import ForkliftError, UsageError
 from forklift.oci.config import ContainerConfig
 from forklift.oci.manifest import ImageManifest
 from forklift.reference import parse_reference
@@ -178,8 +179,31 @@ def inspect_image(image: StoredImage) -> dict[str, Any]:
 @click.argument("names", nargs=-1, required=True)
 @click.option("--raw", is_flag=True, help="Print the manifest bytes exactly as stored.")
 @click.option("--config", "show_config", is_flag=True, help="Print the image config as stored.")
-def inspect(names: tuple[str, ...], raw: bool, show_config: bool) -> None:
-    """Show details of images in the local store (by name, digest or ID prefix)."""
+@click.option(
+    "--remote", is_flag=True, help="Inspect NAMES in their registries (no layer is downloaded)."
+)
+@click.option("--platform", help="With --remote: the image of a multi-platform index to show.")
+@connection_options
+def inspect(
+    names: tuple[str, ...],
+    raw: bool,
+    show_config: bool,
+    remote: bool,
+    platform: str | None,
+    insecure: tuple[str, ...],
+    ca_bundle: str | None,
+    timeout: float | None,
+) -> None:
+    """Show details of images in the local store (by name, digest or ID prefix).
+
+    With --remote, NAMES are registry references: details come from the
+    manifest and config in the registry.
+    """
+    if remote:
+        _inspect_remote(names, raw, show_config, platform, insecure, ca_bundle, timeout)
+        return
+    if platform or insecure or ca_bundle or timeout:
+        raise UsageError("--platform, --insecure-registry, --ca-bundle and --timeout need --remote")
     store = open_store()
     found = [store.resolve(n) for n in names]
     if raw or show_config:
@@ -192,6 +216,69 @@ def inspect(names: tuple[str, ...], raw: bool, show_config: bool) -> None:
                 raise ForkliftError(f"{image.digest} is an index; it has no config of its own")
         return
     print_json([inspect_image(i) for i in found])
+
+
+# -- inspect --remote: the registry client's view, in the same JSON shape ----------------
+
+
+def _inspect_remote(
+    names: tuple[str, ...],
+    raw: bool,
+    show_config: bool,
+    platform: str | None,
+    insecure: tuple[str, ...],
+    ca_bundle: str | None,
+    timeout: float | None,
+) -> None:
+    """``inspect --remote``: manifest + config from the registry (``--raw``/``--config``: bytes)."""
+    import sys
+
+    from forklift.cli.registry import client_options
+    from forklift.registry.client.images import inspect_remote, remote_size
+
+    options = client_options(insecure, ca_bundle)
+    out = []
+    for name in names:
+        got = inspect_remote(
+            name.removeprefix("docker://"),
+            platform=platform,
+            config=not raw,
+            options=options,
+            timeout=timeout,
+        )
+        if raw:
+            # exactly the registry's bytes: what the digest is computed over
+            chosen = got.manifest if platform and got.manifest is not None else got.top
+            sys.stdout.buffer.write(chosen.data)
+            sys.stdout.buffer.flush()
+            continue
+        if show_config:
+            if got.config is None:
+                raise ForkliftError(
+                    f"{name} is an index with no image for this platform; "
+                    "choose one with --platform"
+                )
+            sys.stdout.buffer.write(got.config)
+            sys.stdout.buffer.flush()
+            continue
+        shown = got.manifest or got.top
+        ref = got.reference
+        image = StoredImage(
+            shown.descriptor(),
+            (ref.with_tag(ref.tag),) if ref.tag and ref.digest is None else (),
+            shown.parse(),
+            got.parsed_config(),
+            remote_size(got),
+        )
+        doc = inspect_image(image)
+        doc["Name"] = ref.name
+        doc["RepoDigests"] = sorted({f"{ref.name}@{got.top.digest}", f"{ref.name}@{shown.digest}"})
+        if shown.digest != got.top.digest:
+            # the image was chosen from a multi-platform index
+            doc["Index"] = {"Digest": str(got.top.digest), "MediaType": got.top.media_type}
+        out.append(doc)
+    if out:
+        print_json(out)
 
 
 @click.command()

@@ -1,0 +1,246 @@
+"""Registry verbs: push, pull, tags, delete (and the options ``inspect --remote`` shares).
+
+Thin: each verb turns its options into :class:`ClientOptions` and calls
+:mod:`forklift.registry.client.images`. Imports of the registry client happen
+inside the verbs, so ``forklift --help`` does not pay for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from forklift.errors import UsageError
+
+if TYPE_CHECKING:
+    from forklift.registry.client import ClientOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def connection_options(f: F) -> F:
+    """``--insecure-registry``, ``--ca-bundle`` and ``--timeout`` (every registry verb has them)."""
+    f = click.option(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        help="Give up after this many seconds (the whole operation, retries included).",
+    )(f)
+    f = click.option(
+        "--ca-bundle",
+        type=click.Path(dir_okay=False, exists=True),
+        help="Extra CA certificates (PEM) to trust.",
+    )(f)
+    f = click.option(
+        "--insecure-registry",
+        "insecure",
+        multiple=True,
+        metavar="HOST",
+        help="Allow plain HTTP / unverified TLS for HOST (host:port, host or CIDR; repeatable; "
+        "also $FORKLIFT_INSECURE_REGISTRIES). localhost and 127.0.0.0/8 always are.",
+    )(f)
+    return f
+
+
+def jobs_option(f: F) -> F:
+    return click.option(
+        "-j", "--jobs", type=click.IntRange(1, 32), default=4, help="Blobs transferred at once."
+    )(f)
+
+
+def client_options(insecure: tuple[str, ...], ca_bundle: str | None) -> ClientOptions:
+    """ClientOptions from the command line (added to the environment's insecure list)."""
+    from forklift.registry.client import ClientOptions
+
+    base = ClientOptions()
+    return ClientOptions(
+        insecure_registries=base.insecure_registries | frozenset(insecure),
+        ca_bundle=Path(ca_bundle) if ca_bundle else None,
+    )
+
+
+def _platform_choice(platform: str | None, all_platforms: bool) -> None:
+    if platform and all_platforms:
+        raise UsageError("--platform and --all-platforms exclude each other")
+
+
+@click.command()
+@click.argument("image")
+@click.argument("destination", required=False)
+@click.option(
+    "--platform", help="Of a multi-platform image, push only this one (os/arch[/variant])."
+)
+@click.option(
+    "--all-platforms",
+    is_flag=True,
+    help="Push every image of a multi-platform index (the default for an index).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress; print only the pinned reference.")
+@click.option(
+    "--digestfile",
+    type=click.Path(dir_okay=False),
+    help="Also write the manifest digest to this file.",
+)
+@jobs_option
+@connection_options
+def push(
+    image: str,
+    destination: str | None,
+    platform: str | None,
+    all_platforms: bool,
+    quiet: bool,
+    digestfile: str | None,
+    jobs: int,
+    insecure: tuple[str, ...],
+    ca_bundle: str | None,
+    timeout: float | None,
+) -> None:
+    """Push IMAGE from the store to a registry, as DESTINATION (default: IMAGE's own name).
+
+    Only what the registry lacks is sent: blobs it has are skipped, blobs it
+    has in another repository are mounted. Prints the manifest digest and the
+    pinned reference (REGISTRY/REPO@sha256:...) to deploy by.
+    """
+    from forklift.cli.progress import make_progress
+    from forklift.registry.client.images import push as do_push
+
+    _platform_choice(platform, all_platforms)
+    with make_progress(quiet) as progress:
+        result = do_push(
+            image,
+            destination,
+            platform=platform,
+            all_platforms=True if all_platforms else None,
+            progress=progress,
+            jobs=jobs,
+            options=client_options(insecure, ca_bundle),
+            timeout=timeout,
+        )
+    if digestfile:
+        Path(digestfile).write_text(f"{result.digest}\n")
+    copied = result.copy
+    if quiet:
+        click.echo(str(result.pinned))
+        return
+    click.echo(
+        f"Pushed {result.reference}: {copied.blobs_copied} blobs uploaded, "
+        f"{copied.blobs_mounted} mounted, {copied.blobs_skipped - copied.blobs_mounted} "
+        "already there",
+        err=True,
+    )
+    click.echo(f"Digest: {result.digest}")
+    click.echo(f"Pinned: {result.pinned}")
+
+
+@click.command()
+@click.argument("reference")
+@click.option("--platform", help="From a multi-platform image, pull this one (os/arch[/variant]).")
+@click.option("--all-platforms", is_flag=True, help="Pull the whole multi-platform index.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress; print only the digest.")
+@jobs_option
+@connection_options
+def pull(
+    reference: str,
+    platform: str | None,
+    all_platforms: bool,
+    quiet: bool,
+    jobs: int,
+    insecure: tuple[str, ...],
+    ca_bundle: str | None,
+    timeout: float | None,
+) -> None:
+    """Pull REFERENCE from its registry into the store, named REFERENCE.
+
+    Prints the digest of what REFERENCE names in the registry (the index, for
+    a multi-platform image): pin it as NAME@DIGEST.
+    """
+    from forklift.cli.progress import make_progress
+    from forklift.registry.client.images import pull_image
+
+    _platform_choice(platform, all_platforms)
+    with make_progress(quiet) as progress:
+        result = pull_image(
+            reference.removeprefix("docker://"),
+            platform=platform,
+            all_platforms=all_platforms,
+            progress=progress,
+            jobs=jobs,
+            options=client_options(insecure, ca_bundle),
+            timeout=timeout,
+        )
+    if quiet:
+        click.echo(str(result.digest))
+        return
+    stored = result.image
+    if stored.digest != result.digest:
+        click.echo(f"Stored the image for this platform: {stored.digest}", err=True)
+    click.echo(f"Digest: {result.digest}")
+    status = "Downloaded newer image" if result.copy.blobs_copied else "Image is up to date"
+    click.echo(f"Status: {status} for {result.reference.familiar()}")
+    click.echo(str(result.reference))
+
+
+@click.command()
+@click.argument("reference")
+@click.option("-n", "--page-size", type=click.IntRange(1), help="Ask for this many tags per page.")
+@click.option("--format", "fmt", type=click.Choice(["lines", "json"]), default="lines")
+@connection_options
+def tags(
+    reference: str,
+    page_size: int | None,
+    fmt: str,
+    insecure: tuple[str, ...],
+    ca_bundle: str | None,
+    timeout: float | None,
+) -> None:
+    """List every tag of REFERENCE's repository (all pages), one per line."""
+    from forklift.registry.client.images import list_tags
+
+    found = list_tags(
+        reference.removeprefix("docker://"),
+        page_size=page_size,
+        options=client_options(insecure, ca_bundle),
+        timeout=timeout,
+    )
+    if fmt == "json":
+        import json
+
+        from forklift.registry.client.transport import registry_reference
+
+        ref = registry_reference(reference.removeprefix("docker://"))
+        click.echo(json.dumps({"Repository": ref.name, "Tags": list(found)}, indent=2))
+        return
+    for tag in found:
+        click.echo(tag)
+
+
+@click.command()
+@click.argument("reference")
+@connection_options
+def delete(
+    reference: str, insecure: tuple[str, ...], ca_bundle: str | None, timeout: float | None
+) -> None:
+    """Delete REFERENCE (a tag, or a manifest by digest) from its registry.
+
+    A tag is removed alone where the registry can do that; otherwise (CNCF
+    distribution 2.x) the manifest it points at is deleted, with all its tags.
+    """
+    from forklift.registry.client.images import delete as do_delete
+
+    result = do_delete(
+        reference.removeprefix("docker://"),
+        options=client_options(insecure, ca_bundle),
+        timeout=timeout,
+    )
+    ref = result.reference
+    if result.tag_only:
+        click.echo(f"Deleted tag {ref.name}:{ref.tag or 'latest'} (was {result.digest})")
+    else:
+        click.echo(f"Deleted manifest {ref.name}@{result.digest}")
+        if ref.digest is None:
+            click.echo(
+                f"{ref.domain} cannot delete a tag alone: every tag of {result.digest} is gone too",
+                err=True,
+            )
