@@ -238,7 +238,7 @@ class Stacker:
         added = modified = removed = removed_bytes = 0
         # Paths with entries of their own below them are not leaves in this layer.
         inner: set[str] = set()
-        for path in items:
+        for path in (*items, *whiteouts, *(posixpath.join(d, OPAQUE_WHITEOUT) for d in opaques)):
             parent = posixpath.dirname(path)
             while parent and parent not in inner:
                 inner.add(parent)
@@ -318,12 +318,16 @@ class Stacker:
         return sorted(self.groups.values(), key=lambda g: (-g.bytes, g.added, g.removed))
 
     def biggest_files(self, n: int) -> list[tuple[str, int, int]]:
-        """``(path, size, layer)`` of the ``n`` largest files of the final filesystem."""
-        best = heapq.nlargest(
+        """``(path, size, layer)`` of the ``n`` largest files of the final filesystem (ties by path)."""
+        best = heapq.nsmallest(
             n,
-            ((node.size, path, node.layer) for path, node in self.nodes.items() if not node.is_dir),
+            (
+                (-node.size, path, node.layer)
+                for path, node in self.nodes.items()
+                if not node.is_dir
+            ),
         )
-        return [("/" + p, s, layer) for s, p, layer in best]
+        return [("/" + p, -s, layer) for s, p, layer in best]
 
     def biggest_dirs(self, n: int) -> list[tuple[str, int, int]]:
         """``(path, bytes, files)`` of the ``n`` directories holding the most bytes."""
@@ -342,5 +346,5 @@ class Stacker:
                     break
                 parent = posixpath.dirname(parent)
         sizes.pop("", None)
-        best = heapq.nlargest(n, ((v[0], k, v[1]) for k, v in sizes.items()))
-        return [("/" + p, s, files) for s, p, files in best]
+        best = heapq.nsmallest(n, ((-v[0], k, v[1]) for k, v in sizes.items()))
+        return [("/" + p, -s, files) for s, p, files in best]
