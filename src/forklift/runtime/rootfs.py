@@ -14,14 +14,15 @@ that list the user as a member, but only when no group was given explicitly.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from forklift import fsutil
 from forklift.errors import RuntimeFailure
 
-_MAX_HOPS = 40
 _MAX_ID = 2**31 - 1
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -31,37 +32,16 @@ def resolve_in_root(root: str | os.PathLike[str], path: str) -> Path:
 
     Components that do not exist are appended as they are (so the result can
     name something to be created). Raises :class:`RuntimeFailure` on a
-    symlink loop.
+    symlink loop. (A :class:`~pathlib.Path` wrapper of
+    :func:`forklift.fsutil.resolve_in_root`.)
     """
-    base = Path(root)
-    todo = [p for p in path.split("/") if p not in ("", ".")]
-    todo.reverse()
-    done: list[str] = []
-    hops = 0
-    while todo:
-        part = todo.pop()
-        if part == "..":
-            if done:
-                done.pop()
-            continue
-        candidate = base.joinpath(*done, part)
-        try:
-            st = os.lstat(candidate)
-        except (FileNotFoundError, NotADirectoryError):
-            done.append(part)
-            done.extend(reversed(todo))
-            break
-        if stat.S_ISLNK(st.st_mode):
-            hops += 1
-            if hops > _MAX_HOPS:
-                raise RuntimeFailure(f"too many levels of symbolic links resolving {path}")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                done = []
-            todo.extend(reversed([p for p in target.split("/") if p not in ("", ".")]))
-            continue
-        done.append(part)
-    return base.joinpath(*done)
+    try:
+        rel = fsutil.resolve_in_root(os.fspath(root), path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RuntimeFailure(f"too many levels of symbolic links resolving {path}") from None
+        raise
+    return Path(root, rel) if rel else Path(root)
 
 
 def read_file_in_root(
