@@ -255,6 +255,12 @@ def test_tty_with_t(busybox_image: str) -> None:
     assert "on-a-tty" in text and "TERM=xterm" in text
 
 
+def test_tty_without_a_terminal_is_refused(busybox_image: str) -> None:
+    result = run_cli("run", "--rm", "-t", busybox_image, "true")
+    assert result.returncode == 125
+    assert "not a TTY" in result.stderr
+
+
 def _start(home: Path, *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "forklift", "run", *args],

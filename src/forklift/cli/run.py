@@ -68,6 +68,15 @@ def parse_tmpfs(text: str) -> TmpfsMount:
     return TmpfsMount(target, size, mode)
 
 
+def _check_terminal() -> None:
+    """``-t``: the runtime relays forklift's own terminal, so one of its stdio must be one."""
+    if not any(os.isatty(fd) for fd in (0, 1, 2)):
+        raise UsageError(
+            "the input device is not a TTY: -t needs forklift to run in a terminal",
+            hint="drop -t (use -i alone to pipe input)",
+        )
+
+
 def _sigterm_as_interrupt(signum: int, frame: object) -> NoReturn:
     raise KeyboardInterrupt
 
@@ -135,6 +144,8 @@ def run(
     """
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
+        if tty:
+            _check_terminal()
         variables: list[str] = []
         for path in env_file:
             variables.extend(parse_env_file(path))
