@@ -39,6 +39,14 @@ def test_prints_and_exit_codes(busybox_image: str) -> None:
     assert "permission denied" in not_exec.stderr
 
 
+def test_image_by_id_prefix(home: Path, busybox_image: str) -> None:
+    from forklift.store import Store
+
+    image_id = Store.open(home).resolve(busybox_image).id
+    result = run_cli("run", "--rm", image_id.hex[:12], "echo", "by id")
+    assert (result.returncode, result.stdout) == (0, "by id\n")
+
+
 def test_forklift_errors_exit_125(home: Path, busybox_image: str) -> None:
     result = run_cli("run", "--rm", "no-such-image:1")
     assert result.returncode == 125
@@ -90,6 +98,11 @@ def test_image_entrypoint_cmd_env_and_workdir(entrypoint_image: str) -> None:
         "-c", 'echo "$GREETING $FROM_IMAGE"; pwd',
     )  # fmt: skip
     assert shown.stdout == "hello yes\n/tmp\n"
+    overridden = run_cli(
+        "run", "--rm", "-e", "GREETING=from-cli", "--entrypoint", "sh", entrypoint_image,
+        "-c", 'echo "$GREETING $FROM_IMAGE"',
+    )  # fmt: skip
+    assert overridden.stdout == "from-cli yes\n"
     # --entrypoint alone clears the image's Cmd (else echo would print "default").
     assert run_cli("run", "--rm", "--entrypoint", "echo", entrypoint_image).stdout == "\n"
 
