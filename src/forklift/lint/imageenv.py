@@ -17,16 +17,18 @@ from forklift.errors import ForkliftError
 def store_image_env(store: object | None = None) -> Callable[[str], Mapping[str, str] | None]:
     """A resolver ``name -> env`` answering from the local store (``None``: not there)."""
     cache: dict[str, Mapping[str, str] | None] = {}
+    opened: list[object] = [store] if store is not None else []
 
     def resolve(name: str) -> Mapping[str, str] | None:
         if name in cache:
             return cache[name]
         env: Mapping[str, str] | None = None
         try:
-            from forklift.store.store import Store
+            if not opened:
+                from forklift.store.store import Store
 
-            st = store if store is not None else Store.open()
-            image = st.resolve(name)  # type: ignore[attr-defined]
+                opened.append(Store.open())
+            image = opened[0].resolve(name)  # type: ignore[attr-defined]
             config = getattr(image, "config", None)
             if config is not None and config.config is not None:
                 env = config.config.env_dict()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from forklift.dockerfile.ast import Instruction
 from forklift.dockerfile.mounts import Mount, MountError, parse_mount
@@ -70,11 +71,16 @@ class RunScript:
 
     def commands(self) -> Iterator[tuple[ShellCommand, int]]:
         """Every command this RUN runs (nested ``sh -c`` included) with its Dockerfile line."""
+        return iter(self._commands)
+
+    @cached_property
+    def _commands(self) -> list[tuple[ShellCommand, int]]:
+        out: list[tuple[ShellCommand, int]] = []
         if self.script is not None:
-            for cmd in self.script.all_commands():
-                yield cmd, self.file_line(cmd.line)
+            out.extend((cmd, self.file_line(cmd.line)) for cmd in self.script.all_commands())
         for sub in self.extra:
-            yield from sub.commands()
+            out.extend(sub.commands())
+        return out
 
     def scripts(self) -> Iterator[RunScript]:
         """This script and the heredoc bodies fed to a shell (``RUN bash <<EOF``)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 #: words that start (and are dropped from) compound commands
 _PREFIX_WORDS = frozenset({"if", "then", "else", "elif", "while", "until", "do", "!", "{", "time"})
@@ -52,7 +53,7 @@ class ShellCommand:
     substitutions: tuple[str, ...] = ()
     wrappers: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def name(self) -> str:
         """The command's base name (``/usr/bin/apt-get`` -> ``apt-get``), "" if none."""
         if not self.argv:
