@@ -192,7 +192,7 @@ def main() -> None:
         )
         print(
             f"  image {doc['total_size'] / 1e6:.0f} MB, wasted {doc['wasted_bytes'] / 1e6:.1f} MB, "
-            f"efficiency {doc['efficiency']:.4f}, {sum(l['entries'] for l in doc['layers'])} entries"
+            f"efficiency {doc['efficiency']:.4f}, {sum(layer['entries'] for layer in doc['layers'])} entries"
         )
     finally:
         if args.keep:
