@@ -280,3 +280,14 @@ def test_unread_data_is_skipped_and_offsets_counted() -> None:
     reader.drain()
     assert seen == ["a", "b"]
     assert reader.offset == len(data)
+
+
+def test_signed_checksum_variant_is_accepted() -> None:
+    block = bytearray(encode_header(LayerEntry("cafe-old", EntryType.FILE)))
+    # Rewrite as an old writer would: non-ASCII name bytes, checksum over signed chars.
+    block[0:8] = b"caf\xe9-old"
+    block[148:156] = b" " * 8
+    signed = sum(b - 256 if b >= 128 else b for b in block)
+    block[148:156] = b"%06o\0 " % signed
+    [(entry, _)] = read_all(bytes(block) + END_OF_ARCHIVE)
+    assert entry.path == "caf\udce9-old"  # the raw byte, kept (surrogateescape)

@@ -396,9 +396,11 @@ class TarReader:
                 return None
             stored = _parse_number(block[148:156])
             unsigned = sum(block[:148]) + 8 * 32 + sum(block[156:])
-            # Some old writers summed signed chars; accept that variant too.
-            signed = unsigned - 256 * sum(1 for b in block[:148] + block[156:] if b >= 128)
-            if stored is None or stored not in (unsigned, signed):
+            if stored != unsigned and (
+                # Some old writers summed signed chars; accept that variant too.
+                stored is None
+                or stored != unsigned - 256 * sum(b >= 128 for b in block[:148] + block[156:])
+            ):
                 raise self._fail("corrupt tar header (checksum mismatch)", start)
             typeflag = block[156:157]
             size = _parse_number(block[124:136])
