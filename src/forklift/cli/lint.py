@@ -95,7 +95,11 @@ def lint(
         if target == "-":
             results.append(
                 lint_dockerfile(
-                    sys.stdin.buffer.read(), filename="-", config=cfg, context=context, image_env=image_env
+                    sys.stdin.buffer.read(),
+                    filename="-",
+                    config=cfg,
+                    context=context,
+                    image_env=image_env,
                 )
             )
             continue
