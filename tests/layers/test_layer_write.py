@@ -69,17 +69,21 @@ def test_digests_and_sizes_match_an_independent_computation(
     assert tar.endswith(bytes(1024)) and len(tar) % 512 == 0
 
 
-def test_big_layer_spans_many_chunks_and_stays_exact(tmp_path: Path) -> None:
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+def test_big_layer_spans_many_chunks_and_stays_exact(tmp_path: Path, compression: str) -> None:
     src = tmp_path / "big"
     src.mkdir()
     payload = os.urandom(1 << 20)
-    for i in range(5):  # 5 MiB + headers: several pipeline chunks, odd boundaries
+    for i in range(9):  # 9 MiB + headers: more chunks than buffers, odd boundaries
         (src / f"f{i}").write_bytes(payload[i:] + payload[:i] + b"x" * 777)
-    blob, info = layer_bytes(src)
-    tar = gzip.decompress(blob)
+    blob, info = layer_bytes(src, compression=compression)
+    if compression == "gzip":
+        tar = gzip.decompress(blob)
+    else:
+        tar = zstandard.ZstdDecompressor().decompressobj().decompress(blob)
     assert hashlib.sha256(tar).hexdigest() == info.diff_id.hex  # type: ignore[attr-defined]
     with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
-        for i in range(5):
+        for i in range(9):
             f = tf.extractfile(f"f{i}")
             assert f is not None and f.read() == (src / f"f{i}").read_bytes()
 
@@ -311,13 +315,14 @@ def test_file_shrinking_while_written_is_detected(tmp_path: Path) -> None:
         write_layer(io.BytesIO(), tmp_path, exclude=shrink_b)
 
 
-def test_writer_failure_is_a_forklift_error(sample_tree: Path) -> None:
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+def test_writer_failure_is_a_forklift_error(sample_tree: Path, compression: str) -> None:
     class Full:
         def write(self, data: bytes) -> int:
             raise OSError(28, "No space left on device")
 
-    with pytest.raises(ForkliftError, match="No space left on device"):
-        write_layer(Full(), sample_tree)
+    with pytest.raises(ForkliftError, match="cannot write layer: No space left on device"):
+        write_layer(Full(), sample_tree, compression=compression)
 
 
 def test_write_layer_file_is_atomic(sample_tree: Path, tmp_path: Path) -> None:

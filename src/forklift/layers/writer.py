@@ -152,7 +152,7 @@ class _Pipeline:
         chunk = self._view[: self._pos]
         self.diff.update(chunk)
         if not self._threaded:
-            self._process(chunk)
+            self._inline(self._process, chunk)
             self._pos = 0
             return
         self._full.put((self._buf, self._pos))
@@ -191,11 +191,19 @@ class _Pipeline:
             if self._pos == CHUNK:
                 self._emit()
 
+    def _inline(self, step: Any, *args: Any) -> None:
+        # Failures of the output side surface the same way as from the worker.
+        try:
+            step(*args)
+        except BaseException as exc:
+            self._error = exc
+            raise _Abort from None
+
     def finish(self) -> None:
         if self._worker is None:
             if self._pos:
                 self._emit()
-            self._end_stream()
+            self._inline(self._end_stream)
             return
         if self._pos:
             self.diff.update(self._view[: self._pos])
