@@ -361,3 +361,21 @@ def test_whiteout_under_a_non_directory_is_a_no_op(tmp_path: Path) -> None:
     root = lower(tmp_path)
     apply(build_tar([(member("etc/passwd/.wh.x"), b""), (member("nope/.wh.y"), b"")]), root)
     assert (root / "etc" / "passwd").read_text() == "root"
+
+
+def test_real_world_tree_round_trips_and_matches_gnu_tar(corpus: Path, tmp_path: Path) -> None:
+    source = corpus / "dockerfiles"  # ~1,600 real files and directories, read-only
+    blob = blob_of(source)
+    out = tmp_path / "out"
+    apply(blob, out)
+    assert snapshot(out) == snapshot(source)
+    (tmp_path / "l.tgz").write_bytes(blob)
+    listed = subprocess.run(
+        ["tar", "--quoting-style=literal", "-tzf", str(tmp_path / "l.tgz")],
+        capture_output=True,
+        check=True,
+    ).stdout.splitlines()
+    assert [os.fsdecode(line).rstrip("/") for line in listed] == [
+        e.path for e in iter_entries(io.BytesIO(blob))
+    ]
+    assert len(listed) == sum(len(d) + len(f) for _, d, f in os.walk(source))
