@@ -311,3 +311,17 @@ def test_print_targets_and_outline(tmp_path: Path, cli) -> None:
     assert r.returncode == 0 and "base" in r.stdout and "final (default)" in r.stdout
     r = cli("build", "--print", "outline", "--target", "base", "--format", "json", str(ctx))
     assert json.loads(r.stdout)["args"][0]["name"] == "VERSION"
+
+
+def test_check_lints_first_and_stops_on_errors(busybox_image: str, tmp_path: Path, cli) -> None:
+    ctx = tmp_path / "ctx"
+    write(ctx, {"Dockerfile": "FROM busybox AS a\nFROM busybox AS a\nRUN echo built > /x\n"})
+    r = cli("build", "--check", "-t", "checked:1", str(ctx))
+    assert r.returncode == 1
+    assert_no_traceback(r)
+    assert "FL507" in r.stderr and "did not start" in r.stderr
+    assert "checked:1" not in cli("images").stdout
+    write(ctx, {"Dockerfile": "FROM busybox AS a\nRUN echo built > /x\n"})
+    r = cli("build", "--check", "-q", "-t", "checked:2", str(ctx))
+    assert r.returncode == 0, r.stderr  # warnings only: the build runs
+    assert "checked" in cli("images").stdout

@@ -101,6 +101,7 @@ def _pairs(values: tuple[str, ...], what: str, *, from_env: bool = False) -> dic
     default="text",
     help="Format for --print.",
 )
+@click.option("--check", is_flag=True, help="Lint the Dockerfile first; stop if it has errors.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, help="Stages built at once.")
 def build(
     context: str,
@@ -126,6 +127,7 @@ def build(
     explain_cache: bool,
     print_: str | None,
     print_format: str,
+    check: bool,
     jobs: int,
 ) -> None:
     """Build an image from a Dockerfile (CONTEXT is a directory, or '-' for a tar on stdin)."""
@@ -160,6 +162,8 @@ def build(
         if print_:
             _print(print_, print_format, context, file, dockerfile_text, target, args)
             return
+        if check:
+            _check(context, file, dockerfile_text)
         contexts = _pairs(build_contexts, "--build-context")
         for name, value in contexts.items():
             if not value.startswith("docker-image://") and not os.path.isdir(value):
@@ -208,6 +212,33 @@ def build(
         )
         for t in result.tags:
             click.echo(f"Tagged {t.familiar()}", err=True)
+
+
+def _check(context: str, file: str | None, text: str | None) -> None:
+    """``--check``: run the linter (like ``docker build --check``) and stop on errors."""
+    from rich.console import Console
+
+    from forklift.errors import BuildError
+    from forklift.lint.config import LintConfig, find_config
+    from forklift.lint.engine import lint_dockerfile
+    from forklift.lint.report import render_terminal
+
+    path = file or os.path.join(context, "Dockerfile")
+    if text is None:
+        try:
+            text = Path(path).read_text(errors="surrogateescape")
+        except FileNotFoundError:
+            raise UsageError(f"Dockerfile not found: {path}") from None
+    found = find_config(context)
+    config = LintConfig.load(found) if found else LintConfig()
+    result = lint_dockerfile(
+        text, filename=os.path.basename(path), config=config, context=context, dockerfile_path=path
+    )
+    if result.findings:
+        render_terminal([result], Console(stderr=True))
+    if result.has_errors():
+        errors = sum(1 for f in result.findings if f.severity.name == "ERROR")
+        raise BuildError(f"--check: the Dockerfile has {errors} error(s); the build did not start")
 
 
 def _context_from_stdin(stack: contextlib.ExitStack) -> str:
