@@ -379,3 +379,21 @@ def test_real_world_tree_round_trips_and_matches_gnu_tar(corpus: Path, tmp_path:
         e.path for e in iter_entries(io.BytesIO(blob))
     ]
     assert len(listed) == sum(len(d) + len(f) for _, d, f in os.walk(source))
+
+
+def test_no_file_descriptors_leak(tmp_path: Path) -> None:
+    root = lower(tmp_path)
+    data = build_tar(
+        [
+            (member("etc/conf.d/nope/deeper/.wh.x"), b""),  # missing below existing dirs
+            (member("etc/passwd/sub/.wh.y"), b""),  # below a non-directory
+            (member("d1/d2/d3/f"), b"f"),
+        ]
+    )
+    bad_link = build_tar([(member("h", tarfile.LNKTYPE, linkname="etc/conf.d/no/file"), None)])
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        apply(data, root)
+        with pytest.raises(InvalidInput):
+            apply(bad_link, root)
+    assert len(os.listdir("/proc/self/fd")) == before

@@ -69,6 +69,10 @@ class ExtractResult:
     diff_id: Digest | None = None
 
 
+class _Missing(Exception):
+    """A directory looked up without ``create`` is not there."""
+
+
 def _lstat(name: str, dir_fd: int) -> os.stat_result | None:
     try:
         return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -176,7 +180,7 @@ class _Extractor:
                     nfd = os.open(comp, _DIR_FLAGS, dir_fd=fd)
                 except FileNotFoundError:
                     if not create:
-                        return None
+                        raise _Missing from None
                     self.preserve_times(fd, "/".join(real))
                     os.mkdir(comp, 0o755, dir_fd=fd)
                     nfd = os.open(comp, _DIR_FLAGS, dir_fd=fd)
@@ -187,7 +191,7 @@ class _Extractor:
                     where = "/".join([*real, comp])
                     if not stat.S_ISLNK(st.st_mode):
                         if not create:
-                            return None  # nothing can be below a non-directory
+                            raise _Missing from None  # nothing can be below a non-directory
                         raise InvalidInput(
                             f"{self.label}: member {member!r}: {where!r} is not a directory"
                         ) from None
@@ -205,9 +209,11 @@ class _Extractor:
                 stack.append(nfd)
                 real.append(comp)
                 fd = nfd
-        except BaseException:
+        except BaseException as exc:
             for opened in stack:
                 os.close(opened)
+            if isinstance(exc, _Missing):
+                return None
             raise
         for opened in stack[:-1]:
             os.close(opened)
