@@ -103,6 +103,7 @@ def push(
     has in another repository are mounted. Prints the manifest digest and the
     pinned reference (REGISTRY/REPO@sha256:...) to deploy by.
     """
+    from forklift.cli._common import human_size
     from forklift.cli.progress import make_progress
     from forklift.registry.client.images import push as do_push
 
@@ -125,9 +126,9 @@ def push(
         click.echo(str(result.pinned))
         return
     click.echo(
-        f"Pushed {result.reference}: {copied.blobs_copied} blobs uploaded, "
-        f"{copied.blobs_mounted} mounted, {copied.blobs_skipped - copied.blobs_mounted} "
-        "already there",
+        f"Pushed {result.reference}: {copied.blobs_copied} blobs uploaded "
+        f"({human_size(copied.bytes_copied)}), {copied.blobs_mounted} mounted, "
+        f"{copied.blobs_skipped - copied.blobs_mounted} already there",
         err=True,
     )
     click.echo(f"Digest: {result.digest}")
@@ -156,6 +157,7 @@ def pull(
     Prints the digest of what REFERENCE names in the registry (the index, for
     a multi-platform image): pin it as NAME@DIGEST.
     """
+    from forklift.cli._common import human_size
     from forklift.cli.progress import make_progress
     from forklift.registry.client.images import pull_image
 
@@ -174,6 +176,12 @@ def pull(
         click.echo(str(result.digest))
         return
     stored = result.image
+    copied = result.copy
+    click.echo(
+        f"Pulled {copied.blobs_copied} blobs ({human_size(copied.bytes_copied)}), "
+        f"{copied.blobs_skipped} already in the store",
+        err=True,
+    )
     if stored.digest != result.digest:
         click.echo(f"Stored the image for this platform: {stored.digest}", err=True)
     click.echo(f"Digest: {result.digest}")

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""The registry verbs side by side with skopeo: push, pull, re-push, mount-copy, one run.
+
+The same image (six pre-compressed, incompressible layers, ~340 MB by default)
+is moved by the real CLIs, interleaved over several rounds, against a local
+CNCF distribution (``/usr/bin/docker-registry``, plain HTTP on 127.0.0.1):
+
+  push     forklift push (from its store)   vs  skopeo copy oci:LAYOUT docker://...
+  pull     forklift pull (into a new store) vs  skopeo copy docker://... oci:DIR
+  repush   the same push again (every blob already there: HEADs only)
+  mount    forklift copy docker://R/a docker://R/b  vs  skopeo copy (same): mounts, no bytes
+
+Each measurement is one process, start-up included. Prints medians of wall
+time, MB/s and CPU seconds (user+sys of the process), and the ratios.
+Usage: bench/registry_transport.py [--mb 340] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from registry_client_push_pull import Registry, make_layout, run  # noqa: E402
+
+FORKLIFT = [sys.executable, "-m", "forklift"]
+SKOPEO = ["skopeo", "--insecure-policy"]
+OPS = ("push", "pull", "repush", "mount")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mb", type=int, default=340)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    if shutil.which("skopeo") is None:
+        raise SystemExit("skopeo is needed for the comparison")
+    work = Path(tempfile.mkdtemp(prefix="fk-bench-transport-"))
+    env = dict(os.environ)
+    env.pop("FORKLIFT_INSECURE_REGISTRIES", None)
+    src_home = work / "src-home"
+    env["FORKLIFT_HOME"] = str(src_home)
+    layout = work / "layout"
+    total = make_layout(layout, args.mb)
+    subprocess.run([*FORKLIFT, "copy", "-q", f"oci:{layout}:v1", "bench:v1"], env=env, check=True)
+    results: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    try:
+        for rnd in range(args.rounds):
+            order = ["skopeo", "forklift"] if rnd % 2 == 0 else ["forklift", "skopeo"]
+            for tool in order:
+                reg = Registry(work / f"reg-{rnd}-{tool}")
+                out = work / f"out-{tool}"
+                try:
+                    h = reg.host
+                    if tool == "skopeo":
+                        cmds = {
+                            "push": [
+                                *SKOPEO, "copy", "--dest-tls-verify=false",
+                                f"oci:{layout}:v1", f"docker://{h}/bench/a:v1",
+                            ],
+                            "pull": [
+                                *SKOPEO, "copy", "--src-tls-verify=false",
+                                f"docker://{h}/bench/a:v1", f"oci:{out}:v1",
+                            ],
+                            "mount": [
+                                *SKOPEO, "copy", "--src-tls-verify=false",
+                                "--dest-tls-verify=false",
+                                f"docker://{h}/bench/a:v1", f"docker://{h}/bench/b:v1",
+                            ],
+                        }  # fmt: skip
+                        cmds["repush"] = cmds["push"]
+                        op_env = env
+                    else:
+                        cmds = {
+                            "push": [*FORKLIFT, "push", "-q", "bench:v1", f"{h}/bench/a:v1"],
+                            "pull": [*FORKLIFT, "pull", "-q", f"{h}/bench/a:v1"],
+                            "mount": [
+                                *FORKLIFT, "copy", "-q",
+                                f"docker://{h}/bench/a:v1", f"docker://{h}/bench/b:v1",
+                            ],
+                        }  # fmt: skip
+                        cmds["repush"] = cmds["push"]
+                        op_env = env
+                    for op in OPS:
+                        this_env = op_env
+                        if tool == "forklift" and op == "pull":
+                            # a new, empty store (and no remembered blob locations)
+                            this_env = {**env, "FORKLIFT_HOME": str(out)}
+                        if tool == "forklift" and op == "mount":
+                            # nothing remembered: the mount source must come from the copy
+                            this_env = {**env, "FORKLIFT_HOME": str(work / "mount-home")}
+                        results.setdefault((op, tool), []).append(run(cmds[op], this_env))
+                finally:
+                    reg.stop()
+                    shutil.rmtree(out, ignore_errors=True)
+                    shutil.rmtree(work / "mount-home", ignore_errors=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    mb = total / 1e6
+    print(
+        f"image: 6 layers, {mb:.0f} MB (random bytes); {args.rounds} interleaved rounds; "
+        "medians; one process per operation, start-up included"
+    )
+    print(f"{'op':8} {'tool':9} {'wall s':>8} {'MB/s':>8} {'CPU s':>7}")
+    for op in OPS:
+        med = {}
+        for tool in ("skopeo", "forklift"):
+            walls = [w for w, _ in results[(op, tool)]]
+            cpus = [c for _, c in results[(op, tool)]]
+            med[tool] = (statistics.median(walls), statistics.median(cpus))
+            rate = f"{mb / med[tool][0]:8.0f}" if op in ("push", "pull") else f"{'':>8}"
+            print(f"{op:8} {tool:9} {med[tool][0]:8.3f} {rate} {med[tool][1]:7.2f}")
+        speed = med["skopeo"][0] / med["forklift"][0]
+        cpu = med["forklift"][1] / med["skopeo"][1] if med["skopeo"][1] else float("nan")
+        print(
+            f"{op:8} {'ratio':9} forklift is {speed:.2f}x skopeo's speed, uses {cpu:.2f}x its CPU"
+        )
+
+
+if __name__ == "__main__":
+    main()
