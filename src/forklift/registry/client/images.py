@@ -14,7 +14,7 @@ one copy engine between the store and the ``docker://`` transport.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from forklift.errors import NotFound, UsageError
 from forklift.oci import mediatypes as mt
@@ -102,8 +102,6 @@ def _with_jobs(options: ClientOptions | None, jobs: int) -> ClientOptions | None
         options = ClientOptions()
     if options.max_connections >= jobs + 2:
         return options
-    from dataclasses import replace
-
     return replace(options, max_connections=jobs + 2)
 
 
@@ -228,7 +226,8 @@ def push(
         platform = Platform.parse(platform)
     from forklift.transports.layout import StoreSource
 
-    with StoreSource(store, image) as src:
+    src = StoreSource(store, image)
+    with src:
         if destination is None:
             dest = default_destination(image, src.image)
         else:
@@ -296,7 +295,9 @@ def inspect_remote(
 
     From an index, the image for ``platform`` (default: this host's) is
     chosen; without a ``platform`` and no image for this host, only the index
-    is returned. Everything fetched is verified against its digest.
+    is returned. With ``config=False`` and no ``platform`` only the top
+    manifest is fetched (``manifest`` is then ``top``, as ``--raw`` needs).
+    Everything fetched is verified against its digest.
     """
     ref = registry_reference(ref)
     if isinstance(platform, str):
@@ -304,6 +305,9 @@ def inspect_remote(
     deadline = _deadline(timeout)
     with RegistrySource(ref, options=options, credentials=credentials, deadline=deadline) as src:
         top = src.top()
+        if not config and platform is None:
+            # only the top manifest's bytes are wanted (inspect --raw)
+            return RemoteImage(ref, top, top, None)
         chosen = _pick(src.client, ref, top, platform, src.deadline)
         blob: bytes | None = None
         if chosen is not None and config:
@@ -332,15 +336,15 @@ def list_tags(
 ) -> Iterator[str]:
     """Every tag of ``ref``'s repository, following the registry's pagination."""
     ref = registry_reference(ref)
+    deadline = Deadline(timeout)
+    if timeout is not None:
+        # each page's request (retries included) stops at the timeout...
+        options = replace(options or ClientOptions(), operation_timeout=timeout)
     with RegistryClient(ref.domain, options=options, credentials=credentials) as client:
-        if timeout is not None:
-            # tag listing is a series of calls: bound the whole series
-            deadline = Deadline(timeout)
-            for tag in client.list_tags(ref.path, page_size=page_size):
-                deadline.check(f"tag list of {ref.name}")
-                yield tag
-        else:
-            yield from client.list_tags(ref.path, page_size=page_size)
+        for tag in client.list_tags(ref.path, page_size=page_size):
+            # ...and so does the series of pages
+            deadline.check(f"tag list of {ref.name}")
+            yield tag
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
-from forklift.errors import DigestMismatch, UsageError
+from forklift.errors import DigestMismatch, InvalidInput, UsageError
 from forklift.oci import mediatypes as mt
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest, VerifyingReader
@@ -163,12 +163,13 @@ class RegistrySource(_Endpoint, ImageSource):
             deadline=self.deadline,
         )
         where = f"{self.client.registry}/{self.repository}"
-        return _RegistryBlobStream(reader, desc, where)  # type: ignore[return-value]
+        stream = _RegistryBlobStream(cast(BinaryIO, reader), desc, where)
+        return cast(BinaryIO, stream)
 
     def read_blob(self, desc: Descriptor, *, max_size: int = 16 * 1024 * 1024) -> bytes:
         """A small blob (a config) in memory, verified."""
         if desc.size > max_size:
-            raise UsageError(f"{blob_kind(desc)} {desc.digest} is larger than {max_size} bytes")
+            raise InvalidInput(f"{blob_kind(desc)} {desc.digest} is larger than {max_size} bytes")
         return self.client.fetch_blob_bytes(
             self.repository,
             desc.digest,
@@ -176,6 +177,9 @@ class RegistrySource(_Endpoint, ImageSource):
             what=blob_kind(desc),
             deadline=self.deadline,
         )
+
+    def __enter__(self) -> RegistrySource:
+        return self
 
     def close(self) -> None:
         self.close_client()
@@ -310,6 +314,9 @@ class RegistryDestination(_Endpoint, ImageDestination):
                     retry=False,
                     deadline=Deadline(5.0),
                 )
+
+    def __enter__(self) -> RegistryDestination:
+        return self
 
     def close(self) -> None:
         self.abort()
