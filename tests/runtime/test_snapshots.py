@@ -173,6 +173,7 @@ def _worker(tmp_path: Path, home: Path, mode: str, layers: list[LayerRef]) -> su
         ],
         env={**os.environ, "FORKLIFT_HOME": str(home)},
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
 
@@ -188,11 +189,13 @@ def test_concurrent_processes_unpack_once(tmp_path: Path, home: Path, store: Sto
     workers = [_worker(tmp_path, home, "normal", [layer]) for _ in range(3)]
     time.sleep(0.3)  # let all three reach the start line
     (tmp_path / "go").touch()
-    outputs = [w.communicate(timeout=60)[0].strip() for w in workers]
-    assert [w.returncode for w in workers] == [0, 0, 0]
+    results = [w.communicate(timeout=120) for w in workers]
+    outputs = [out.strip() for out, _ in results]
+    assert [w.returncode for w in workers] == [0, 0, 0], [err for _, err in results]
     # One extraction in total, and every process got that one snapshot.
-    assert len((tmp_path / "count").read_text().split()) == 1
-    assert len(set(outputs)) == 1
+    extractions = (tmp_path / "count").read_text().split()
+    assert len(extractions) == 1, (extractions, outputs, [err for _, err in results])
+    assert len(set(outputs)) == 1, outputs
     snaps = Snapshotter(store)
     assert [s.chain_id for s in snaps.list()] == [layer.diff_id]
     assert list((home / "snapshots" / "tmp").iterdir()) == []
@@ -208,7 +211,7 @@ def test_killed_unpack_leaves_nothing_visible(tmp_path: Path, home: Path, store:
         time.sleep(0.01)
     # Everything is extracted into the staging dir; the process dies before the rename.
     worker.send_signal(signal.SIGKILL)
-    worker.wait()
+    worker.communicate()
     snaps = Snapshotter(store)
     assert snaps.get(layer.diff_id) is None
     assert not snaps.path_of(layer.diff_id).exists()
