@@ -389,3 +389,36 @@ def test_prune_spares_live_workspaces_and_clears_dead_ones(
         assert (m.upper / "made").read_text() == "x"
         assert not dead.exists()
     assert list(active.iterdir()) == []
+
+
+def test_prune_keeps_a_chain_named_by_a_rooted_artifact(
+    store: Store, base_layers: list[LayerRef]
+) -> None:
+    from forklift.oci import mediatypes as mt
+    from forklift.oci.descriptor import Descriptor
+    from forklift.oci.manifest import ImageManifest
+    from forklift.runtime.snapshots import CHAIN_ANNOTATION
+
+    with Snapshotter(store) as snaps:
+        snaps.prepare(base_layers)
+    top = chain_id([r.diff_id for r in base_layers])
+    record = store.put_blob(b"{}")
+    artifact = ImageManifest(
+        config=Descriptor("application/vnd.example.record+json", record, 2),
+        layers=(),
+        annotations={CHAIN_ANNOTATION: str(top)},
+    ).to_bytes()
+    store.set_root(
+        "example", "entry", Descriptor(mt.OCI_MANIFEST, store.put_blob(artifact), len(artifact))
+    )
+    store.prune()
+    names = {s.chain_id for s in Snapshotter(store).list()}
+    assert names == {top, base_layers[0].diff_id}  # the named chain and what it stacks on
+    stray = add_layer(store, [Member("stray", b"s")])
+    with Snapshotter(store) as snaps:
+        snaps.prepare([stray])
+    store.prune()
+    assert Snapshotter(store).get(stray.diff_id) is None
+    store.delete_root("example", "entry")
+    store.prune()
+    assert Snapshotter(store).list() == []

@@ -22,8 +22,9 @@ layer shared by two images (on the same parents) is unpacked once for both.
 Garbage collection: ``Store.prune`` calls :func:`prune_hook` under the
 store's exclusive lock; it keeps every snapshot whose chain is a prefix of
 the diff IDs of an image config reachable from the store's index or roots
-(images, build-cache entries, containers), plus every chain held by a live
-lease, and removes the rest. Unpacks and commits hold the store's shared lock,
+(images, containers), or is named by a manifest's :data:`CHAIN_ANNOTATION`
+(build-cache entries, which are artifacts rather than images), plus every
+chain held by a live lease, and removes the rest. Unpacks and commits hold the store's shared lock,
 so they never overlap a prune.
 """
 
@@ -57,6 +58,9 @@ from forklift.runtime import overlay
 from forklift.store.store import Store, StoredImage
 
 META = "meta.json"
+#: A manifest annotation naming the chain ID of a snapshot to keep while the manifest is
+#: reachable (for artifacts that are not images, e.g. build-cache entries of RUN steps).
+CHAIN_ANNOTATION = "dev.forklift.snapshot.chain-id"
 _lease_counter = itertools.count()
 
 
@@ -698,7 +702,8 @@ class Snapshotter:
     # -- garbage collection ---------------------------------------------------------------
 
     def prune(self, keep: set[Digest], *, dry_run: bool = False) -> SnapshotPruneReport:
-        """Remove snapshots whose chain is neither in ``keep`` nor leased by a live process.
+        """Remove snapshots whose chain is neither in ``keep`` nor leased by a live process
+        (nor under one of those: ancestors of a kept snapshot stay).
 
         Call with the store's exclusive lock held (as :func:`prune_hook` does),
         so no unpack or commit is half-way; leftovers of killed ones in
@@ -706,6 +711,14 @@ class Snapshotter:
         """
         held, live, stale = _live_leases(self.root / "leases")
         keep_names = {c.encoded for c in keep} | {Digest.parse(c).encoded for c in held}
+        # A kept snapshot is only usable with the ones under it: keep its ancestors too.
+        todo = list(keep_names)
+        while todo:
+            with contextlib.suppress(ForkliftError, ValueError):
+                snap = self.get(Digest("sha256", todo.pop()))
+                if snap is not None and snap.parent and snap.parent.encoded not in keep_names:
+                    keep_names.add(snap.parent.encoded)
+                    todo.append(snap.parent.encoded)
         removed: list[Digest] = []
         kept = 0
         if self.root.is_dir():
@@ -746,7 +759,8 @@ class Snapshotter:
 
 
 def wanted_chains(store: Store) -> set[Digest]:
-    """Every chain ID (all prefixes) of every image config reachable from the index and roots."""
+    """Chains to keep: every prefix of the diff IDs of every image config reachable from the
+    index and roots, plus chains named by a :data:`CHAIN_ANNOTATION` on a reachable manifest."""
     starts: list[Descriptor] = list(store.layout.read_index().manifests)
     roots_dir = store.home / "roots"
     if roots_dir.is_dir():
@@ -767,6 +781,10 @@ def wanted_chains(store: Store) -> set[Digest]:
                     todo.extend(manifest.manifests)
                 elif isinstance(manifest, ImageManifest):
                     todo.append(manifest.config)
+                    named = manifest.annotations.get(CHAIN_ANNOTATION)
+                    if named:
+                        with contextlib.suppress(ForkliftError):
+                            wanted.add(Digest.parse(named))
             elif desc.media_type in mt.CONFIGS:
                 config = store.get_config(desc.digest)
                 wanted.update(chain_ids(config.diff_ids))
@@ -781,6 +799,7 @@ def prune_hook(store: Store, *, dry_run: bool = False) -> SnapshotPruneReport:
 
 
 __all__ = [
+    "CHAIN_ANNOTATION",
     "LayerRef",
     "Mounted",
     "Snapshot",
