@@ -723,12 +723,16 @@ class RegistryClient:
         what: str = "blob",
         deadline: Deadline | None = None,
         into: upload.UploadSession | None = None,
+        reopen: upload.Reopen | None = None,
     ) -> None:
         """Upload ``size`` bytes read from ``reader`` as blob ``digest`` (no existence check).
 
         ``into`` is an upload session already open, such as the one a mount
         that fell back returns (:meth:`mount_blob`). ``progress`` gets the
         running count of bytes sent; it can step back when a chunk is resent.
+        ``reopen(offset)`` returns a stream of the same bytes from ``offset``
+        (a local file): a ``reader`` that cannot seek is then streamed, and
+        only what a broken connection lost is read again, through it.
         """
         upload.upload_blob(
             self.session,
@@ -740,6 +744,7 @@ class RegistryClient:
             deadline=deadline,
             upload=into,
             what=what,
+            reopen=reopen,
         )
         self.blob_locations.remember(self.registry, repository, [str(digest)])
 

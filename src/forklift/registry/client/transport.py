@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from forklift.errors import DigestMismatch, InvalidInput, UsageError
@@ -212,6 +214,8 @@ class RegistryDestination(_Endpoint, ImageDestination):
         self._lock = threading.Lock()
         # upload sessions a registry opened instead of mounting, waiting for the bytes
         self._open_uploads: dict[Digest, UploadSession] = {}
+        # the source's local files of blobs to upload (re-read only to resume an upload)
+        self._local_files: dict[Digest, Path] = {}
         self._top: tuple[bytes, str] | None = None
         #: the top-level manifest as pushed by :meth:`commit`
         self.pushed: PushedManifest | None = None
@@ -238,14 +242,18 @@ class RegistryDestination(_Endpoint, ImageDestination):
             with self._lock:
                 self.blob_results[desc.digest] = how
             return how
-        if got is not None:
-            with self._lock:
+        path = source.blob_path(desc)
+        with self._lock:
+            if got is not None:
                 self._open_uploads[desc.digest] = got
+            if path is not None:
+                self._local_files[desc.digest] = path
         return None
 
     def put_blob(self, desc: Descriptor, stream: BinaryIO) -> None:
         with self._lock:
             session = self._open_uploads.pop(desc.digest, None)
+            path = self._local_files.pop(desc.digest, None)
         # The upload reads exactly ``size`` bytes and then asks for one more: the
         # engine's verifying stream raises on that read if the bytes were wrong,
         # before the closing PUT, so the registry never gets a blob that does not
@@ -258,6 +266,9 @@ class RegistryDestination(_Endpoint, ImageDestination):
             what=blob_kind(desc),
             deadline=self.deadline,
             into=session,
+            # with the source's local file, a large blob streams from the verifying
+            # stream instead of being buffered a chunk at a time for resumes
+            reopen=_reopener(path) if path is not None else None,
         )
         with self._lock:
             self.blob_results[desc.digest] = "uploaded"
@@ -321,6 +332,15 @@ class RegistryDestination(_Endpoint, ImageDestination):
     def close(self) -> None:
         self.abort()
         self.close_client()
+
+
+def _reopener(path: Path) -> Callable[[int], BinaryIO]:
+    def reopen(offset: int) -> BinaryIO:
+        f = open(path, "rb")  # noqa: SIM115  (the caller closes it)
+        f.seek(offset)
+        return f
+
+    return reopen
 
 
 def _endpoint_options(options: dict[str, Any]) -> dict[str, Any]:

@@ -75,15 +75,22 @@ def _location(session: Session, resp: httpx.Response) -> str:
     return session.url(location)
 
 
+Reopen = Callable[[int], BinaryIO]
+
+
 class _Source:
     """The bytes of a blob being uploaded, re-readable from any confirmed offset.
 
-    A seekable reader is re-read from the file; any other stream is read one
-    chunk at a time into memory and the chunk is kept until the registry
-    confirms it, so a resume never needs bytes older than the current chunk.
+    A seekable reader is re-read from the file. A stream that is not seekable
+    but comes with ``reopen`` (another way to read the same bytes from an
+    offset, e.g. the local file behind a verifying stream) is streamed as
+    sent, and only bytes already taken from it are read again through
+    ``reopen`` after a broken connection. Any other stream is read one chunk
+    at a time into memory and the chunk is kept until the registry confirms
+    it, so a resume never needs bytes older than the current chunk.
     """
 
-    def __init__(self, reader: BinaryIO, size: int) -> None:
+    def __init__(self, reader: BinaryIO, size: int, reopen: Reopen | None = None) -> None:
         self.reader = reader
         self.size = size
         self.base: int | None = None
@@ -92,6 +99,7 @@ class _Source:
                 self.base = reader.tell()
         except (OSError, ValueError, AttributeError):
             self.base = None
+        self.reopen = reopen if self.base is None else None
         self.window_start = 0
         self.window = b""
         self.consumed = 0  # bytes taken from a non-seekable reader
@@ -101,11 +109,13 @@ class _Source:
         return self.base is not None
 
     def can_restart_at(self, offset: int) -> bool:
+        if self.reopen is not None:
+            return offset <= self.consumed
         return self.seekable or offset >= self.window_start
 
     def prepare(self, offset: int, length: int) -> None:
         """Make bytes [offset, offset+length) available (non-seekable: buffer them)."""
-        if self.seekable:
+        if self.seekable or self.reopen is not None:
             return
         end = offset + length
         if offset >= self.window_start and end <= self.window_start + len(self.window):
@@ -125,6 +135,9 @@ class _Source:
 
     def pieces(self, offset: int, length: int) -> Iterator[bytes]:
         """Yield bytes [offset, offset+length) in pieces of at most 1 MiB."""
+        if self.reopen is not None:
+            yield from self._streamed(offset, offset + length)
+            return
         if not self.seekable:
             view = memoryview(self.window)
             start = offset - self.window_start
@@ -141,6 +154,32 @@ class _Source:
                     f"the blob being uploaded ended {left} bytes early (expected {self.size} bytes)"
                 )
             left -= len(piece)
+            yield piece
+
+    def _streamed(self, start: int, end: int) -> Iterator[bytes]:
+        """Bytes [start, end): again through ``reopen`` up to what was consumed, then
+        fresh from the stream (so every byte of the stream is read exactly once)."""
+        assert self.reopen is not None
+        pos = start
+        if pos < self.consumed:
+            stop = min(end, self.consumed)
+            with self.reopen(pos) as again:
+                while pos < stop:
+                    piece = again.read(min(PIECE, stop - pos))
+                    if not piece:
+                        raise SizeMismatch(
+                            f"the blob being uploaded could not be read again at byte {pos}"
+                        )
+                    pos += len(piece)
+                    yield piece
+        while pos < end:
+            piece = self.reader.read(min(PIECE, end - pos))
+            if not piece:
+                raise SizeMismatch(
+                    f"the blob being uploaded ended after {pos} bytes (expected {self.size} bytes)"
+                )
+            pos += len(piece)
+            self.consumed = pos
             yield piece
 
     def check_end(self) -> None:
@@ -178,12 +217,15 @@ def upload_blob(
     deadline: Deadline | None = None,
     upload: UploadSession | None = None,
     what: str = "blob",
+    reopen: Reopen | None = None,
 ) -> None:
     """Upload ``size`` bytes from ``reader`` as blob ``digest`` of ``repository``.
 
     Small blobs (``options.monolithic_max``) go in one PUT; larger ones in
     chunks that resume after broken connections. ``upload`` reuses an already
-    open session (e.g. from a mount that fell back to an upload). The
+    open session (e.g. from a mount that fell back to an upload). ``reopen``
+    (offset -> a stream of the same bytes from there) lets a non-seekable
+    ``reader`` be streamed instead of buffered a chunk at a time. The
     registry checks the digest; a rejection raises :class:`DigestMismatch`.
     """
     deadline = session.deadline(deadline)
@@ -195,7 +237,10 @@ def upload_blob(
             raise SizeMismatch(f"the {what} being uploaded is larger than {size} bytes")
         _upload_monolithic(session, repository, data, digest, progress, deadline, upload, what)
     else:
-        _upload_chunked(session, repository, reader, digest, size, progress, deadline, upload, what)
+        _upload_chunked(
+            session, repository, _Source(reader, size, reopen), digest, progress, deadline,
+            upload, what,
+        )  # fmt: skip
 
 
 def _put_final(
@@ -328,15 +373,14 @@ def _status(
 def _upload_chunked(
     session: Session,
     repository: str,
-    reader: BinaryIO,
+    source: _Source,
     digest: Digest,
-    size: int,
     progress: Progress | None,
     deadline: Deadline,
     upload: UploadSession | None,
     what: str,
 ) -> None:
-    source = _Source(reader, size)
+    size = source.size
     backoff = Backoff(session.options.backoff_base, session.options.backoff_max)
     current = upload or start_upload(session, repository, deadline)
     chunk = max(session.options.chunk_size, current.min_chunk, 1)
