@@ -325,3 +325,20 @@ def test_check_lints_first_and_stops_on_errors(busybox_image: str, tmp_path: Pat
     r = cli("build", "--check", "-q", "-t", "checked:2", str(ctx))
     assert r.returncode == 0, r.stderr  # warnings only: the build runs
     assert "checked" in cli("images").stdout
+
+
+def test_prune_keeps_build_cache_and_its_snapshots(busybox_image: str, tmp_path: Path, home: Path) -> None:
+    ctx = tmp_path / "ctx"
+    write(ctx, {"Dockerfile": "FROM busybox\nRUN echo one > /one\nRUN echo two > /two\n"})
+    do_build(ctx)
+    Store.open().remove("t:1")
+    snapshots = home / "snapshots"
+    before = {p.name for p in snapshots.iterdir() if len(p.name) == 64}
+    report = Store.open().prune()
+    after = {p.name for p in snapshots.iterdir() if len(p.name) == 64}
+    assert before and before == after, report  # cached RUN results stay unpacked
+    again, _ = do_build(ctx)
+    assert all(cached_lines(again))
+    Store.open().prune(cache=True)
+    rebuilt, _ = do_build(ctx)
+    assert not any(cached_lines(rebuilt))

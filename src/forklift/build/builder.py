@@ -187,7 +187,7 @@ class Builder:
         if self._runtime is None:
             from forklift.runtime.oci_runtime import find_runtime
 
-            self._runtime = find_runtime(self.options.runtime)
+            self._runtime = find_runtime(self.options.runtime, home=self.store.home)
         return self._runtime
 
     # -- the build -----------------------------------------------------------------------
@@ -561,10 +561,21 @@ class Builder:
 
         desc, diff_id = layer if layer is not None else (None, None)
         st.stamp = self.created
-        self.cache.put(key, desc, diff_id, created_by, {"created": self.created})
         if desc is not None and diff_id is not None:
             st.layers.append(LayerRef(desc, diff_id))
+        self.cache.put(
+            key, desc, diff_id, created_by, {"created": self.created}, chain=self._chain(st, desc)
+        )
         self._history(st, cmd, created_by, desc is None)
+
+    @staticmethod
+    def _chain(st: StageState, layer: Descriptor | None) -> Digest | None:
+        """The chain ID of the stage's layers (when the step added one)."""
+        if layer is None:
+            return None
+        from forklift.runtime.snapshots import chain_id
+
+        return chain_id([x.diff_id for x in st.layers])
 
     def _report(self, st: StageState, cmd: ins.Command, cached: bool) -> None:
         with self._lock:
@@ -911,6 +922,7 @@ class Builder:
             layer[1] if layer else None,
             created_by,
             {"created": self.created},
+            chain=self._chain(st, layer[0] if layer else None),
         )
         self._history(st, cmd, created_by, layer is None)
         st.key = key

@@ -28,6 +28,7 @@ from forklift.oci.manifest import ImageManifest
 from forklift.store.store import Store
 
 ROOT_KIND = "buildcache"
+CHAIN_ANNOTATION = "dev.forklift.snapshot.chain-id"  # read by runtime.snapshots' prune hook
 RECORD_TYPE = "application/vnd.forklift.buildcache.record.v1+json"
 ARTIFACT_TYPE = "application/vnd.forklift.buildcache.v1"
 
@@ -86,8 +87,13 @@ class BuildCache:
         diff_id: Digest | None,
         created_by: str,
         extra: dict[str, Any] | None = None,
+        chain: Digest | None = None,
     ) -> CacheEntry:
-        """Record a step's result (the layer blob must already be in the store)."""
+        """Record a step's result (the layer blob must already be in the store).
+
+        ``chain`` is the chain ID of the layer stack up to this step: the annotation keeps
+        its unpacked snapshot alive through ``prune``, so a later build mounts it directly.
+        """
         record = canonical.dumps(
             {
                 "key": key,
@@ -101,6 +107,7 @@ class BuildCache:
             config=Descriptor(RECORD_TYPE, record_digest, len(record)),
             layers=(layer,) if layer is not None else (),
             artifact_type=ARTIFACT_TYPE,
+            annotations={CHAIN_ANNOTATION: str(chain)} if chain is not None else {},
         )
         raw = manifest.to_bytes()
         digest = self.store.put_blob(raw)
