@@ -12,7 +12,7 @@ import pytest
 from tests.registry_client.proxies import DOWN, UP, TcpProxy
 
 from .conftest import Fk, Target, load_into_store, parse_push
-from .images import SampleImage, index_bytes, make_test_image
+from .images import SampleImage, index_bytes, make_test_image, write_layout
 
 # requests and manifests only: far below one layer of the test images (300 kB + 700 kB)
 NO_BLOB_BYTES = 25_000
@@ -185,3 +185,32 @@ def test_multi_platform_round_trip(
     one = fk("push", "--platform", "linux/arm64", "multi:1", f"{registry.host}/{repo_name}:arm")
     assert one.returncode == 0, one.stderr
     assert parse_push(one.stdout)[0] == arm.manifest_digest
+
+
+def test_copy_between_a_registry_and_files(
+    registry, fk: Fk, repo_name: str, tmp_path: Path, small_image: SampleImage
+) -> None:
+    """docker:// on either side of forklift copy, with the file transports on the other."""
+    from tests.registry_client.images import sha256
+
+    layout = write_layout(tmp_path / "in", "1", [small_image])
+    ref = f"docker://{registry.host}/{repo_name}:from-oci"
+    fk("copy", "-q", f"oci:{layout}:1", ref, check=True)
+    out = tmp_path / "out"
+    fk("copy", "-q", ref, f"oci:{out}:copied", check=True)
+    index = json.loads((out / "index.json").read_text())
+    [entry] = index["manifests"]
+    assert entry["digest"] == small_image.manifest_digest
+    manifest = (out / "blobs" / "sha256" / entry["digest"].split(":")[1]).read_bytes()
+    assert manifest == small_image.image.manifest
+    archive = tmp_path / "image.tar"
+    fk("copy", "-q", ref, f"docker-archive:{archive}:app:1", check=True)
+    back = f"docker://{registry.host}/{repo_name}:from-archive"
+    fk("copy", "-q", f"docker-archive:{archive}", back, check=True)
+    raw = fk("inspect", "--remote", "--raw", back, check=True).stdout.encode()
+    # docker save's format keeps layers as plain tars: they come back by their diff IDs,
+    # under the same config
+    doc = json.loads(raw)
+    assert doc["config"]["digest"] == small_image.image.config.digest
+    assert [x["digest"] for x in doc["layers"]] == list(small_image.diff_ids)
+    assert sha256(raw) == fk("pull", "-q", back, check=True).stdout.strip()
