@@ -73,3 +73,19 @@ def test_onbuild_triggers_run_in_the_child(duo) -> None:
     assert out.ours["seen"].preview == b"from the child's context\nran\n"
     cfg = config_fields(out.ours_config, ("Env", "OnBuild"))
     assert cfg == {"Env": ["PARENT=1", "TRIGGERED=yes"], "OnBuild": None}  # triggers used up
+
+
+def test_onbuild_of_a_stage_runs_in_stages_built_from_it(duo) -> None:
+    # BuildKit resolveStages: the ONBUILD commands of a base *stage* become triggers of the
+    # stage built FROM it; they do not reach the next generation.
+    out = same(
+        duo,
+        "FROM busybox AS base\n"
+        "ONBUILD RUN echo child >> /generations\n"
+        "FROM base AS child\n"
+        "RUN echo after-trigger >> /generations\n"
+        "FROM child\n"
+        "RUN echo grandchild >> /generations\n",
+        docker_format=True,
+    )
+    assert out.ours["generations"].preview == b"child\nafter-trigger\ngrandchild\n"

@@ -1,0 +1,3 @@
+import { render } from "tiny-template";
+
+document.body.innerHTML = render("Hello from the Node-style build");

@@ -1,0 +1,1 @@
+export const pad = (s, n) => s.padStart(n);
