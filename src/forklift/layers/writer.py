@@ -24,7 +24,6 @@ from typing import Any, BinaryIO, Protocol
 from forklift.errors import ForkliftError, InvalidInput
 from forklift.layers.compression import (
     GZIP,
-    ZSTD,
     make_compressor,
     normalize_compression,
 )
@@ -78,21 +77,16 @@ class _Abort(Exception):
 
 
 class _Pipeline:
-    """Fixed-size tar chunks from the caller's thread, compressed+hashed+written by a worker.
+    """Fixed-size tar chunks from the caller's thread, compressed+hashed+written by a worker."""
 
-    With ``threaded=False`` the chunks are processed in the caller's thread
-    (used for zstd, whose compressor already runs in its own C thread).
-    """
-
-    def __init__(self, out: Writable, compression: str, level: int | None, threaded: bool) -> None:
+    def __init__(self, out: Writable, compression: str, level: int | None) -> None:
         self._out = out
         self._compression = compression
         self._compressor = make_compressor(compression, level)
         self.diff = Hasher()
         self.blob = Hasher() if compression else self.diff
-        self._threaded = threaded
         self._free: queue.Queue[bytearray] = queue.Queue()
-        for _ in range(_BUFFERS if threaded else 1):
+        for _ in range(_BUFFERS):
             self._free.put(bytearray(CHUNK))
         self._full: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
         self._error: BaseException | None = None
@@ -100,12 +94,8 @@ class _Pipeline:
         self._buf = self._free.get()
         self._view = memoryview(self._buf)
         self._pos = 0
-        self._worker: threading.Thread | None = None
-        if threaded:
-            self._worker = threading.Thread(
-                target=self._run, name="forklift-layer-writer", daemon=True
-            )
-            self._worker.start()
+        self._worker = threading.Thread(target=self._run, name="forklift-layer-writer", daemon=True)
+        self._worker.start()
 
     # -- the compress + hash + write stage
 
@@ -149,12 +139,7 @@ class _Pipeline:
             raise _Abort
 
     def _emit(self) -> None:
-        chunk = self._view[: self._pos]
-        self.diff.update(chunk)
-        if not self._threaded:
-            self._inline(self._process, chunk)
-            self._pos = 0
-            return
+        self.diff.update(self._view[: self._pos])
         self._full.put((self._buf, self._pos))
         self._check()
         self._buf = self._free.get()
@@ -191,20 +176,7 @@ class _Pipeline:
             if self._pos == CHUNK:
                 self._emit()
 
-    def _inline(self, step: Any, *args: Any) -> None:
-        # Failures of the output side surface the same way as from the worker.
-        try:
-            step(*args)
-        except BaseException as exc:
-            self._error = exc
-            raise _Abort from None
-
     def finish(self) -> None:
-        if self._worker is None:
-            if self._pos:
-                self._emit()
-            self._inline(self._end_stream)
-            return
         if self._pos:
             self.diff.update(self._view[: self._pos])
             self._full.put((self._buf, self._pos))
@@ -216,9 +188,8 @@ class _Pipeline:
     def cancel(self) -> None:
         """Stop the worker without writing anything more."""
         self._cancelled = True
-        if self._worker is not None:
-            self._full.put(None)
-            self._worker.join()
+        self._full.put(None)
+        self._worker.join()
 
     @property
     def error(self) -> BaseException | None:
@@ -298,9 +269,7 @@ def write_layer(
         if overlay:
             raise InvalidInput("overlay=True needs a directory (an overlayfs upper dir)")
         plans = plan_items(source, xattrs=xattrs)
-    # zstd compresses in libzstd's own thread already; a second Python thread
-    # would only fight the first for the GIL (measured: slower, more CPU).
-    pipe = _Pipeline(out, kind, level, threaded=kind != ZSTD)
+    pipe = _Pipeline(out, kind, level)
     try:
         for plan in plans:
             if normalize is not None:
