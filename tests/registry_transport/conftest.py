@@ -139,14 +139,17 @@ def target2(request: pytest.FixtureRequest, fk: Fk) -> Target:
 
 
 def load_into_store(
-    fk: Fk, tmp_path: Path, name: str, images: list[SampleImage], index: bytes | None = None
+    tmp_path: Path, name: str, images: list[SampleImage], index: bytes | None = None
 ) -> None:
-    """Put a hand-built image (or index) into the store under ``name``."""
+    """Put a hand-built image (or index) into the store ($FORKLIFT_HOME) under ``name``.
+
+    In-process (set-up, not what is tested: ``forklift copy`` has its own tests), which
+    spares a CLI start-up per test.
+    """
+    from forklift.transports.copy import copy
+
     layout = write_layout(tmp_path / f"layout-{len(list(tmp_path.iterdir()))}", "t", images, index)
-    args = ["copy", "-q", f"oci:{layout}:t", name]
-    if index is not None:
-        args.insert(2, "--all-platforms")
-    fk(*args, check=True)
+    copy(f"oci:{layout}:t", name, all_platforms=index is not None)
 
 
 @pytest.fixture

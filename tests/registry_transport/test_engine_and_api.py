@@ -115,7 +115,7 @@ def test_library_pull_and_push(
     registry, fk: Fk, repo_name: str, tmp_path: Path, small_image: SampleImage
 ) -> None:
     """What the builder calls: push(image, dest) and pull(ref, store) -> StoredImage."""
-    load_into_store(fk, tmp_path, "app:1", [small_image])
+    load_into_store(tmp_path, "app:1", [small_image])
     result = push("app:1", f"docker://{registry.host}/{repo_name}:lib")
     assert str(result.digest) == small_image.manifest_digest
     assert str(result.pinned) == f"{registry.host}/{repo_name}@{small_image.manifest_digest}"

@@ -25,7 +25,7 @@ def big_image() -> SampleImage:
 
 
 def _push(fk: Fk, tmp_path: Path, image: SampleImage, ref: str) -> None:
-    load_into_store(fk, tmp_path, "src:1", [image])
+    load_into_store(tmp_path, "src:1", [image])
     fk("push", "-q", "src:1", ref, check=True)
 
 
@@ -75,7 +75,7 @@ def test_flipped_byte_is_a_digest_mismatch_and_nothing_is_stored(
 def test_push_resumes_after_the_upload_is_cut(
     registry, fk: Fk, repo_name: str, tmp_path: Path, big_image: SampleImage
 ) -> None:
-    load_into_store(fk, tmp_path, "src:1", [big_image])
+    load_into_store(tmp_path, "src:1", [big_image])
     proxy = TcpProxy(registry.port, cut=Cut(UP, after=800_000))
     try:
         out = fk("push", "-q", "src:1", f"{proxy.host}/{repo_name}:1")

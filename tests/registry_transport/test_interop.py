@@ -24,7 +24,7 @@ def skopeo(*args: str) -> str:
 def test_skopeo_and_podman_read_what_forklift_pushed(
     registry, fk: Fk, repo_name: str, tmp_path: Path, small_image: SampleImage, podman: Podman
 ) -> None:
-    load_into_store(fk, tmp_path, "app:1", [small_image])
+    load_into_store(tmp_path, "app:1", [small_image])
     ref = f"{registry.host}/{repo_name}:1"
     digest, _ = parse_push(fk("push", "app:1", ref, check=True).stdout)
 

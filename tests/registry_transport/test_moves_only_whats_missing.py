@@ -48,7 +48,7 @@ def test_repush_uploads_no_blob_bytes(
     small_image: SampleImage,
 ) -> None:
     target, proxy = proxied
-    load_into_store(fk, tmp_path, "app:1", [small_image])
+    load_into_store(tmp_path, "app:1", [small_image])
     dest = f"{target.host}/{repo_name}:1"
     first = fk("push", "app:1", dest, check=True)
     assert proxy.relayed[UP] > _sizes(small_image)
@@ -70,7 +70,7 @@ def test_copy_within_one_registry_mounts_every_blob(
     small_image: SampleImage,
 ) -> None:
     target, proxy = proxied
-    load_into_store(fk, tmp_path, "app:1", [small_image])
+    load_into_store(tmp_path, "app:1", [small_image])
     fk("push", "-q", "app:1", f"{target.host}/{repo_name}/a:1", check=True)
     before = dict(proxy.relayed)
     # a fresh home remembers no blob locations: the mount source must be the copy's source
@@ -94,7 +94,7 @@ def test_push_to_a_sibling_repository_mounts_what_it_saw(
     small_image: SampleImage,
 ) -> None:
     target, proxy = proxied
-    load_into_store(fk, tmp_path, "app:1", [small_image])
+    load_into_store(tmp_path, "app:1", [small_image])
     fk("push", "-q", "app:1", f"{target.host}/{repo_name}/first:1", check=True)
     before = proxy.relayed[UP]
     second = fk("push", "app:1", f"{target.host}/{repo_name}/second:1", check=True)
@@ -106,7 +106,7 @@ def test_push_to_a_sibling_repository_mounts_what_it_saw(
 def test_pull_by_digest_rejects_a_tampered_manifest(
     registry, fk: Fk, repo_name: str, tmp_path: Path, small_image: SampleImage
 ) -> None:
-    load_into_store(fk, tmp_path, "app:1", [small_image])
+    load_into_store(tmp_path, "app:1", [small_image])
     ref = f"{registry.host}/{repo_name}"
     fk("push", "-q", "app:1", f"{ref}:1", check=True)
     # Change the stored manifest's bytes without changing its meaning (same length, valid
@@ -141,7 +141,7 @@ def test_multi_platform_round_trip(
     from tests.registry_client.images import sha256
 
     index_digest = sha256(index)
-    load_into_store(fk, tmp_path, "multi:1", [amd, arm], index)
+    load_into_store(tmp_path, "multi:1", [amd, arm], index)
     ref = f"{registry.host}/{repo_name}:multi"
 
     pushed = fk("push", "multi:1", ref, check=True)

@@ -25,7 +25,7 @@ def test_push_then_pull_round_trip(
     small_image: SampleImage,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    load_into_store(fk, tmp_path, "app:1.0", [small_image])
+    load_into_store(tmp_path, "app:1.0", [small_image])
     dest = f"{target.host}/{repo_name}:1.0"
     pushed = fk("push", "app:1.0", dest, check=True)
     digest, pinned = parse_push(pushed.stdout)
@@ -64,7 +64,7 @@ def test_push_defaults_to_the_images_own_name_and_pull_by_digest(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     name = f"{target2.host}/{repo_name}:v2"
-    load_into_store(fk, tmp_path, name, [small_image])
+    load_into_store(tmp_path, name, [small_image])
     pushed = fk("push", "-q", name, check=True)
     # -q: only the pinned reference
     assert pushed.stdout.strip() == f"{target2.host}/{repo_name}@{small_image.manifest_digest}"
@@ -87,7 +87,7 @@ def test_push_defaults_to_the_images_own_name_and_pull_by_digest(
 def test_inspect_remote_reads_manifest_and_config_only(
     target2: Target, fk: Fk, repo_name: str, tmp_path: Path, small_image: SampleImage
 ) -> None:
-    load_into_store(fk, tmp_path, "app:1", [small_image])
+    load_into_store(tmp_path, "app:1", [small_image])
     ref = f"{target2.host}/{repo_name}:1"
     fk("push", "-q", "app:1", ref, check=True)
     doc = json.loads(fk("inspect", "--remote", ref, check=True).stdout)[0]
@@ -112,7 +112,7 @@ def test_inspect_remote_reads_manifest_and_config_only(
 def test_tags_lists_every_page(
     target2: Target, fk: Fk, repo_name: str, tmp_path: Path, small_image: SampleImage
 ) -> None:
-    load_into_store(fk, tmp_path, "app:1", [small_image])
+    load_into_store(tmp_path, "app:1", [small_image])
     tags = ["a1", "b2", "c3", "d4", "e5"]
     fk("push", "-q", "app:1", f"{target2.host}/{repo_name}:a1", check=True)
     target2.add_tags(repo_name, "a1", tags[1:])
@@ -133,7 +133,7 @@ def test_tags_follows_link_pages(
     """Count the tag-list requests at a proxy: n=2 over 5 tags is 3 pages, each followed."""
     target = Target("forklift-token", token_registry.host, "alice", USERS["alice"])
     target.login(fk)
-    load_into_store(fk, tmp_path, "app:1", [small_image])
+    load_into_store(tmp_path, "app:1", [small_image])
     fk("push", "-q", "app:1", f"{token_registry.host}/{repo_name}:p1", check=True)
     target.add_tags(repo_name, "p1", ["p2", "p3", "p4", "p5"])
     proxy = HttpFaultProxy(target.port, [])
@@ -152,8 +152,8 @@ def test_delete_by_tag_and_by_digest(
 ) -> None:
     first = make_test_image((50_000,), seed=1)
     second = make_test_image((60_000,), seed=2)
-    load_into_store(fk, tmp_path, "one:1", [first])
-    load_into_store(fk, tmp_path, "two:1", [second])
+    load_into_store(tmp_path, "one:1", [first])
+    load_into_store(tmp_path, "two:1", [second])
     base = f"{target2.host}/{repo_name}"
     fk("push", "-q", "one:1", f"{base}:one", check=True)
     target2.add_tags(repo_name, "one", ["also-one"])

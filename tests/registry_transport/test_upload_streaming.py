@@ -98,7 +98,7 @@ def test_chunked_push_from_the_store_resumes_after_a_cut(
 
     monkeypatch.setattr(transport, "_reopener", spy)
     image = make_test_image((3_200_000,), seed=72)
-    load_into_store(fk, tmp_path, "big:1", [image])
+    load_into_store(tmp_path, "big:1", [image])
     layer = image.image.layers[0]
     proxy = TcpProxy(reg.port, cut=Cut(UP, after=1_700_000))
     options = ClientOptions(
