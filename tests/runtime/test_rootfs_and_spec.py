@@ -47,19 +47,21 @@ def rootfs(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("user", "expected"),
     [
-        ("", ExecUser(0, 0, (), "/root", "root")),
-        ("root", ExecUser(0, 0, (), "/root", "root")),
-        ("app", ExecUser(1000, 1000, (29, 44), "/home/app", "app")),
-        ("1000", ExecUser(1000, 1000, (29, 44), "/home/app", "app")),
+        ("", ExecUser(0, 0, (0,), "/root", "root")),
+        ("root", ExecUser(0, 0, (0,), "/root", "root")),
+        ("app", ExecUser(1000, 1000, (1000, 29, 44), "/home/app", "app")),
+        ("1000", ExecUser(1000, 1000, (1000, 29, 44), "/home/app", "app")),
         ("svc", ExecUser(1500, 44, (44,), "/srv", "svc")),
-        # An explicit group replaces the primary group and drops the implicit memberships.
-        ("app:staff", ExecUser(1000, 50, (), "/home/app", "app")),
-        ("app:7", ExecUser(1000, 7, (), "/home/app", "app")),
-        ("1000:50", ExecUser(1000, 50, (), "/home/app", "app")),
+        # The primary group is always also a supplementary group (runc/podman/BuildKit since
+    # CVE-2023-25173). An explicit group replaces the primary group and drops the implicit
+    # memberships.
+        ("app:staff", ExecUser(1000, 50, (50,), "/home/app", "app")),
+        ("app:7", ExecUser(1000, 7, (7,), "/home/app", "app")),
+        ("1000:50", ExecUser(1000, 50, (50,), "/home/app", "app")),
         # Numeric ids need no entry; the home defaults to /.
-        ("4242", ExecUser(4242, 0, (), "/", None)),
-        ("4242:4343", ExecUser(4242, 4343, (), "/", None)),
-        ("nohome", ExecUser(1600, 1600, (), "/", "nohome")),
+        ("4242", ExecUser(4242, 0, (0,), "/", None)),
+        ("4242:4343", ExecUser(4242, 4343, (4343,), "/", None)),
+        ("nohome", ExecUser(1600, 1600, (1600,), "/", "nohome")),
     ],
 )
 def test_resolve_user(rootfs: Path, user: str, expected: ExecUser) -> None:
@@ -75,12 +77,12 @@ def test_unknown_names_are_errors(rootfs: Path) -> None:
 
 def test_extra_groups(rootfs: Path) -> None:
     user = resolve_user(rootfs, "app", ("staff", "12345", "audio"))
-    assert user.additional_gids == (29, 44, 50, 12345)
+    assert user.additional_gids == (1000, 29, 44, 50, 12345)
 
 
 def test_no_passwd_file_means_root_and_numeric_ids(tmp_path: Path) -> None:
-    assert resolve_user(tmp_path, "") == ExecUser(0, 0, (), "/", None)
-    assert resolve_user(tmp_path, "12:34") == ExecUser(12, 34, (), "/", None)
+    assert resolve_user(tmp_path, "") == ExecUser(0, 0, (0,), "/", None)
+    assert resolve_user(tmp_path, "12:34") == ExecUser(12, 34, (34,), "/", None)
     with pytest.raises(RuntimeFailure):
         resolve_user(tmp_path, "app")
 
@@ -97,7 +99,7 @@ def test_passwd_symlink_cannot_escape_the_root(tmp_path: Path) -> None:
     (root / "etc" / "passwd").unlink()
     (root / "etc" / "passwd").symlink_to("/etc/../../etc/shadow")
     assert resolve_in_root(root, "/etc/passwd") == root / "etc" / "shadow"
-    assert resolve_user(root, "") == ExecUser(0, 0, (), "/", None)
+    assert resolve_user(root, "") == ExecUser(0, 0, (0,), "/", None)
 
 
 def test_symlink_loop_is_an_error(tmp_path: Path) -> None:
@@ -173,7 +175,7 @@ def _config(spec: ContainerSpec, root: Path, tmp_path: Path) -> dict:
 def test_config_json_for_root_and_none_network(rootfs: Path, tmp_path: Path) -> None:
     cfg = _config(ContainerSpec(args=("true",), network="none"), rootfs, tmp_path)
     proc = cfg["process"]
-    assert proc["user"] == {"uid": 0, "gid": 0}
+    assert proc["user"] == {"uid": 0, "gid": 0, "additionalGids": [0]}
     assert proc["noNewPrivileges"] is True
     assert len(proc["capabilities"]["bounding"]) == 14
     assert proc["capabilities"]["effective"] == proc["capabilities"]["bounding"]
@@ -203,7 +205,7 @@ def test_config_json_for_a_user_host_network_and_mounts(rootfs: Path, tmp_path: 
     )
     cfg = _config(spec, rootfs, tmp_path)
     proc = cfg["process"]
-    assert proc["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [29, 44]}
+    assert proc["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [1000, 29, 44]}
     # A non-root process keeps the bounding set only.
     assert proc["capabilities"]["effective"] == [] and proc["capabilities"]["permitted"] == []
     assert "network" not in [n["type"] for n in cfg["linux"]["namespaces"]]

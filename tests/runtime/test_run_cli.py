@@ -68,7 +68,7 @@ def test_env_workdir_and_named_user(tmp_path: Path, busybox_image: str) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "uid=1000(app) gid=1000(app)"
+    assert lines[0] == "uid=1000(app) gid=1000(app) groups=1000(app)"
     assert lines[1] == "/made/by/workdir"
     assert lines[2] == "file value|cli|from host|/home/app"
     assert lines[3].startswith("drwxr-xr-x") and " root " in lines[3]
@@ -82,12 +82,13 @@ def test_supplementary_groups_from_the_image(home: Path, grouped_rootfs_tar: Pat
         uid, gid, groups = (_status_field(status, k) for k in ("Uid", "Gid", "Groups"))
         return uid.split()[0], gid.split()[0], groups
 
-    # The kernel's view: app's memberships in /etc/group become supplementary groups.
-    assert ids("-u", "app") == ("1000", "1000", "29 44")
-    assert ids("-u", "app:audio") == ("1000", "29", "")
-    assert ids("-u", "app", "--group-add", "50") == ("1000", "1000", "29 44 50")
-    assert ids("-u", "4242:4343") == ("4242", "4343", "")
-    assert ids() == ("0", "0", "")
+    # The kernel's view: app's memberships in /etc/group become supplementary groups, and
+    # the primary group is always one of them (the CVE-2023-25173 rule of runc and podman).
+    assert ids("-u", "app") == ("1000", "1000", "29 44 1000")
+    assert ids("-u", "app:audio") == ("1000", "29", "29")
+    assert ids("-u", "app", "--group-add", "50") == ("1000", "1000", "29 44 50 1000")
+    assert ids("-u", "4242:4343") == ("4242", "4343", "4343")
+    assert ids() == ("0", "0", "0")
 
 
 def test_image_entrypoint_cmd_env_and_workdir(entrypoint_image: str) -> None:
@@ -215,7 +216,7 @@ def test_crun_works_too(busybox_image: str) -> None:
         "sh", "-c", "id; cat /proc/net/dev | tail -n +3 | cut -d: -f1; exit 5",
     )  # fmt: skip
     assert result.returncode == 5, result.stderr
-    assert result.stdout.split() == ["uid=1000(app)", "gid=1000(app)", "lo"]
+    assert result.stdout.split() == ["uid=1000(app)", "gid=1000(app)", "groups=1000(app)", "lo"]
 
 
 def test_missing_runtime_is_a_clear_error(tmp_path: Path, busybox_image: str) -> None:

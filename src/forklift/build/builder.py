@@ -67,6 +67,7 @@ from forklift.store.store import Store, StoredImage
 from forklift.transports.rootfs import created_timestamp
 
 COMMENT = "forklift: {file}:{line}"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _HEREDOC_LEXER = Lexer(raw_quotes=True, raw_escapes=True)
 _TAIL = 15
 
@@ -335,7 +336,7 @@ class Builder:
                 )
                 state = StageState(
                     label, parent.config, list(parent.layers), list(parent.history), parent.key, scope,
-                    MetaState(parent.meta.cmd_set), no_cache, stamp=parent.stamp,
+                    MetaState(), no_cache, stamp=parent.stamp,
                 )  # fmt: skip
                 base_id = f"stage:{parent.key}"
             elif node.base == "scratch":
@@ -370,6 +371,12 @@ class Builder:
                     stamp=self.created if self.epoch is not None else (image.config.created or self.created),
                 )  # fmt: skip
                 base_id = str(image.digest)
+            if "PATH" not in state.config.config.env_dict():
+                # BuildKit makes sure every (Linux) stage has a PATH, in the image config too.
+                state.config = replace(
+                    state.config, config=state.config.config.with_env("PATH", DEFAULT_PATH)
+                )
+                state.scope.set_env("PATH", DEFAULT_PATH)
             state.records.append(
                 {"instruction": node.stage.node.original, "key": state.key, "base": base_id}
             )
@@ -711,7 +718,14 @@ class Builder:
                 selected, single = ctx.select(
                     src, excludes=inputs["exclude"], parents=inputs["parents"]
                 )
-                if is_add and single and not from_ and self._is_archive(selected[0].path):
+                unpack = getattr(expanded, "unpack", None) is not False
+                if (
+                    is_add
+                    and single
+                    and unpack
+                    and not from_
+                    and self._is_archive(selected[0].path)
+                ):
                     selected, single = self._unpack_archive(selected[0].path, stack)
                     inputs.setdefault("archives", []).append(src)
                 sources.append(Source(tuple(selected), single, src))
@@ -723,6 +737,11 @@ class Builder:
                     # BuildKit expands variables in an unquoted heredoc but keeps quotes and escapes.
                     data = _HEREDOC_LEXER.process(data, st.scope.env).result
                 sources.append(Source((), True, content.path, data=data.encode()))
+            if not any(s.selected or s.data is not None for s in sources):
+                raise NotFound(
+                    f"no source files were specified: {', '.join(expanded.sources)} "
+                    f"selects nothing in the {ctx.name}"
+                )
             for s in sources:
                 for sel in s.selected:
                     files[posixpath.join(s.name, sel.rel) if sel.rel else s.name] = (

@@ -51,6 +51,9 @@ class Selected:
     mtime: int
     link_target: str = ""
     digest: str = ""
+    # identity of a regular file with other hard links (0 otherwise): hard links within
+    # one copied tree stay hard links, as BuildKit's copier keeps them
+    inode: tuple[int, int] = (0, 0)
 
 
 class StatCache:
@@ -257,7 +260,8 @@ class BuildContext:
             return Selected(rel_in_dest, path, DIR, st.st_mode, 0, st.st_mtime_ns // 10**9)
         if stat_mod.S_ISREG(st.st_mode):
             return Selected(rel_in_dest, path, FILE, st.st_mode, st.st_size, st.st_mtime_ns // 10**9,
-                            digest=self.stat_cache.digest(path, st))  # fmt: skip
+                            digest=self.stat_cache.digest(path, st),
+                            inode=(st.st_dev, st.st_ino) if st.st_nlink > 1 else (0, 0))  # fmt: skip
         raise BuildError(
             f"{rel_in_context}: unsupported file type in the build context (socket or device)"
         )
@@ -295,10 +299,8 @@ class BuildContext:
             roots = [p for p in self._below(base_dir) if glob_match(src, p)]
             # A match inside another match's directory is already covered by it.
             roots = [r for r in roots if not any(r.startswith(o + "/") for o in roots if o != r)]
-            if not roots:
-                raise NotFound(
-                    f"no source files were specified: {source!r} matches nothing in the {self.name}"
-                )
+            # A wildcard matching nothing selects nothing (BuildKit allows empty wildcards
+            # for context sources); COPY fails only when no source selects anything.
             single = False
         else:
             resolved = self.resolve(src)

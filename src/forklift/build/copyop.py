@@ -116,6 +116,7 @@ def plan_copy(
                 )
             )
             continue
+        first_of_inode: dict[tuple[int, int], str] = {}
         for s in src.selected:
             if s.rel:
                 target = posixpath.join(target_dir, s.rel)
@@ -127,6 +128,14 @@ def plan_copy(
                 target = posixpath.join(target_dir, posixpath.basename(dest_abs))
             if target == "/":
                 continue  # the root directory itself is never an entry
+            if s.kind == "f" and s.inode != (0, 0):
+                other = first_of_inode.get(s.inode)
+                if other is not None:
+                    items.append(
+                        LayerItem(path=target.lstrip("/"), type=EntryType.HARDLINK, linkname=other)
+                    )
+                    continue
+                first_of_inode[s.inode] = target.lstrip("/")
             items.append(
                 LayerItem(
                     path=target.lstrip("/"),

@@ -76,8 +76,9 @@ def _table(view: RootView, path: str) -> dict[str, list[str]]:
 def resolve_chown(spec: str, view: RootView, what: str = "--chown") -> Owner:
     """``user[:group]`` (names or ids) as COPY/ADD ``--chown`` means it.
 
-    Names are looked up in the image's ``/etc/passwd`` and ``/etc/group``; a user
-    given without a group gets the same numeric id as its group (Docker's rule).
+    Names are looked up in the image's ``/etc/passwd`` and ``/etc/group``. A user
+    name without a group gets that user's primary group; a bare numeric id gets the
+    same number as its group (BuildKit's rules).
     """
     user, sep, group = spec.partition(":")
     if not user or (sep and not group):
@@ -92,5 +93,11 @@ def resolve_chown(spec: str, view: RootView, what: str = "--chown") -> Owner:
         return int(row[2])
 
     uid = lookup(user, "/etc/passwd", "user")
-    gid = lookup(group, "/etc/group", "group") if sep else uid
+    if sep:
+        gid = lookup(group, "/etc/group", "group")
+    elif user.isdigit():
+        gid = uid  # a bare numeric id means the same id for the group
+    else:
+        row = _table(view, "/etc/passwd")[user]  # a name: that user's primary group (BuildKit)
+        gid = int(row[3]) if len(row) > 3 and row[3].isdigit() else uid
     return Owner(uid, gid)

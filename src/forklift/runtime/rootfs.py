@@ -202,6 +202,10 @@ def resolve_user(
             additional.append(wanted)
 
     seen: set[int] = set()
+    # The primary group is always a supplementary group too (runc, podman and BuildKit do this
+    # since CVE-2023-25173): otherwise a process could setgroups() its primary group away and
+    # get past files whose group permissions deny that group.
+    additional.insert(0, gid)
     unique = [g for g in additional if not (g in seen or seen.add(g))]
     return ExecUser(uid, gid, tuple(unique), home, matched)
 
