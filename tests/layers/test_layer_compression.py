@@ -189,3 +189,11 @@ def test_zstd_output_does_not_depend_on_the_worker_count() -> None:
     two = compress_all(comp.ZstdCompressor(workers=2), TEXT * 20)
     assert one == two
     assert zstandard.ZstdDecompressor().decompressobj().decompress(one) == TEXT * 20
+
+
+def test_zstd_frame_is_what_libzstd_multithreaded_mode_writes() -> None:
+    data = TEXT * 10
+    ours = compress_all(comp.ZstdCompressor(), data, chunk=1 << 20)
+    reference = zstandard.ZstdCompressor(level=3, write_checksum=True, threads=1).compressobj()
+    expected = reference.compress(data) + reference.flush()
+    assert ours == expected
