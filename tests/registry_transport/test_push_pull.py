@@ -65,10 +65,12 @@ def test_push_defaults_to_the_images_own_name_and_pull_by_digest(
 ) -> None:
     name = f"{target2.host}/{repo_name}:v2"
     load_into_store(tmp_path, name, [small_image])
-    pushed = fk("push", "-q", name, check=True)
+    digestfile = tmp_path / "digest.txt"
+    pushed = fk("push", "-q", "--digestfile", str(digestfile), name, check=True)
     # -q: only the pinned reference
     assert pushed.stdout.strip() == f"{target2.host}/{repo_name}@{small_image.manifest_digest}"
     assert pushed.stderr == ""
+    assert digestfile.read_text() == small_image.manifest_digest + "\n"
 
     monkeypatch.setenv("FORKLIFT_HOME", str(tmp_path / "by-digest"))
     pinned = pushed.stdout.strip()
