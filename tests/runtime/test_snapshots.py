@@ -80,13 +80,16 @@ def test_whiteouts_in_lower_layers_hide_files(store: Store, base_layers: list[La
             "d": "added",
             "link": "-> a/file1",
         }
-        # The second layer's snapshot holds overlay whiteouts, not deletions.
+        # The second layer's snapshot holds overlay whiteouts, not deletions. It was
+        # applied through an overlay of the first, so the opaque marker shows up as a
+        # whiteout of each lower child of c (the same merged view as an opaque xattr).
         top = snaps.get(chain_id([r.diff_id for r in base_layers]))
         assert top is not None
-        wh = os.lstat(top.path / "a" / "file1")
-        assert stat.S_ISCHR(wh.st_mode) and wh.st_rdev == 0
-        assert os.getxattr(top.path / "c", "trusted.overlay.opaque") == b"y"
+        for hidden in ("a/file1", "b", "c/old"):
+            wh = os.lstat(top.path / hidden)
+            assert stat.S_ISCHR(wh.st_mode) and wh.st_rdev == 0, hidden
         assert not (top.path / "c" / ".wh..wh..opq").exists()
+        assert not (top.path / "a" / "file2").exists()  # untouched lower files stay below
 
 
 def test_mount_is_writable_and_lowers_stay_untouched(
@@ -422,3 +425,27 @@ def test_prune_keeps_a_chain_named_by_a_rooted_artifact(
     store.delete_root("example", "entry")
     store.prune()
     assert Snapshotter(store).list() == []
+
+
+def test_implied_parent_directories_keep_the_lower_owner_and_mode(store: Store) -> None:
+    """A layer naming only a file deep down must not reset its parents to root 0755."""
+    from forklift.layers import EntryType, LayerItem
+    from forklift.oci.descriptor import Descriptor
+
+    def layer(items: list[LayerItem]) -> LayerRef:
+        with store.blob_writer() as w:
+            info = write_layer(w, items)
+            w.commit()
+        return LayerRef(Descriptor(info.media_type, info.digest, info.size), info.diff_id)
+
+    lower = layer(
+        [
+            LayerItem("home", type=EntryType.DIR, mode=0o755),
+            LayerItem("home/app", type=EntryType.DIR, uid=1000, gid=1000, mode=0o750),
+        ]
+    )
+    upper = layer([LayerItem("home/app/file", b"data")])  # no parent entries at all
+    with Snapshotter(store) as snaps, snaps.mount([lower, upper]) as m:
+        st = os.stat(m.rootfs / "home" / "app")
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1000, 1000, 0o750)
+        assert (m.rootfs / "home" / "app" / "file").read_bytes() == b"data"

@@ -737,11 +737,6 @@ class Builder:
                     # BuildKit expands variables in an unquoted heredoc but keeps quotes and escapes.
                     data = _HEREDOC_LEXER.process(data, st.scope.env).result
                 sources.append(Source((), True, content.path, data=data.encode()))
-            if not any(s.selected or s.data is not None for s in sources):
-                raise NotFound(
-                    f"no source files were specified: {', '.join(expanded.sources)} "
-                    f"selects nothing in the {ctx.name}"
-                )
             for s in sources:
                 for sel in s.selected:
                     files[posixpath.join(s.name, sel.rel) if sel.rel else s.name] = (

@@ -543,18 +543,62 @@ class Snapshotter:
                     # every image root expects (mkdtemp's 0700 would lock out non-root users).
                     os.chmod(fs, 0o755)
                     with stream:
-                        extract_layer(
-                            stream,
-                            fs,
-                            overlay=True,
-                            digest=blob.digest,
-                            diff_id=layer.diff_id,
-                            label=f"layer {blob.digest}",
-                        )
+                        if parent is None:
+                            extract_layer(
+                                stream,
+                                fs,
+                                overlay=True,
+                                digest=blob.digest,
+                                diff_id=layer.diff_id,
+                                label=f"layer {blob.digest}",
+                            )
+                        else:
+                            self._apply_over(parent, staging, stream, blob, layer.diff_id)
                     return self._publish(staging, chain, parent, layer.diff_id, blob.digest)
                 except BaseException:
                     remove_tree(staging)
                     raise
+
+    def _lowers(self, chain: Digest) -> list[Path]:
+        """The snapshot directories of ``chain`` and its ancestors, topmost first."""
+        out: list[Path] = []
+        current: Digest | None = chain
+        while current is not None:
+            snap = self.get(current)
+            if snap is None:
+                raise NotFound(f"snapshot {current} is missing below a layer being unpacked")
+            out.append(snap.path)
+            current = snap.parent
+        return out
+
+    def _apply_over(
+        self, parent: Digest, staging: Path, stream: Any, blob: Descriptor, diff_id: Digest
+    ) -> None:
+        """Apply a layer through an overlay of its parent chain (as containerd does).
+
+        A layer may name a file without its parent directories; unpacked on its own,
+        those would be made root:root 0755 and, being topmost, would hide the real
+        owner and mode below. Written through the overlay, missing parents are
+        copied up with their lower metadata, and deletions become overlay whiteouts.
+        """
+        upper = staging / "fs"
+        work = staging / "work"
+        merged = staging / "merged"
+        work.mkdir()
+        merged.mkdir()
+        try:
+            with overlay.mounted_overlay(self._lowers(parent), upper, work, merged):
+                extract_layer(
+                    stream,
+                    merged,
+                    digest=blob.digest,
+                    diff_id=diff_id,
+                    label=f"layer {blob.digest}",
+                )
+        finally:
+            remove_tree(work)
+            with contextlib.suppress(OSError):
+                merged.rmdir()
 
     def _publish(
         self,
