@@ -47,7 +47,10 @@ def do_build(ctx: Path, tag: str = "t:1", **kw) -> tuple:
     from forklift.build.progress import PlainProgress
 
     out = io.StringIO()
-    result = build(BuildOptions(context=str(ctx), tags=(parse_reference(tag),), **kw), progress=PlainProgress(out))
+    result = build(
+        BuildOptions(context=str(ctx), tags=(parse_reference(tag),), **kw),
+        progress=PlainProgress(out),
+    )
     return result, out.getvalue()
 
 
@@ -64,7 +67,15 @@ RUN cat src/*.js > bundle.js
 @pytest.fixture
 def node_ctx(tmp_path: Path) -> Path:
     ctx = tmp_path / "ctx"
-    write(ctx, {"Dockerfile": NODE_STYLE, "package.json": '{"deps": 1}', "src/a.js": "a()", "src/b.js": "b()"})
+    write(
+        ctx,
+        {
+            "Dockerfile": NODE_STYLE,
+            "package.json": '{"deps": 1}',
+            "src/a.js": "a()",
+            "src/b.js": "b()",
+        },
+    )
     return ctx
 
 
@@ -104,7 +115,12 @@ def test_cache_rules(busybox_image: str, node_ctx: Path) -> None:
 
 def test_build_arg_misses_at_first_use(busybox_image: str, tmp_path: Path) -> None:
     ctx = tmp_path / "ctx"
-    write(ctx, {"Dockerfile": "FROM busybox\nARG VERSION=1.2\nRUN echo before > /before\nRUN echo $VERSION > /v\n"})
+    write(
+        ctx,
+        {
+            "Dockerfile": "FROM busybox\nARG VERSION=1.2\nRUN echo before > /before\nRUN echo $VERSION > /v\n"
+        },
+    )
     do_build(ctx)
     result, log = do_build(ctx, build_args={"VERSION": "1.3"})
     steps = {s.instruction: s.cached for s in result.steps}
@@ -114,7 +130,9 @@ def test_build_arg_misses_at_first_use(busybox_image: str, tmp_path: Path) -> No
     assert layer_members(Store.open(), "t:1")["v"] == b"1.3\n"
 
 
-def test_failing_run_names_line_and_exit_code_and_tags_nothing(busybox_image: str, tmp_path: Path, cli) -> None:
+def test_failing_run_names_line_and_exit_code_and_tags_nothing(
+    busybox_image: str, tmp_path: Path, cli
+) -> None:
     ctx = tmp_path / "ctx"
     write(ctx, {"Dockerfile": "FROM busybox\nRUN echo one\nRUN echo some output && exit 3\n"})
     with pytest.raises(BuildError) as info:
@@ -130,11 +148,15 @@ def test_failing_run_names_line_and_exit_code_and_tags_nothing(busybox_image: st
     assert "Dockerfile:3" in result.stderr and "exit code 3" in result.stderr
 
 
-def test_hostile_symlink_cannot_read_outside_the_context(busybox_image: str, tmp_path: Path) -> None:
+def test_hostile_symlink_cannot_read_outside_the_context(
+    busybox_image: str, tmp_path: Path
+) -> None:
     secret = tmp_path / "outside-secret.txt"
     secret.write_text("TOP SECRET")
     ctx = tmp_path / "ctx"
-    write(ctx, {"Dockerfile": "FROM busybox\nCOPY link /copied\nCOPY dir/ /dir/\n", "dir/file": "x"})
+    write(
+        ctx, {"Dockerfile": "FROM busybox\nCOPY link /copied\nCOPY dir/ /dir/\n", "dir/file": "x"}
+    )
     (ctx / "link").symlink_to(secret)
     (ctx / "dir" / "inner").symlink_to(secret)
     # The top-level source symlink resolves inside the context (as in a chroot): not found there.
@@ -147,7 +169,9 @@ def test_hostile_symlink_cannot_read_outside_the_context(busybox_image: str, tmp
     assert members["dir/inner"] is None  # kept as a symlink, not followed
 
 
-def test_secrets_stay_out_of_layers_history_and_cache_key(busybox_image: str, tmp_path: Path) -> None:
+def test_secrets_stay_out_of_layers_history_and_cache_key(
+    busybox_image: str, tmp_path: Path
+) -> None:
     ctx = tmp_path / "ctx"
     secret_file = tmp_path / "token"
     secret_file.write_text("s3cr3t-value")
@@ -156,7 +180,7 @@ def test_secrets_stay_out_of_layers_history_and_cache_key(busybox_image: str, tm
         {
             "Dockerfile": "FROM busybox\n"
             "RUN --mount=type=secret,id=token cat /run/secrets/token > /tmp/len && wc -c /tmp/len && rm /tmp/len\n"
-            "RUN --mount=type=secret,id=token,env=TOKEN test \"${#TOKEN}\" = 12 && echo ok > /ok\n"
+            'RUN --mount=type=secret,id=token,env=TOKEN test "${#TOKEN}" = 12 && echo ok > /ok\n'
         },
     )
     do_build(ctx, secrets={"token": Secret("token", src=str(secret_file))})
@@ -175,7 +199,12 @@ def test_secrets_stay_out_of_layers_history_and_cache_key(busybox_image: str, tm
 
 def test_cache_mount_persists_and_never_enters_a_layer(busybox_image: str, tmp_path: Path) -> None:
     ctx = tmp_path / "ctx"
-    write(ctx, {"Dockerfile": "FROM busybox\nARG N\nRUN --mount=type=cache,target=/var/cache/x echo $N >> /var/cache/x/log && cat /var/cache/x/log > /seen\n"})
+    write(
+        ctx,
+        {
+            "Dockerfile": "FROM busybox\nARG N\nRUN --mount=type=cache,target=/var/cache/x echo $N >> /var/cache/x/log && cat /var/cache/x/log > /seen\n"
+        },
+    )
     do_build(ctx, build_args={"N": "1"})
     do_build(ctx, build_args={"N": "2"})
     members = layer_members(Store.open(), "t:1")
@@ -212,7 +241,7 @@ def test_heredocs_in_run_and_copy(busybox_image: str, tmp_path: Path) -> None:
         {
             "Dockerfile": "FROM busybox\n"
             "RUN <<EOF\necho from heredoc > /h1\necho second >> /h1\nEOF\n"
-            "RUN <<EOF\n#!/bin/sh\necho \"shebang $0\" > /h2\nEOF\n"
+            'RUN <<EOF\n#!/bin/sh\necho "shebang $0" > /h2\nEOF\n'
             "COPY <<EOT /etc/greeting\nhello $NAME\nEOT\n"
             "RUN cat <<EOF > /h3\nfed via stdin\nEOF\n",
         },
@@ -221,13 +250,20 @@ def test_heredocs_in_run_and_copy(busybox_image: str, tmp_path: Path) -> None:
     members = layer_members(Store.open(), "t:1")
     assert members["h1"] == b"from heredoc\nsecond\n"
     assert members["h2"].startswith(b"shebang ")  # type: ignore[union-attr]
-    assert members["etc/greeting"] == b"hello \n"  # $NAME is unset: expanded to empty, as BuildKit does
+    assert (
+        members["etc/greeting"] == b"hello \n"
+    )  # $NAME is unset: expanded to empty, as BuildKit does
     assert members["h3"] == b"fed via stdin\n"
 
 
 def test_run_deletions_become_whiteouts(busybox_image: str, tmp_path: Path) -> None:
     ctx = tmp_path / "ctx"
-    write(ctx, {"Dockerfile": "FROM busybox\nRUN mkdir -p /d && echo x > /d/f && echo y > /gone\nRUN rm /gone /d/f\n"})
+    write(
+        ctx,
+        {
+            "Dockerfile": "FROM busybox\nRUN mkdir -p /d && echo x > /d/f && echo y > /gone\nRUN rm /gone /d/f\n"
+        },
+    )
     do_build(ctx)
     members = layer_members(Store.open(), "t:1")
     assert ".wh.gone" in members and "d/.wh.f" in members
@@ -239,7 +275,7 @@ def test_metadata_and_history(busybox_image: str, tmp_path: Path) -> None:
         ctx,
         {
             "Dockerfile": "FROM busybox\nLABEL a=b\nENV PATH=/bin:/usr/bin X=1\nEXPOSE 8080\nUSER nobody\n"
-            "WORKDIR /srv/app\nVOLUME /data\nSTOPSIGNAL SIGTERM\nENTRYPOINT [\"/bin/sh\", \"-c\"]\nCMD [\"echo hi\"]\n"
+            'WORKDIR /srv/app\nVOLUME /data\nSTOPSIGNAL SIGTERM\nENTRYPOINT ["/bin/sh", "-c"]\nCMD ["echo hi"]\n'
         },
     )
     do_build(ctx, labels={"extra": "1"})
@@ -259,9 +295,15 @@ def test_metadata_and_history(busybox_image: str, tmp_path: Path) -> None:
 def test_source_date_epoch_reproducible(busybox_image: str, tmp_path: Path) -> None:
     ctx = tmp_path / "ctx"
     write(ctx, {"Dockerfile": "FROM busybox\nCOPY f /f\nRUN echo built > /out\n", "f": "data"})
-    a, _ = do_build(ctx, tag="r:1", source_date_epoch=1700000000, rewrite_timestamp=True, no_cache=True)
-    os.utime(ctx / "f", (2_000_000_000, 2_000_000_000))  # a fresh checkout elsewhere: newer than the epoch
-    b, _ = do_build(ctx, tag="r:2", source_date_epoch=1700000000, rewrite_timestamp=True, no_cache=True)
+    a, _ = do_build(
+        ctx, tag="r:1", source_date_epoch=1700000000, rewrite_timestamp=True, no_cache=True
+    )
+    os.utime(
+        ctx / "f", (2_000_000_000, 2_000_000_000)
+    )  # a fresh checkout elsewhere: newer than the epoch
+    b, _ = do_build(
+        ctx, tag="r:2", source_date_epoch=1700000000, rewrite_timestamp=True, no_cache=True
+    )
     assert a.digest == b.digest
     image = Store.open().resolve("r:1")
     assert image.config.created == "2023-11-14T22:13:20Z"  # type: ignore[union-attr]
@@ -285,7 +327,17 @@ def test_multistage_only_needed_stages_and_outputs(busybox_image: str, tmp_path:
     names = {n.familiar() for i in Store.open().images() for n in i.names}
     assert names == {"busybox:latest", "ms:1"}
     out = tmp_path / "img.tar"
-    r = cli("build", "-q", "-o", f"type=docker,dest={out}", "-t", "ms:2", "--iidfile", str(tmp_path / "iid"), str(ctx))
+    r = cli(
+        "build",
+        "-q",
+        "-o",
+        f"type=docker,dest={out}",
+        "-t",
+        "ms:2",
+        "--iidfile",
+        str(tmp_path / "iid"),
+        str(ctx),
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "iid").read_text() == r.stdout.strip()
     with tarfile.open(out) as tf:
@@ -306,7 +358,12 @@ def test_parse_errors_and_missing_base(home: Path, tmp_path: Path, cli) -> None:
 
 def test_print_targets_and_outline(tmp_path: Path, cli) -> None:
     ctx = tmp_path / "ctx"
-    write(ctx, {"Dockerfile": "# base stage\nFROM busybox AS base\n# VERSION the version\nARG VERSION=1\nFROM base AS final\n"})
+    write(
+        ctx,
+        {
+            "Dockerfile": "# base stage\nFROM busybox AS base\n# VERSION the version\nARG VERSION=1\nFROM base AS final\n"
+        },
+    )
     r = cli("build", "--print", "targets", str(ctx))
     assert r.returncode == 0 and "base" in r.stdout and "final (default)" in r.stdout
     r = cli("build", "--print", "outline", "--target", "base", "--format", "json", str(ctx))
@@ -327,7 +384,9 @@ def test_check_lints_first_and_stops_on_errors(busybox_image: str, tmp_path: Pat
     assert "checked" in cli("images").stdout
 
 
-def test_prune_keeps_build_cache_and_its_snapshots(busybox_image: str, tmp_path: Path, home: Path) -> None:
+def test_prune_keeps_build_cache_and_its_snapshots(
+    busybox_image: str, tmp_path: Path, home: Path
+) -> None:
     ctx = tmp_path / "ctx"
     write(ctx, {"Dockerfile": "FROM busybox\nRUN echo one > /one\nRUN echo two > /two\n"})
     do_build(ctx)

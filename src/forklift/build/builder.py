@@ -418,26 +418,21 @@ class Builder:
             )
         return image
 
-    def _pull(self, ref: str, node: StageNode) -> StoredImage:
+    def _pull(self, ref: str, node: StageNode | None) -> StoredImage:
+        """A base image missing from the store (or ``--pull``): from its registry."""
+        where = node.stage.node.location(self.file) if node is not None else None
         try:
-            from forklift.transports.copy import copy
-            from forklift.transports.names import EXTERNAL_TRANSPORTS
-
-            __import__(EXTERNAL_TRANSPORTS["docker"])
-        except ImportError:
-            raise NotFound(
-                f"base image {ref} is not in the local store",
-                hint="forklift pull, forklift import or forklift load it first",
-            ) from None
+            from forklift.registry.client.images import pull
+        except ImportError:  # pragma: no cover - the registry client ships with forklift
+            raise NotFound(f"base image {ref} is not in the local store", location=where) from None
         try:
-            copy(f"docker://{ref}", ref, store=self.store, platform=self.host)
+            return pull(ref, self.store, platform=self.host)
         except ForkliftError as exc:
             raise NotFound(
                 f"base image {ref} is not in the local store and could not be pulled: {exc.message}",
                 hint="forklift pull, forklift import or forklift load it first",
-                location=node.stage.node.location(self.file),
+                location=where,
             ) from None
-        return self.store.resolve(ref)
 
     # -- steps ----------------------------------------------------------------------------------
 
@@ -673,11 +668,10 @@ class Builder:
         ref = named[len("docker-image://") :] if named else from_
         from forklift.runtime.snapshots import image_layers
 
-        fake_node = None
         try:
             image = self.store.resolve(str(parse_reference(ref)))
         except NotFound:
-            image = self._pull(str(parse_reference(ref)), fake_node)  # type: ignore[arg-type]
+            image = self._pull(str(parse_reference(ref)), None)
         return None, f"image:{image.digest}", list(image_layers(self.store, image))
 
     def _copy(self, st: StageState, cmd: ins.CopyCommand | ins.AddCommand, number: int) -> bool:

@@ -13,6 +13,7 @@ import click
 
 from forklift.cli._common import open_store
 from forklift.cli.progress import make_progress
+from forklift.cli.registry import client_options, connection_options
 from forklift.errors import InvalidInput, UsageError
 from forklift.oci.platform import Platform
 from forklift.reference import Reference, parse_reference
@@ -29,8 +30,17 @@ def _platform(value: str | None) -> Platform | None:
 @click.option("--all-platforms", is_flag=True, help="Copy every image of a multi-platform index.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, help="Blobs copied at once.")
+@connection_options
 def copy(
-    source: str, destination: str, platform: str | None, all_platforms: bool, quiet: bool, jobs: int
+    source: str,
+    destination: str,
+    platform: str | None,
+    all_platforms: bool,
+    quiet: bool,
+    jobs: int,
+    insecure: tuple[str, ...],
+    ca_bundle: str | None,
+    timeout: float | None,
 ) -> None:
     """Copy an image between transports.
 
@@ -41,6 +51,13 @@ def copy(
 
     if platform and all_platforms:
         raise UsageError("--platform and --all-platforms exclude each other")
+    registry: dict[str, object] = {}
+    if source.startswith("docker://") or destination.startswith("docker://"):
+        from forklift.registry.client.retry import Deadline
+
+        registry = {"options": client_options(insecure, ca_bundle)}
+        if timeout is not None:
+            registry["deadline"] = Deadline(timeout)
     with make_progress(quiet) as progress:
         result = do_copy(
             source,
@@ -49,10 +66,13 @@ def copy(
             all_platforms=all_platforms,
             progress=progress,
             jobs=jobs,
+            source_options=registry if source.startswith("docker://") else None,
+            destination_options=registry if destination.startswith("docker://") else None,
         )
     if not quiet:
+        mounted = f", {result.blobs_mounted} mounted" if result.blobs_mounted else ""
         click.echo(
-            f"Copied {result.blobs_copied} blobs ({result.blobs_skipped} already present); "
+            f"Copied {result.blobs_copied} blobs ({result.blobs_skipped} already present{mounted}); "
             f"manifest {result.digest}",
             err=True,
         )

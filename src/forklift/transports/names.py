@@ -82,14 +82,19 @@ def docker_archive_ref(ref: str | None) -> tuple[Reference | None, int | None]:
 
 def open_source(name: str | ImageName, store: Store | None = None, **options: Any) -> ImageSource:
     """Open the image named ``name`` for reading."""
-    from forklift.transports import archive, layout
-
+    # Each transport's module is imported only when used (start-up time of `push`/`copy`).
     n = name if isinstance(name, ImageName) else parse_image_name(name)
     if n.transport == "store":
+        from forklift.transports import layout
+
         return layout.StoreSource(store or Store.open(), n.spec)
     if n.transport == "oci":
+        from forklift.transports import layout
+
         path, ref = n.path_and_ref()
         return layout.OciDirSource(path, ref)
+    if n.transport in ("oci-archive", "docker-archive"):
+        from forklift.transports import archive
     if n.transport == "oci-archive":
         path, ref = n.path_and_ref()
         return archive.OciArchiveSource(path, ref)
@@ -105,9 +110,11 @@ def open_destination(
     name: str | ImageName, store: Store | None = None, **options: Any
 ) -> ImageDestination:
     """Open ``name`` for writing an image into."""
-    from forklift.transports import archive, layout
-
     n = name if isinstance(name, ImageName) else parse_image_name(name)
+    if n.transport in ("store", "oci"):
+        from forklift.transports import layout
+    elif n.transport in ("oci-archive", "docker-archive"):
+        from forklift.transports import archive
     if n.transport == "store":
         ref = parse_reference(n.spec)
         if ref.digest is not None:
