@@ -684,6 +684,13 @@ class Builder:
         urls = [s for s in expanded.sources if is_add and s.startswith(("http://", "https://"))]
         if urls and from_:
             raise BuildError("ADD --from cannot use URLs")
+        for source in expanded.sources:
+            if is_add and (
+                source.startswith("git@")
+                or ".git#" in source
+                or source.rstrip("/").endswith(".git")
+            ):
+                raise BuildError(f"ADD {source}: adding git repositories is not supported")
         inputs: dict[str, Any] = {
             "sources": list(expanded.sources),
             "dest": expanded.dest,
