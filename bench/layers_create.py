@@ -251,6 +251,7 @@ def main() -> int:
     parser.add_argument("--text", type=float, default=0.7, help="fraction of text-like files")
     parser.add_argument("--keep", action="store_true", help="keep the generated tree")
     parser.add_argument("--repeat", type=int, default=1, help="report the best of N runs")
+    parser.add_argument("--only", choices=("create", "extract"), help="run one half")
     args = parser.parse_args()
     global REPEAT
     REPEAT = max(1, args.repeat)
@@ -267,9 +268,11 @@ def main() -> int:
             f"tree: {args.files} files, {text / 1e6:.0f} MB text-like + {binary / 1e6:.0f} MB "
             f"random, made in {time.perf_counter() - t0:.1f} s; {os.cpu_count()} CPUs"
         )
-        bench_create(tree / "text", "text-like files only", levels=True)
-        bench_create(tree, "mixed tree (text + incompressible)")
-        bench_extract(tree, work)
+        if args.only != "extract":
+            bench_create(tree / "text", "text-like files only", levels=True)
+            bench_create(tree, "mixed tree (text + incompressible)")
+        if args.only != "create":
+            bench_extract(tree, work)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
