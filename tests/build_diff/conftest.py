@@ -71,7 +71,8 @@ def duo(buildah: Buildah, busybox_image: str, tmp_path: Path, busybox_rootfs_tar
 
     Keyword arguments: ``build_args`` (dict), ``target``, ``docker_format`` (buildah
     ``--format docker`` and compare Shell/OnBuild/Healthcheck too), ``parent`` (a
-    Dockerfile both build first as ``parent:latest``, for ONBUILD).
+    Dockerfile both build first as ``parent:latest``, for ONBUILD), ``modes`` (permission
+    bits for context paths).
     """
     ours_base = json.loads(run_cli("inspect", busybox_image, check=True).stdout)
     theirs_base = buildah.config(busybox_image)
@@ -85,11 +86,12 @@ def duo(buildah: Buildah, busybox_image: str, tmp_path: Path, busybox_rootfs_tar
         target: str | None = None,
         docker_format: bool = False,
         parent: str | None = None,
+        modes: Mapping[str, int] | None = None,
     ) -> Outcome:
         n = next(_counter)
         context = tmp_path / f"ctx{n}"
         context.mkdir()
-        write_context(context, files or {})
+        write_context(context, files or {}, modes)
         (context / "Dockerfile").write_text(dockerfile)
         tag = f"diff{os.getpid()}-{n}:latest"
         extra: list[str] = []

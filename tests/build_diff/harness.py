@@ -346,12 +346,14 @@ def same(
     return out
 
 
-def write_context(root: Path, files: Mapping[str, str | bytes]) -> None:
+def write_context(
+    root: Path, files: Mapping[str, str | bytes], modes: Mapping[str, int] | None = None
+) -> None:
     """Create a build context from ``name -> content``.
 
     Content is text, bytes, ``"@link:TARGET"`` (a symlink), ``"@hardlink:OTHER"`` (another
     name for the context file OTHER, written earlier) or, for a name ending in '/', ignored
-    (an empty directory).
+    (an empty directory). ``modes`` sets permission bits afterwards (deepest paths first).
     """
     for name, content in files.items():
         path = root / name
@@ -366,3 +368,5 @@ def write_context(root: Path, files: Mapping[str, str | bytes]) -> None:
             path.write_bytes(content)
         else:
             path.write_text(content)
+    for name, mode in sorted((modes or {}).items(), key=lambda item: -item[0].count("/")):
+        os.chmod(root / name, mode)

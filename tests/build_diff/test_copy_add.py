@@ -251,3 +251,21 @@ def test_copy_into_an_existing_directory_keeps_its_owner_for_later_steps(duo) ->
     )
     seen = (out.ours_root / "seen-after-copy").read_text()
     assert seen == "app:app 750\n"
+
+
+def test_wildcard_matches_that_are_symlinks_are_followed(duo) -> None:
+    # BuildKit docopy: each wildcard match is copied with FollowSymlinks like a named source,
+    # so a matched symlink to a directory copies that directory's contents, and one to a
+    # file copies the file under the link's name (buildah agrees).
+    out = same(
+        duo,
+        "FROM busybox\nCOPY tree/* /u/\n",
+        {
+            "tree/dir/inner": "i",
+            "tree/dirlink": "@link:dir",
+            "tree/file": "f",
+            "tree/flink": "@link:file",
+        },
+    )
+    assert "u/dirlink" not in out.ours and out.ours["u/inner"].kind == "f"
+    assert out.ours["u/flink"].kind == "f" and out.ours["u/flink"].preview == b"f"
