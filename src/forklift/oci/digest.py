@@ -186,6 +186,8 @@ class VerifyingReader:
             buf[:n] = data
         else:
             n = readinto(buf)
+            if n is None:  # a non-blocking stream with nothing ready: nothing to hash yet
+                return None  # type: ignore[return-value]
         view = memoryview(buf)[:n]
         self._hasher.update(view)
         self._check(at_eof=n == 0)
