@@ -53,8 +53,8 @@ def rootfs(tmp_path: Path) -> Path:
         ("1000", ExecUser(1000, 1000, (1000, 29, 44), "/home/app", "app")),
         ("svc", ExecUser(1500, 44, (44,), "/srv", "svc")),
         # The primary group is always also a supplementary group (runc/podman/BuildKit since
-    # CVE-2023-25173). An explicit group replaces the primary group and drops the implicit
-    # memberships.
+        # CVE-2023-25173). An explicit group replaces the primary group and drops the implicit
+        # memberships.
         ("app:staff", ExecUser(1000, 50, (50,), "/home/app", "app")),
         ("app:7", ExecUser(1000, 7, (7,), "/home/app", "app")),
         ("1000:50", ExecUser(1000, 50, (50,), "/home/app", "app")),

@@ -45,7 +45,6 @@ COMMANDS: dict[str, str] = {
     "delete": "forklift.cli.registry:delete",
     "lint": "forklift.cli.lint:lint",
     "analyze": "forklift.cli.analyze:analyze",
-    "analyze": "forklift.cli.analyze:analyze",
 }
 
 
