@@ -18,13 +18,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from forklift.errors import InvalidInput, NotFound
+from forklift.errors import InvalidInput
 from forklift.oci import mediatypes as mt
 from forklift.oci.config import ImageConfig
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest, VerifyingReader
 from forklift.oci.manifest import ImageIndex, ImageManifest, parse_manifest
-from forklift.oci.platform import Platform, best_match, format_platforms, host_platform
+from forklift.oci.platform import Platform, host_platform
 from forklift.transports import ImageSource, open_source
 
 _COMMENT_LINE = re.compile(r"forklift:\s*(?P<file>[^\s:][^:]*):(?P<line>\d+)")
@@ -106,16 +106,7 @@ def resolve_image(src: ImageSource, name: str, platform: Platform | None = None)
     manifest = parse_manifest(raw, media_type, what=f"manifest of {name}")
     digest = Digest.of(raw)
     if isinstance(manifest, ImageIndex):
-        want = platform or host_platform()
-        candidates = [
-            d.platform if d.media_type in mt.IMAGE_MANIFESTS else None for d in manifest.manifests
-        ]
-        i = best_match(candidates, want)
-        if i is None:
-            raise NotFound(
-                f"{name} has no image for platform {want} (it has: {format_platforms(candidates)})"
-            )
-        child = manifest.manifests[i]
+        child = manifest.select(platform or host_platform(), name)
         raw, _ = src.get_manifest(child.digest)
         manifest = parse_manifest(raw, child.media_type, what=f"manifest {child.digest}")
         digest = child.digest

@@ -6,16 +6,7 @@ import sys
 import threading
 from typing import Any
 
-from forklift.oci import mediatypes as mt
 from forklift.oci.descriptor import Descriptor
-
-
-def _kind(desc: Descriptor) -> str:
-    if desc.media_type in mt.CONFIGS:
-        return "config"
-    if desc.media_type in mt.MANIFESTS:
-        return "manifest"
-    return "blob"
 
 
 class PlainProgress:
@@ -32,7 +23,7 @@ class PlainProgress:
     def blob_started(self, desc: Descriptor, *, skipped: bool) -> None:
         verb = "Skipping" if skipped else "Copying"
         suffix = " (already present)" if skipped else ""
-        self._say(f"{verb} {_kind(desc)} {desc.digest}{suffix}")
+        self._say(f"{verb} {desc.kind} {desc.digest}{suffix}")
 
     def blob_advanced(self, desc: Descriptor, nbytes: int) -> None:
         pass
@@ -78,7 +69,7 @@ class RichProgress:
 
     def blob_started(self, desc: Descriptor, *, skipped: bool) -> None:
         with self._lock:
-            label = f"{_kind(desc)} {desc.digest.short}"
+            label = f"{desc.kind} {desc.digest.short}"
             if skipped:
                 self._progress.console.print(f"{label}: already present")
                 return

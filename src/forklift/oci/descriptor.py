@@ -90,6 +90,17 @@ class Descriptor:
         return out
 
     @property
+    def kind(self) -> str:
+        """What the blob is, for messages: ``config``, ``manifest``, ``layer`` or ``blob``."""
+        if self.media_type in mt.CONFIGS:
+            return "config"
+        if self.media_type in mt.MANIFESTS:
+            return "manifest"
+        if self.media_type in mt.LAYERS:
+            return "layer"
+        return "blob"
+
+    @property
     def is_manifest(self) -> bool:
         return self.media_type in mt.IMAGE_MANIFESTS
 

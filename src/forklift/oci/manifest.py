@@ -6,15 +6,17 @@ copied, so a manifest's digest never changes on the way through forklift.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from forklift.errors import InvalidInput
+from forklift.errors import InvalidInput, NotFound
 from forklift.oci import _fields as F
 from forklift.oci import canonical
 from forklift.oci import mediatypes as mt
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest
+from forklift.oci.platform import Platform, best_match, format_platforms
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,36 @@ class ImageIndex:
     def descriptor(self, **kwargs: Any) -> Descriptor:
         data = self.to_bytes()
         return Descriptor(self.media_type, Digest.of(data), len(data), **kwargs)
+
+    def find(
+        self, platform: Platform, available: Callable[[Descriptor], bool] | None = None
+    ) -> Descriptor | None:
+        """The image for ``platform``: an exact match, else a compatible variant (arm/v7 runs v6).
+
+        Only image manifests count (not nested indexes or attestations without a
+        platform); ``available`` can narrow the choice (e.g. to what a store holds).
+        """
+        children = [d for d in self.manifests if available is None or available(d)]
+        candidates = [d.platform if d.media_type in mt.IMAGE_MANIFESTS else None for d in children]
+        i = best_match(candidates, platform)
+        return None if i is None else children[i]
+
+    def select(
+        self,
+        platform: Platform,
+        where: str,
+        available: Callable[[Descriptor], bool] | None = None,
+    ) -> Descriptor:
+        """:meth:`find`, or :class:`NotFound` naming the platforms ``where`` does have."""
+        found = self.find(platform, available)
+        if found is None:
+            have = format_platforms(
+                d.platform
+                for d in self.manifests
+                if d.media_type in mt.IMAGE_MANIFESTS and (available is None or available(d))
+            )
+            raise NotFound(f"{where} has no image for platform {platform} (it has: {have})")
+        return found
 
 
 Manifest = ImageManifest | ImageIndex

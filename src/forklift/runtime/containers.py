@@ -37,7 +37,7 @@ from forklift.fsutil import atomic_write
 from forklift.oci.config import ContainerConfig, ImageConfig
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.manifest import ImageIndex, ImageManifest
-from forklift.oci.platform import best_match, format_platforms, host_platform
+from forklift.oci.platform import host_platform
 from forklift.runtime import overlay
 from forklift.runtime.oci_runtime import INHERIT, Input, Output, RunResult, find_runtime
 from forklift.runtime.runner import new_container_id, run_container
@@ -500,15 +500,11 @@ def _single_image(
         raise InvalidInput(f"image {image.digest} cannot be read: {image.error}")
     desc, manifest = image.descriptor, image.manifest
     if isinstance(manifest, ImageIndex):
-        want = host_platform()
-        children = [d for d in manifest.manifests if store.has_blob(d.digest)]
-        i = best_match([d.platform for d in children], want)
-        if i is None:
-            raise NotFound(
-                f"image {image.digest} has no image for this platform ({want}) in the store "
-                f"(it has: {format_platforms(d.platform for d in children)})"
-            )
-        desc = children[i]
+        desc = manifest.select(
+            host_platform(),
+            f"image {image.digest} (in the store)",
+            lambda d: store.has_blob(d.digest),
+        )
         manifest = store.get_manifest(desc.digest, desc.media_type)
     if not isinstance(manifest, ImageManifest):
         raise InvalidInput(f"image {image.digest} is not a runnable image")

@@ -17,7 +17,7 @@ from forklift.oci import mediatypes as mt
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest, VerifyingReader
 from forklift.oci.manifest import ImageIndex, ImageManifest, parse_manifest
-from forklift.oci.platform import Platform, best_match, format_platforms, host_platform
+from forklift.oci.platform import Platform, host_platform
 from forklift.reference import Reference
 from forklift.store.store import Store
 from forklift.transports.base import CopyProgress, ImageDestination, ImageSource
@@ -89,7 +89,7 @@ class _Copier:
                 if reused == "exists":
                     self.progress.blob_started(desc, skipped=True)
                 else:
-                    self.progress.message(f"{_what(desc).capitalize()} {desc.digest}: {reused}")
+                    self.progress.message(f"{desc.kind.capitalize()} {desc.digest}: {reused}")
             return
         try:
             raw = self.src.open_blob(desc)
@@ -108,7 +108,7 @@ class _Copier:
                 and raw.expected == desc.digest
                 and raw.expected_size == desc.size
             ):
-                stream = VerifyingReader(raw, desc.digest, desc.size, _what(desc))
+                stream = VerifyingReader(raw, desc.digest, desc.size, desc.kind)
             if self.progress:
                 stream = _Counting(stream, desc, self.progress)
             self.dst.put_blob(desc, stream)
@@ -182,16 +182,6 @@ def to_oci_manifest(manifest: ImageManifest) -> ImageManifest:
     )
 
 
-def _what(desc: Descriptor) -> str:
-    if desc.media_type in mt.CONFIGS:
-        return "config"
-    if desc.media_type in mt.MANIFESTS:
-        return "manifest"
-    if desc.media_type in mt.LAYERS:
-        return "layer"
-    return "blob"
-
-
 def copy_image(
     src: ImageSource,
     dst: ImageDestination,
@@ -211,17 +201,7 @@ def copy_image(
     raw, media_type = src.get_manifest()
     manifest = parse_manifest(raw, media_type, what=f"manifest of {src.description}")
     if isinstance(manifest, ImageIndex) and not all_platforms:
-        want = platform or host_platform()
-        candidates = [
-            d.platform if d.media_type in mt.IMAGE_MANIFESTS else None for d in manifest.manifests
-        ]
-        i = best_match(candidates, want)
-        if i is None:
-            raise NotFound(
-                f"{src.description} has no image for platform {want} "
-                f"(it has: {format_platforms(candidates)})"
-            )
-        child = manifest.manifests[i]
+        child = manifest.select(platform or host_platform(), src.description)
         raw, media_type = src.get_manifest(child.digest)
         manifest = parse_manifest(raw, child.media_type, what=f"manifest {child.digest}")
     if isinstance(manifest, ImageIndex):

@@ -22,7 +22,7 @@ from forklift.oci.config import ImageConfig
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest
 from forklift.oci.manifest import ImageIndex, ImageManifest, Manifest
-from forklift.oci.platform import Platform, best_match, format_platforms, host_platform
+from forklift.oci.platform import Platform, host_platform
 from forklift.reference import Reference
 from forklift.registry.client.client import ManifestResponse, RegistryClient
 from forklift.registry.client.credentials import Credentials, CredentialStore
@@ -267,18 +267,13 @@ def _pick(
     parsed = top.parse()
     if not isinstance(parsed, ImageIndex):
         return top
-    candidates = [
-        d.platform if d.media_type in mt.IMAGE_MANIFESTS else None for d in parsed.manifests
-    ]
-    want = platform or host_platform()
-    i = best_match(candidates, want)
-    if i is None:
-        if platform is not None:
-            raise NotFound(
-                f"{ref} has no image for platform {want} (it has: {format_platforms(candidates)})"
-            )
-        return None
-    child = parsed.manifests[i]
+    if platform is not None:
+        child = parsed.select(platform, str(ref))
+    else:
+        found = parsed.find(host_platform())
+        if found is None:
+            return None
+        child = found
     return client.get_manifest(ref.path, child.digest, deadline=deadline)
 
 

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from forklift.errors import DigestMismatch, InvalidInput, UsageError
-from forklift.oci import mediatypes as mt
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest, VerifyingReader
 from forklift.reference import Reference, parse_reference
@@ -50,22 +49,11 @@ from forklift.store.store import Store
 from forklift.transports.base import ImageDestination, ImageSource
 
 
-def blob_kind(desc: Descriptor) -> str:
-    """What a blob is, for messages: ``config``, ``manifest``, ``layer`` or ``blob``."""
-    if desc.media_type in mt.CONFIGS:
-        return "config"
-    if desc.media_type in mt.MANIFESTS:
-        return "manifest"
-    if desc.media_type in mt.LAYERS:
-        return "layer"
-    return "blob"
-
-
 class _RegistryBlobStream(VerifyingReader):
     """A verifying stream whose mismatch error says which registry sent the bad bytes."""
 
     def __init__(self, raw: BinaryIO, desc: Descriptor, where: str) -> None:
-        super().__init__(raw, desc.digest, desc.size, blob_kind(desc))
+        super().__init__(raw, desc.digest, desc.size, desc.kind)
         self.where = where
 
     def _blame(self, exc: DigestMismatch) -> DigestMismatch:
@@ -159,7 +147,7 @@ class RegistrySource(_Endpoint, ImageSource):
             self.repository,
             desc.digest,
             size=desc.size,
-            what=blob_kind(desc),
+            what=desc.kind,
             # hashed once, by the stream below, which the copy engine uses as is
             verify=False,
             deadline=self.deadline,
@@ -171,12 +159,12 @@ class RegistrySource(_Endpoint, ImageSource):
     def read_blob(self, desc: Descriptor, *, max_size: int = 16 * 1024 * 1024) -> bytes:
         """A small blob (a config) in memory, verified."""
         if desc.size > max_size:
-            raise InvalidInput(f"{blob_kind(desc)} {desc.digest} is larger than {max_size} bytes")
+            raise InvalidInput(f"{desc.kind} {desc.digest} is larger than {max_size} bytes")
         return self.client.fetch_blob_bytes(
             self.repository,
             desc.digest,
             max_size=max_size,
-            what=blob_kind(desc),
+            what=desc.kind,
             deadline=self.deadline,
         )
 
@@ -263,7 +251,7 @@ class RegistryDestination(_Endpoint, ImageDestination):
             stream,
             desc.digest,
             desc.size,
-            what=blob_kind(desc),
+            what=desc.kind,
             deadline=self.deadline,
             into=session,
             # with the source's local file, a large blob streams from the verifying
