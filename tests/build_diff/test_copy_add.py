@@ -269,3 +269,39 @@ def test_wildcard_matches_that_are_symlinks_are_followed(duo) -> None:
     )
     assert "u/dirlink" not in out.ours and out.ours["u/inner"].kind == "f"
     assert out.ours["u/flink"].kind == "f" and out.ours["u/flink"].preview == b"f"
+
+
+def test_variables_in_copy_and_symlinked_destination_files(duo) -> None:
+    out = same(
+        duo,
+        "FROM busybox\n"
+        "ARG UID=1234\n"
+        "ENV DIR=/opt/app NAME=app\n"
+        "RUN mkdir -p /etc/conf && echo old > /etc/conf/target && ln -s target /etc/conf/link"
+        " && chmod 600 /etc/conf/target\n"
+        "COPY a.txt /etc/conf/link\n"  # a file over a symlink to a file
+        "COPY a.txt $DIR/\n"
+        "COPY --chown=$UID:$UID a.txt ${DIR}/owned\n"
+        "COPY --chown=${NAME} a.txt /named-by-env\n"
+        "COPY b.txt /bin/cat\n",  # a file over a base symlink of the same name
+        {"a.txt": "a", "b.txt": "b"},
+    )
+    tree = out.ours
+    assert (tree["opt/app/owned"].uid, tree["named-by-env"].uid) == (1234, 1000)
+    assert tree["bin/cat"].kind == "f"
+
+
+def test_copy_into_existing_directories(duo) -> None:
+    # BuildKit's copier leaves the existing top destination alone; an existing directory
+    # below it takes the copied directory's metadata (owner 0:0 without --chown, mode).
+    out = same(
+        duo,
+        "FROM busybox\n"
+        "RUN mkdir -p /d/sub && echo 1 > /d/sub/f && chmod 700 /d && chown 5:5 /d/sub\n"
+        "COPY src/ /d/\n"
+        "COPY src /d2\n",
+        {"src/sub/g": "g", "src/h": "h"},
+        modes={"src/sub": 0o750, "src": 0o711},
+    )
+    assert out.ours["d"].mode == 0o700
+    assert (out.ours["d/sub"].uid, out.ours["d/sub"].mode) == (0, 0o750)
