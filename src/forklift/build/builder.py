@@ -33,7 +33,7 @@ from typing import Any
 from forklift.build import runstep
 from forklift.build.cache import BuildCache, CacheEntry, step_key
 from forklift.build.context import BuildContext, Selected, StatCache, checksum
-from forklift.build.copyop import Source, destination, plan_copy
+from forklift.build.copyop import Source, plan_copy
 from forklift.build.explain import BuildHistory, explain_miss, full_comparison, history_id
 from forklift.build.metadata import StageState as MetaState
 from forklift.build.metadata import apply_command, workdir_join
@@ -680,7 +680,6 @@ class Builder:
         op = "add" if is_add else "copy"
         from_ = getattr(expanded, "from_", "") or ""
         ctx, source_id, from_layers = self._source_context(from_, st)
-        dest_abs, explicit_dir = destination(expanded.dest, st.config.config.working_dir)
         urls = [s for s in expanded.sources if is_add and s.startswith(("http://", "https://"))]
         if urls and from_:
             raise BuildError("ADD --from cannot use URLs")
@@ -703,103 +702,121 @@ class Builder:
             "exclude": list(getattr(expanded, "excludes", ()) or ()),
             "heredocs": [(c.path, c.data) for c in expanded.contents],
         }
-        files: dict[str, str] = {}
-        stack = contextlib.ExitStack()
-        with stack:
-            fs_mount = None
-            if ctx is None and from_layers is not None:
-                fs_mount = stack.enter_context(self.snapshotter.mount(from_layers))
-                ctx = BuildContext(
-                    str(fs_mount.rootfs), None, StatCache(None), name=f"--from={from_}"
-                )
+        created_by = (
+            f"{op.upper()} {cmd.original.split(None, 1)[1] if ' ' in cmd.original else ''}".strip()
+        )
+        with contextlib.ExitStack() as stack:
             sources: list[Source] = []
-            assert ctx is not None
-            local = [s for s in expanded.sources if s not in urls]
-            for src in local:
-                selected, single = ctx.select(
-                    src, excludes=inputs["exclude"], parents=inputs["parents"]
+            files: dict[str, str] = {}
+            if ctx is not None:
+                # The context (or a named directory): the file checksums are part of the key.
+                sources = self._copy_sources(
+                    ctx, expanded, inputs, urls, is_add, not from_, st, stack
                 )
-                unpack = getattr(expanded, "unpack", None) is not False
-                if (
-                    is_add
-                    and single
-                    and unpack
-                    and not from_
-                    and self._is_archive(selected[0].path)
-                ):
-                    selected, single = self._unpack_archive(selected[0].path, stack)
-                    inputs.setdefault("archives", []).append(src)
-                sources.append(Source(tuple(selected), single, src))
-            for url in urls:
-                sources.append(self._fetch_url(url, getattr(expanded, "checksum", "") or "", stack))
-            for content in expanded.contents:
-                data = content.data
-                if content.expand:
-                    # BuildKit expands variables in an unquoted heredoc but keeps quotes and escapes.
-                    data = _HEREDOC_LEXER.process(data, st.scope.env).result
-                sources.append(Source((), True, content.path, data=data.encode()))
-            for s in sources:
-                for sel in s.selected:
-                    files[posixpath.join(s.name, sel.rel) if sel.rel else s.name] = (
-                        f"{sel.kind}:{sel.mode & 0o7777:o}:{sel.digest}"
-                    )
-            if fs_mount is None:
                 inputs["checksum"] = checksum([x for s in sources for x in s.selected])
+                for s in sources:
+                    for sel in s.selected:
+                        files[posixpath.join(s.name, sel.rel) if sel.rel else s.name] = (
+                            f"{sel.kind}:{sel.mode & 0o7777:o}:{sel.digest}"
+                        )
+            # From a stage or an image, the source's key or digest stands for its content, so
+            # a cache hit needs neither a mount nor a look at its files.
             key = step_key("link" if inputs["link"] else st.key, op, inputs)
             record = {
                 "instruction": cmd.original,
                 "key": key,
                 "parent": st.key,
-                "files": files if fs_mount is None else {},
+                "files": files,
                 "options": {
                     k: v for k, v in inputs.items() if k not in ("sources", "heredocs", "checksum")
                 },
             }
-            created_by = f"{op.upper()} {cmd.original.split(None, 1)[1] if ' ' in cmd.original else ''}".strip()
             entry = self._lookup(st, key, record, number, cmd.original)
             if entry is not None:
                 self._apply_entry(st, cmd, entry)
                 st.key = key
                 self._report(st, cmd, True)
                 return True
-            chmod = None
-            if expanded.chmod:
-                chmod = ins.parse_chmod(expanded.chmod)
+            if ctx is None:
+                fs_mount = stack.enter_context(self.snapshotter.mount(from_layers))
+                source_ctx = BuildContext(
+                    str(fs_mount.rootfs),
+                    None,
+                    StatCache(None),
+                    name=f"--from={from_}",
+                    hash_contents=False,
+                )
+                sources = self._copy_sources(
+                    source_ctx, expanded, inputs, urls, is_add, False, st, stack
+                )
+            chmod = ins.parse_chmod(expanded.chmod) if expanded.chmod else None
             link = inputs["link"]
-            with contextlib.ExitStack() as parent_stack:
-                if link:
-                    view = RootView(None)
-                    parent_root = None
-                else:
-                    m = parent_stack.enter_context(self.snapshotter.mount(st.layers))
-                    parent_root = str(m.rootfs)
-                    view = RootView(parent_root)
-                owner = (
-                    resolve_chown(expanded.chown, RootView(parent_root)) if expanded.chown else None
-                )
-                keep_owner = (
-                    any(s.name in inputs.get("archives", []) for s in sources) and owner is None
-                )
-                items = plan_copy(
-                    sources,
-                    expanded.dest,
-                    st.config.config.working_dir,
-                    view,
-                    owner=owner,
-                    chmod=chmod,
-                    link=link,
-                )
-                if keep_owner:
-                    items = [
-                        replace(i, uid=None, gid=None) if isinstance(i.source, str) else i
-                        for i in items
-                    ]
-                layer = self._write_layer(items) if items else None
-        del dest_abs, explicit_dir
+            if link:
+                view = RootView(None)
+            else:
+                m = stack.enter_context(self.snapshotter.mount(st.layers))
+                view = RootView(str(m.rootfs))
+            owner = resolve_chown(expanded.chown, view) if expanded.chown else None
+            keep_owner = (
+                any(s.name in inputs.get("archives", []) for s in sources) and owner is None
+            )
+            items = plan_copy(
+                sources,
+                expanded.dest,
+                st.config.config.working_dir,
+                view,
+                owner=owner,
+                chmod=chmod,
+                link=link,
+            )
+            if keep_owner:  # an unpacked archive keeps the owners it records
+                items = [
+                    replace(i, uid=None, gid=None) if isinstance(i.source, str) else i
+                    for i in items
+                ]
+            layer = self._write_layer(items) if items else None
         self._record_layer(st, cmd, key, layer, created_by)
         st.key = key
         self._report(st, cmd, False)
         return False
+
+    def _copy_sources(
+        self,
+        ctx: BuildContext,
+        expanded: Any,
+        inputs: dict[str, Any],
+        urls: list[str],
+        is_add: bool,
+        local_context: bool,
+        st: StageState,
+        stack: contextlib.ExitStack,
+    ) -> list[Source]:
+        """What each COPY/ADD source selects: files, unpacked archives, downloads, heredocs."""
+        sources: list[Source] = []
+        for src in (s for s in expanded.sources if s not in urls):
+            selected, single = ctx.select(
+                src, excludes=inputs["exclude"], parents=inputs["parents"]
+            )
+            unpack = getattr(expanded, "unpack", None) is not False
+            if (
+                is_add
+                and single
+                and unpack
+                and local_context
+                and self._is_archive(selected[0].path)
+            ):
+                selected, single = self._unpack_archive(selected[0].path, stack)
+                inputs.setdefault("archives", []).append(src)
+            sources.append(Source(tuple(selected), single, src))
+        for url in urls:
+            sources.append(self._fetch_url(url, getattr(expanded, "checksum", "") or "", stack))
+        for content in expanded.contents:
+            data = content.data
+            if content.expand:
+                # BuildKit expands variables in an unquoted heredoc but keeps quotes and escapes.
+                data = _HEREDOC_LEXER.process(data, st.scope.env).result
+            sources.append(Source((), True, content.path, data=data.encode()))
+        return sources
 
     @staticmethod
     def _is_archive(path: str) -> bool:

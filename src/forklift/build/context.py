@@ -160,7 +160,10 @@ class BuildContext:
         matcher: IgnoreMatcher | None = None,
         stat_cache: StatCache | None = None,
         name: str = "context",
+        *,
+        hash_contents: bool = True,
     ) -> None:
+        self.hash_contents = hash_contents
         self.root = os.path.realpath(os.fspath(root))
         if not os.path.isdir(self.root):
             raise NotFound(f"build context {root} is not a directory")
@@ -260,7 +263,7 @@ class BuildContext:
             return Selected(rel_in_dest, path, DIR, st.st_mode, 0, st.st_mtime_ns // 10**9)
         if stat_mod.S_ISREG(st.st_mode):
             return Selected(rel_in_dest, path, FILE, st.st_mode, st.st_size, st.st_mtime_ns // 10**9,
-                            digest=self.stat_cache.digest(path, st),
+                            digest=self.stat_cache.digest(path, st) if self.hash_contents else "",
                             inode=(st.st_dev, st.st_ino) if st.st_nlink > 1 else (0, 0))  # fmt: skip
         raise BuildError(
             f"{rel_in_context}: unsupported file type in the build context (socket or device)"
@@ -317,18 +320,25 @@ class BuildContext:
         for root in roots:
             if excluded(root):
                 continue
-            kind = self.kind_of(root) or DIR
+            # Every source path, a wildcard match included, is followed if it is a symlink
+            # (inside the context); what lies below it is copied as it is.
+            real = self.resolve(root) if self.kind_of(root) == SYMLINK else root
+            if real != root and not self.included(real):
+                raise NotFound(
+                    f"{source}: {root} points at {real or '/'}, which is not in the {self.name}"
+                )
+            kind = self.kind_of(real) or DIR
             if parents:
                 base = root if not pivot else posixpath.relpath(root, pivot)
                 if base.startswith(".."):
                     base = root
             if kind == DIR:
                 if parents and base not in ("", "."):
-                    out.append(self._selected(base, root))
-                for child in self._below(root):
+                    out.append(self._selected(base, real))
+                for child in self._below(real):
                     if excluded(child):
                         continue
-                    rel = posixpath.relpath(child, root) if root else child
+                    rel = posixpath.relpath(child, real) if real else child
                     dest_rel = (
                         posixpath.join(base, rel) if parents and base not in ("", ".") else rel
                     )
@@ -340,7 +350,7 @@ class BuildContext:
                     dest_rel = posixpath.basename(root)
                 else:
                     dest_rel = ""
-                out.append(self._selected(dest_rel, root))
+                out.append(self._selected(dest_rel, real))
         return out, single and not parents
 
 

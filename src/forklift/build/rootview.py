@@ -61,18 +61,6 @@ class Owner:
     gid: int
 
 
-def _table(view: RootView, path: str) -> dict[str, list[str]]:
-    data = view.read(path)
-    out: dict[str, list[str]] = {}
-    if not data:
-        return out
-    for line in data.decode(errors="replace").splitlines():
-        fields = line.split(":")
-        if len(fields) >= 3 and fields[0] and not fields[0].startswith(("#", "+", "-")):
-            out.setdefault(fields[0], fields)
-    return out
-
-
 def resolve_chown(spec: str, view: RootView, what: str = "--chown") -> Owner:
     """``user[:group]`` (names or ids) as COPY/ADD ``--chown`` means it.
 
@@ -80,24 +68,26 @@ def resolve_chown(spec: str, view: RootView, what: str = "--chown") -> Owner:
     name without a group gets that user's primary group; a bare numeric id gets the
     same number as its group (BuildKit's rules).
     """
+    from forklift.runtime.rootfs import parse_group, parse_passwd
+
     user, sep, group = spec.partition(":")
     if not user or (sep and not group):
         raise BuildError(f"invalid {what} value {spec!r}: expected user[:group]")
-
-    def lookup(name: str, table_path: str, kind: str) -> int:
-        if name.isdigit():
-            return int(name)
-        row = _table(view, table_path).get(name)
-        if row is None or not row[2].isdigit():
-            raise BuildError(f"{what}={spec}: no {kind} named {name!r} in the image's {table_path}")
-        return int(row[2])
-
-    uid = lookup(user, "/etc/passwd", "user")
-    if sep:
-        gid = lookup(group, "/etc/group", "group")
-    elif user.isdigit():
+    users = {e.name: e for e in parse_passwd(view.read("/etc/passwd") or b"")}
+    groups = {e.name: e for e in parse_group(view.read("/etc/group") or b"")}
+    if user.isdigit():
+        uid = int(user)
         gid = uid  # a bare numeric id means the same id for the group
     else:
-        row = _table(view, "/etc/passwd")[user]  # a name: that user's primary group (BuildKit)
-        gid = int(row[3]) if len(row) > 3 and row[3].isdigit() else uid
+        entry = users.get(user)
+        if entry is None:
+            raise BuildError(f"{what}={spec}: no user named {user!r} in the image's /etc/passwd")
+        uid, gid = entry.uid, entry.gid  # a name: that user's primary group (BuildKit)
+    if sep:
+        if group.isdigit():
+            gid = int(group)
+        elif group in groups:
+            gid = groups[group].gid
+        else:
+            raise BuildError(f"{what}={spec}: no group named {group!r} in the image's /etc/group")
     return Owner(uid, gid)
