@@ -11,7 +11,7 @@ import itertools
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from tests.build_diff.harness import (
     CONFIG_FIELDS,
     DOCKER_ONLY_FIELDS,
     Buildah,
+    BuildFn,
     Outcome,
     forklift_image,
     snapshot,
@@ -64,8 +65,6 @@ def buildah(
 
 
 _counter = itertools.count()
-
-BuildFn = Callable[..., Outcome]
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import stat
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -335,6 +335,10 @@ class Outcome:
         """
         problems = self.tree_differences(skip_paths) + self.config_differences(skip_fields)
         assert not problems, "forklift and buildah differ:\n  " + "\n  ".join(problems)
+
+
+# what the ``duo`` fixture returns: duo(dockerfile, files, **options) -> Outcome
+BuildFn = Callable[..., "Outcome"]
 
 
 def same(

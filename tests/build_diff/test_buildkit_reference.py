@@ -11,10 +11,10 @@ from __future__ import annotations
 import io
 import tarfile
 
-from tests.build_diff.harness import config_fields
+from tests.build_diff.harness import BuildFn, config_fields
 
 
-def test_shell_applies_to_shell_form_cmd_and_entrypoint(duo) -> None:
+def test_shell_applies_to_shell_form_cmd_and_entrypoint(duo: BuildFn) -> None:
     # BuildKit dispatchCmd/dispatchEntrypoint wrap the shell form with the image's SHELL
     # (withShell); buildah 1.28 always uses /bin/sh -c for CMD and ENTRYPOINT.
     out = duo(
@@ -30,7 +30,7 @@ def test_shell_applies_to_shell_form_cmd_and_entrypoint(duo) -> None:
     }
 
 
-def test_workdir_is_created_owned_by_the_current_user(duo) -> None:
+def test_workdir_is_created_owned_by_the_current_user(duo: BuildFn) -> None:
     # BuildKit dispatchWorkdir: Mkdir(wd, 0755, WithParents, WithUser(image user)) as its own
     # step, whether or not anything follows; copy.MkdirAll gives every directory it creates
     # that owner. buildah 1.28 creates it only when a later step needs it, as root.
@@ -52,7 +52,7 @@ def _owned_tar() -> bytes:
     return buf.getvalue()
 
 
-def test_add_archive_with_chown_owns_the_extracted_files(duo) -> None:
+def test_add_archive_with_chown_owns_the_extracted_files(duo: BuildFn) -> None:
     # BuildKit unpack (solver/llbsolver/file/unpack*.go): "explicit --chown values override the
     # header ownership" for every extracted entry; buildah 1.28 keeps the archive's owners.
     out = duo("FROM busybox\nADD --chown=app:nogroup pkg.tar /opt/\n", {"pkg.tar": _owned_tar()})

@@ -8,10 +8,10 @@ Healthcheck), which the OCI format has no room for, and compare those too.
 
 from __future__ import annotations
 
-from tests.build_diff.harness import DEFAULT_PATH, config_fields, same
+from tests.build_diff.harness import DEFAULT_PATH, BuildFn, config_fields, same
 
 
-def test_default_path_is_added_to_the_config(duo) -> None:
+def test_default_path_is_added_to_the_config(duo: BuildFn) -> None:
     # BuildKit (dockerfile2llb "make sure that PATH is always set") and buildah both give an
     # image whose base has no PATH the default one; the base here has no Env at all.
     out = same(duo, "FROM busybox\nENV A=1\n")
@@ -21,7 +21,7 @@ def test_default_path_is_added_to_the_config(duo) -> None:
     assert ours is not None and DEFAULT_PATH in ours and "A=1" in ours
 
 
-def test_metadata_instructions(duo) -> None:
+def test_metadata_instructions(duo: BuildFn) -> None:
     out = duo(
         "FROM busybox\n"
         "ARG PORT=8080\n"
@@ -50,7 +50,7 @@ def test_metadata_instructions(duo) -> None:
     assert cfg["WorkingDir"] == "/srv/1"
 
 
-def test_entrypoint_resets_an_inherited_cmd(duo) -> None:
+def test_entrypoint_resets_an_inherited_cmd(duo: BuildFn) -> None:
     # Dockerfile reference: "If CMD is defined from the base image, setting ENTRYPOINT will
     # reset CMD to an empty value" (busybox's CMD is ["sh"]).
     out = same(duo, 'FROM busybox\nENTRYPOINT ["/bin/echo"]\n')
@@ -69,12 +69,12 @@ ENTRY_STAGES = (
 )
 
 
-def test_cmd_set_in_the_same_stage_survives_entrypoint(duo) -> None:
+def test_cmd_set_in_the_same_stage_survives_entrypoint(duo: BuildFn) -> None:
     out = same(duo, ENTRY_STAGES, target="base")
     assert config_fields(out.ours_config, ("Cmd",))["Cmd"] == ["x"]
 
 
-def test_entrypoint_in_a_child_stage_resets_the_parents_cmd(duo) -> None:
+def test_entrypoint_in_a_child_stage_resets_the_parents_cmd(duo: BuildFn) -> None:
     out = same(duo, ENTRY_STAGES)
     assert config_fields(out.ours_config, ("Cmd", "Entrypoint")) == {
         "Cmd": None,
@@ -82,7 +82,7 @@ def test_entrypoint_in_a_child_stage_resets_the_parents_cmd(duo) -> None:
     }
 
 
-def test_docker_only_fields_shell_healthcheck_onbuild(duo) -> None:
+def test_docker_only_fields_shell_healthcheck_onbuild(duo: BuildFn) -> None:
     out = same(
         duo,
         "FROM busybox\n"

@@ -13,7 +13,7 @@ import gzip
 import io
 import tarfile
 
-from tests.build_diff.harness import Node, same
+from tests.build_diff.harness import BuildFn, Node, same
 
 SRC = {
     "src/a.txt": "a\n",
@@ -23,7 +23,7 @@ SRC = {
 }
 
 
-def test_copy_of_a_directory_copies_its_contents(duo) -> None:
+def test_copy_of_a_directory_copies_its_contents(duo: BuildFn) -> None:
     out = same(
         duo,
         "FROM busybox\nCOPY src /app/\nCOPY src /app2\nCOPY src/ /app3\nCOPY src/sub /app4/sub/\n",
@@ -37,7 +37,7 @@ def test_copy_of_a_directory_copies_its_contents(duo) -> None:
     assert "app4/sub/b.sh" in tree and "app4/sub/sub" not in tree
 
 
-def test_copy_destination_rules(duo) -> None:
+def test_copy_destination_rules(duo: BuildFn) -> None:
     out = same(
         duo,
         "FROM busybox\n"
@@ -61,7 +61,7 @@ def test_copy_destination_rules(duo) -> None:
     assert {"w/rel/a.txt", "w/dot.txt", "w/a.txt"} <= set(tree)
 
 
-def test_copy_globs(duo) -> None:
+def test_copy_globs(duo: BuildFn) -> None:
     out = same(
         duo,
         "FROM busybox\n"
@@ -85,14 +85,14 @@ def test_copy_globs(duo) -> None:
     assert "j/p/x.conf" in tree and "j/src" not in tree
 
 
-def test_copy_wildcard_without_matches_beside_other_sources(duo) -> None:
+def test_copy_wildcard_without_matches_beside_other_sources(duo: BuildFn) -> None:
     # BuildKit copies context sources with AllowEmptyWildcard (dockerfile2llb dispatchCopy):
     # a pattern that matches nothing is not an error while the instruction names other files.
     out = same(duo, "FROM busybox\nCOPY nomatch* a.txt /k/\n", {"a.txt": "a"})
     assert out.ours["k/a.txt"].kind == "f"
 
 
-def test_copy_chown_with_names_and_ids(duo) -> None:
+def test_copy_chown_with_names_and_ids(duo: BuildFn) -> None:
     out = same(
         duo,
         "FROM busybox\n"
@@ -110,7 +110,7 @@ def test_copy_chown_with_names_and_ids(duo) -> None:
     assert (tree["o6/deep"].uid, tree["o6/deep"].gid) == (7, 8)
 
 
-def test_copy_chown_user_name_alone_takes_the_users_primary_group(duo) -> None:
+def test_copy_chown_user_name_alone_takes_the_users_primary_group(duo: BuildFn) -> None:
     # Dockerfile reference / BuildKit readUser: a name without a group gets the uid *and*
     # the primary gid of that passwd entry (here 3000, which differs from the uid).
     out = same(
@@ -125,7 +125,7 @@ def test_copy_chown_user_name_alone_takes_the_users_primary_group(duo) -> None:
     assert (out.ours["o7/a.txt"].uid, out.ours["o7/a.txt"].gid) == (2000, 1000)
 
 
-def test_copy_chmod(duo) -> None:
+def test_copy_chmod(duo: BuildFn) -> None:
     out = same(
         duo,
         "FROM busybox\n"
@@ -138,7 +138,7 @@ def test_copy_chmod(duo) -> None:
     assert out.ours["m2/f"].mode == 0o755 and out.ours["m3"].mode == 0o4755
 
 
-def test_copy_symlinks_from_the_context(duo) -> None:
+def test_copy_symlinks_from_the_context(duo: BuildFn) -> None:
     out = same(
         duo,
         "FROM busybox\n"
@@ -160,7 +160,7 @@ def test_copy_symlinks_from_the_context(duo) -> None:
     assert tree["s3/x"].kind == "f"
 
 
-def test_copy_keeps_hard_links_within_one_source(duo) -> None:
+def test_copy_keeps_hard_links_within_one_source(duo: BuildFn) -> None:
     # BuildKit's context transfer and copier keep hard links inside one copied tree
     # (separate sources are copied separately, so /h2 gets two files).
     out = same(
@@ -172,7 +172,7 @@ def test_copy_keeps_hard_links_within_one_source(duo) -> None:
     assert out.ours["h2/b"].hardlink == ""
 
 
-def test_copy_honours_dockerignore(duo) -> None:
+def test_copy_honours_dockerignore(duo: BuildFn) -> None:
     out = same(
         duo,
         "FROM busybox\nCOPY . /ctx/\n",
@@ -219,7 +219,7 @@ def _tar(*, gz: bool = False) -> bytes:
     return gzip.compress(data, mtime=0) if gz else data
 
 
-def test_add_of_a_local_archive_extracts_it(duo) -> None:
+def test_add_of_a_local_archive_extracts_it(duo: BuildFn) -> None:
     out = same(
         duo,
         "FROM busybox\n"
@@ -236,7 +236,7 @@ def test_add_of_a_local_archive_extracts_it(duo) -> None:
     assert tree["opt/pkg/hard"].hardlink == "opt/pkg/README"
 
 
-def test_copy_into_an_existing_directory_keeps_its_owner_for_later_steps(duo) -> None:
+def test_copy_into_an_existing_directory_keeps_its_owner_for_later_steps(duo: BuildFn) -> None:
     # The directory the files land in belongs to app (set by RUN); the COPY layer must not
     # make later RUN steps see it as root's (Docker users rely on this with USER + COPY . .).
     out = same(
@@ -253,7 +253,7 @@ def test_copy_into_an_existing_directory_keeps_its_owner_for_later_steps(duo) ->
     assert seen == "app:app 750\n"
 
 
-def test_wildcard_matches_that_are_symlinks_are_followed(duo) -> None:
+def test_wildcard_matches_that_are_symlinks_are_followed(duo: BuildFn) -> None:
     # BuildKit docopy: each wildcard match is copied with FollowSymlinks like a named source,
     # so a matched symlink to a directory copies that directory's contents, and one to a
     # file copies the file under the link's name (buildah agrees).
@@ -271,7 +271,7 @@ def test_wildcard_matches_that_are_symlinks_are_followed(duo) -> None:
     assert out.ours["u/flink"].kind == "f" and out.ours["u/flink"].preview == b"f"
 
 
-def test_variables_in_copy_and_symlinked_destination_files(duo) -> None:
+def test_variables_in_copy_and_symlinked_destination_files(duo: BuildFn) -> None:
     out = same(
         duo,
         "FROM busybox\n"
@@ -291,7 +291,7 @@ def test_variables_in_copy_and_symlinked_destination_files(duo) -> None:
     assert tree["bin/cat"].kind == "f"
 
 
-def test_copy_into_existing_directories(duo) -> None:
+def test_copy_into_existing_directories(duo: BuildFn) -> None:
     # BuildKit's copier leaves the existing top destination alone; an existing directory
     # below it takes the copied directory's metadata (owner 0:0 without --chown, mode).
     out = same(

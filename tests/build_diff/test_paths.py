@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from tests.build_diff.harness import same
+from tests.build_diff.harness import BuildFn, same
 
 LONG = "d" * 120 + "/" + "n" * 150 + ".txt"  # needs PAX/GNU long names in a tar
 
 
-def test_destinations_through_symlinks_in_the_image(duo) -> None:
+def test_destinations_through_symlinks_in_the_image(duo: BuildFn) -> None:
     # BuildKit resolves the destination inside the root (fs.RootPath): a symlinked directory
     # receives the files; the link itself stays a link.
     out = same(
@@ -26,7 +26,7 @@ def test_destinations_through_symlinks_in_the_image(duo) -> None:
     assert {"real/a.txt", "real/sub/a.txt", "real/merged/x", "real/work/here.txt"} <= set(tree)
 
 
-def test_long_and_unusual_names_and_large_ids(duo) -> None:
+def test_long_and_unusual_names_and_large_ids(duo: BuildFn) -> None:
     out = same(
         duo,
         "FROM busybox\n"

@@ -6,14 +6,14 @@ trees also compares the environment each builder gave the command.
 
 from __future__ import annotations
 
-from tests.build_diff.harness import same
+from tests.build_diff.harness import BuildFn, Outcome, same
 
 
-def _text(out, path: str) -> str:
+def _text(out: Outcome, path: str) -> str:
     return (out.ours_root / path).read_text()
 
 
-def test_shell_form_exec_form_and_environment(duo) -> None:
+def test_shell_form_exec_form_and_environment(duo: BuildFn) -> None:
     out = same(
         duo,
         "FROM busybox\n"
@@ -30,7 +30,7 @@ def test_shell_form_exec_form_and_environment(duo) -> None:
     assert _text(out, "quoted") == "single $GREETING\n" and _text(out, "pwd") == "/\n"
 
 
-def test_shell_instruction_changes_the_shell_of_run(duo) -> None:
+def test_shell_instruction_changes_the_shell_of_run(duo: BuildFn) -> None:
     out = same(
         duo,
         "FROM busybox\n"
@@ -43,7 +43,7 @@ def test_shell_instruction_changes_the_shell_of_run(duo) -> None:
     assert _text(out, "mark") == "from-shell\n" and _text(out, "mark2") == "unset\n"
 
 
-def test_run_as_user(duo) -> None:
+def test_run_as_user(duo: BuildFn) -> None:
     out = same(
         duo,
         "FROM busybox\n"
@@ -63,7 +63,7 @@ def test_run_as_user(duo) -> None:
     assert _text(out, "tmp/id-app") == "uid=1000(app) gid=1000(app) groups=1000(app),4000(extra)\n"
 
 
-def test_arg_scoping_across_stages(duo) -> None:
+def test_arg_scoping_across_stages(duo: BuildFn) -> None:
     out = duo(
         "ARG GLOBAL=g1\n"
         "ARG ONLYGLOBAL=og\n"
@@ -94,7 +94,7 @@ def test_arg_scoping_across_stages(duo) -> None:
     assert _text(out, "args5") == "local= global=\n"
 
 
-def test_deletions_become_whiteouts(duo) -> None:
+def test_deletions_become_whiteouts(duo: BuildFn) -> None:
     out = same(
         duo,
         "FROM busybox\n"
@@ -115,7 +115,7 @@ def test_deletions_become_whiteouts(duo) -> None:
     assert tree["bin/head"].kind == "d" and tree["root"].kind == "f"
 
 
-def test_run_mounts_leave_nothing_behind(duo) -> None:
+def test_run_mounts_leave_nothing_behind(duo: BuildFn) -> None:
     # BuildKit removes the empty mount points it had to create (executor MountStubsCleaner);
     # buildah 1.28 leaves them (/var/cache, /mnt), so those paths are held to BuildKit's rule.
     # What a bind mount shows is the context; a cache mount's content is never in a layer.

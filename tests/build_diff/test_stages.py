@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.build_diff.harness import config_fields, same
+from tests.build_diff.harness import BuildFn, config_fields, same
 
 MULTI = (
     "FROM busybox AS build\n"
@@ -23,7 +23,7 @@ MULTI = (
 )
 
 
-def test_copy_from_stages_by_name_and_index(duo) -> None:
+def test_copy_from_stages_by_name_and_index(duo: BuildFn) -> None:
     out = same(duo, MULTI, {"src/a.c": "int a;\n", "src/b.c": "int b;\n"})
     tree = out.ours
     # FROM scratch: only what was copied in
@@ -47,7 +47,7 @@ def test_copy_from_stages_by_name_and_index(duo) -> None:
     assert (tree["home/app/a.c"].uid, tree["home/app/a.c"].gid) == (1000, 1000)
 
 
-def test_target_builds_an_intermediate_stage(duo) -> None:
+def test_target_builds_an_intermediate_stage(duo: BuildFn) -> None:
     out = same(duo, MULTI, {"src/a.c": "int a;\n"}, target="build")
     assert "out/bin/app" in out.ours and "bin/busybox" in out.ours
     assert config_fields(out.ours_config, ("WorkingDir",))["WorkingDir"] == "/src"
@@ -62,7 +62,7 @@ PARENT = (
 )
 
 
-def test_onbuild_triggers_run_in_the_child(duo) -> None:
+def test_onbuild_triggers_run_in_the_child(duo: BuildFn) -> None:
     out = same(
         duo,
         "FROM parent:latest\nRUN cat /onbuild/app.txt /onbuild/ran > /seen\n",
@@ -75,7 +75,7 @@ def test_onbuild_triggers_run_in_the_child(duo) -> None:
     assert cfg == {"Env": ["PARENT=1", "TRIGGERED=yes"], "OnBuild": None}  # triggers used up
 
 
-def test_onbuild_of_a_stage_runs_in_stages_built_from_it(duo) -> None:
+def test_onbuild_of_a_stage_runs_in_stages_built_from_it(duo: BuildFn) -> None:
     # BuildKit resolveStages: the ONBUILD commands of a base *stage* become triggers of the
     # stage built FROM it; they do not reach the next generation.
     out = same(

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.build_diff.harness import forklift_image, snapshot
 from tests.build_examples.running import build, http_body, run_both
+from tests.helpers import Podman, Result
 
 REQUEST = b"GET / HTTP/1.0\r\n\r\n"
 
 
 def test_go_style_builds_and_runs_with_forklift_and_podman(
-    busybox_image: str, example, podman, tmp_path: Path
+    busybox_image: str, example: Callable[[str], Path], podman: Podman, tmp_path: Path
 ) -> None:
     ctx = example("go-style")
     build(ctx, "hello-go:1")
@@ -28,7 +30,9 @@ def test_go_style_builds_and_runs_with_forklift_and_podman(
         assert "<h1>Hello from a static binary</h1>" in http_body(response)
 
 
-def test_go_style_caches_modules_until_go_mod_changes(busybox_image: str, example) -> None:
+def test_go_style_caches_modules_until_go_mod_changes(
+    busybox_image: str, example: Callable[[str], Path]
+) -> None:
     ctx = example("go-style")
     first = build(ctx, "hello-go:1")
     assert first.status("RUN go mod download") == "DONE"
@@ -52,7 +56,9 @@ def test_go_style_caches_modules_until_go_mod_changes(busybox_image: str, exampl
     assert "go: downloading example.com/templates v0.9.3" in bumped.output
 
 
-def test_go_style_layers_hold_only_what_the_runtime_needs(busybox_image: str, example, cli) -> None:
+def test_go_style_layers_hold_only_what_the_runtime_needs(
+    busybox_image: str, example: Callable[[str], Path], cli: Callable[..., Result]
+) -> None:
     ctx = example("go-style")
     build(ctx, "hello-go:1")
     inspected = json.loads(cli("inspect", "hello-go:1").stdout)[0]

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.build_diff.harness import forklift_image, snapshot
 from tests.build_examples.running import build, http_body, run_both
+from tests.helpers import Podman, Result
 
 LAYER_STEPS = ("COPY", "ADD", "RUN", "WORKDIR")
 
 
-def diff_ids(cli, image: str) -> list[str]:
+def diff_ids(cli: Callable[..., Result], image: str) -> list[str]:
     return json.loads(cli("inspect", image).stdout)[0]["RootFS"]["Layers"]
 
 
 def test_node_style_builds_and_runs_with_forklift_and_podman(
-    busybox_image: str, example, podman, tmp_path: Path
+    busybox_image: str, example: Callable[[str], Path], podman: Podman, tmp_path: Path
 ) -> None:
     ctx = example("node-style")
     # a developer's local install and build output: .dockerignore keeps both out
@@ -38,7 +40,9 @@ def test_node_style_builds_and_runs_with_forklift_and_podman(
         assert http_body(response) == bundle
 
 
-def test_changing_code_does_not_rerun_the_install(busybox_image: str, example, cli) -> None:
+def test_changing_code_does_not_rerun_the_install(
+    busybox_image: str, example: Callable[[str], Path], cli: Callable[..., Result]
+) -> None:
     ctx = example("node-style")
     first = build(ctx, "hello-node:1")
     assert first.status("RUN npm ci") == "DONE"

@@ -7,6 +7,7 @@ greetlib/ sources; nothing comes from PyPI.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,17 @@ import pytest
 from tests.build_diff.harness import forklift_image
 from tests.build_examples.running import build, run_both
 from tests.build_examples.wheel import build_wheel
+from tests.helpers import Podman, Result
 
 pytestmark = pytest.mark.slow
 
 
 def test_python_style_builds_and_runs_with_forklift_and_podman(
-    debian_python_image: str, example, podman, tmp_path: Path, cli
+    debian_python_image: str,
+    example: Callable[[str], Path],
+    podman: Podman,
+    tmp_path: Path,
+    cli: Callable[..., Result],
 ) -> None:
     ctx = example("python-style")
     build_wheel(
@@ -43,4 +49,6 @@ def test_python_style_builds_and_runs_with_forklift_and_podman(
     assert ours == theirs == "Hello, forklift, from greetlib 1.0.0\n"
     # the console script pip generated runs too
     script = cli("run", "--rm", "--entrypoint", "greet", "hello-python:1", "cli")
-    assert script.stdout == "Hello, cli, from greetlib 1.0.0\n", script.stderr
+    assert script.stdout == "Hello, cli: Callable[..., Result], from greetlib 1.0.0\n", (
+        script.stderr
+    )
