@@ -27,7 +27,7 @@ from urllib.parse import urljoin
 import httpx
 
 from forklift.errors import TransportError, UsageError
-from forklift.registry.client.auth import Authenticator
+from forklift.registry.client.auth import Authenticator, merge_scopes
 from forklift.registry.client.credentials import Credentials, CredentialStore
 from forklift.registry.client.errors import (
     ERROR_BODY_LIMIT,
@@ -417,7 +417,10 @@ class Session:
             challenge = self.auth.challenge
             creds = self.auth.credentials() if challenge is not None else None
             if challenge is not None and challenge.error == "insufficient_scope" and creds:
-                return Denied(f"denied: insufficient scope ({' '.join(scopes)})", status=401)
+                # The registry's challenge may spell the same scope with its actions in
+                # another order (push,pull); merged, each resource is named once.
+                named = " ".join(merge_scopes(scopes))
+                return Denied(f"denied: insufficient scope ({named})", status=401)
         if status == 429:
             return RateLimited(
                 f"rate limited by {self.registry} ({what}): "
