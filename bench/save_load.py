@@ -37,7 +37,9 @@ def layer_tar(path: Path, size: int, text: bool, seed: int) -> None:
             data = (
                 rnd(chunk)
                 if rnd
-                else (f"line {seed} {n} lorem ipsum dolor sit amet consectetur\n" * (chunk // 50 + 1)).encode()[:chunk]
+                else (
+                    f"line {seed} {n} lorem ipsum dolor sit amet consectetur\n" * (chunk // 50 + 1)
+                ).encode()[:chunk]
             )
             info = tarfile.TarInfo(f"data/{seed}/{n}.bin")
             info.size = len(data)
@@ -68,13 +70,24 @@ def main() -> None:
             p = work / f"l{i}.tar"
             layer_tar(p, per, text=i % 2 == 1, seed=i)
             layers.append(p)
-        subprocess.run([*FORKLIFT, "import", str(layers[0]), "bench:gz"], check=True, env=env, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*FORKLIFT, "import", str(layers[0]), "bench:gz"],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
         # A multi-layer docker-archive written by hand (uncompressed layers, as docker save writes).
         import hashlib
         import json
 
         diff_ids = ["sha256:" + hashlib.sha256(p.read_bytes()).hexdigest() for p in layers]
-        config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+        config = json.dumps(
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            }
+        ).encode()
         cfg_name = hashlib.sha256(config).hexdigest() + ".json"
         archive = work / "image.tar"
         with tarfile.open(archive, "w") as tf:
@@ -84,7 +97,9 @@ def main() -> None:
                 name = d.removeprefix("sha256:") + ".tar"
                 tf.add(p, arcname=name)
                 names.append(name)
-            manifest = json.dumps([{"Config": cfg_name, "RepoTags": ["bench:plain"], "Layers": names}]).encode()
+            manifest = json.dumps(
+                [{"Config": cfg_name, "RepoTags": ["bench:plain"], "Layers": names}]
+            ).encode()
             tf.addfile(_info("manifest.json", len(manifest)), io.BytesIO(manifest))
         # gzip-layer image for save-gz: copy through an OCI layout written by forklift with gzip? Use import of each.
         size_mb = archive.stat().st_size / 1e6
@@ -92,24 +107,40 @@ def main() -> None:
         for _ in range(args.rounds):
             subprocess.run(["sync"], check=True)
             # Baselines end with sync: forklift fsyncs what it writes, so they must too.
-            results["cp"].append(timed(["sh", "-c", f"cp --reflink=never '{archive}' '{work / 'copy.tar'}' && sync"], env))
+            results["cp"].append(
+                timed(
+                    ["sh", "-c", f"cp --reflink=never '{archive}' '{work / 'copy.tar'}' && sync"],
+                    env,
+                )
+            )
             os.unlink(work / "copy.tar")
-            results["cat"].append(timed(["sh", "-c", f"cat '{archive}' > '{work / 'copy.tar'}' && sync"], env))
+            results["cat"].append(
+                timed(["sh", "-c", f"cat '{archive}' > '{work / 'copy.tar'}' && sync"], env)
+            )
             os.unlink(work / "copy.tar")
             subprocess.run([*FORKLIFT, "rmi", "bench:plain"], env=env, capture_output=True)
             subprocess.run([*FORKLIFT, "prune"], env=env, capture_output=True)
             results["load"].append(timed([*FORKLIFT, "load", "-q", "-i", str(archive)], env))
-            results["save"].append(timed([*FORKLIFT, "save", "-o", str(work / "out.tar"), "bench:plain"], env))
+            results["save"].append(
+                timed([*FORKLIFT, "save", "-o", str(work / "out.tar"), "bench:plain"], env)
+            )
             os.unlink(work / "out.tar")
         gz_mb = (work / "l0.tar").stat().st_size / 1e6
-        gz = [timed([*FORKLIFT, "save", "-o", str(work / "gz.tar"), "bench:gz"], env) for _ in range(args.rounds)]
+        gz = [
+            timed([*FORKLIFT, "save", "-o", str(work / "gz.tar"), "bench:gz"], env)
+            for _ in range(args.rounds)
+        ]
         cp = statistics.median(results["cp"])
-        print(f"archive: {size_mb:.0f} MB in 6 layers (3 incompressible, 3 text-like); medians of {args.rounds}")
+        print(
+            f"archive: {size_mb:.0f} MB in 6 layers (3 incompressible, 3 text-like); medians of {args.rounds}"
+        )
         for key in ("cp", "cat", "load", "save"):
             t = statistics.median(results[key])
             print(f"  {key:8s} {t:7.3f} s  {size_mb / t:8.1f} MB/s  ratio to cp {t / cp:5.2f}x")
         t = statistics.median(gz)
-        print(f"  save-gz  {t:7.3f} s  {gz_mb / t:8.1f} MB/s (uncompressed MB written; gzip layer decompressed)")
+        print(
+            f"  save-gz  {t:7.3f} s  {gz_mb / t:8.1f} MB/s (uncompressed MB written; gzip layer decompressed)"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -78,16 +78,21 @@ class BuildProgress:
     def close(self) -> None:
         """Stop drawing (the tty view)."""
 
-    # rendering hooks
-    def _render_start(self, step: _Step) -> None: ...
+    # Rendering hooks: the base class draws nothing (QuietProgress relies on that).
+    def _render_start(self, step: _Step) -> None:
+        return None
 
-    def _render_output(self, step: _Step, line: str) -> None: ...
+    def _render_output(self, step: _Step, line: str) -> None:
+        return None
 
-    def _render_note(self, step: _Step, text: str) -> None: ...
+    def _render_note(self, step: _Step, text: str) -> None:
+        return None
 
-    def _render_finish(self, step: _Step, reason: str) -> None: ...
+    def _render_finish(self, step: _Step, reason: str) -> None:
+        return None
 
-    def _render_warning(self, text: str) -> None: ...
+    def _render_warning(self, text: str) -> None:
+        return None
 
     def __enter__(self) -> BuildProgress:
         return self
