@@ -41,7 +41,9 @@ def cli() -> object:
 @pytest.fixture
 def busybox_image(home: Path, busybox_rootfs_tar: Path) -> str:
     """A store (``home``) holding busybox:latest imported from the busybox rootfs tarball."""
-    run_cli("import", str(busybox_rootfs_tar), "busybox:latest", "--change", 'CMD ["sh"]', check=True)
+    run_cli(
+        "import", str(busybox_rootfs_tar), "busybox:latest", "--change", 'CMD ["sh"]', check=True
+    )
     return "busybox:latest"
 
 
