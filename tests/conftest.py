@@ -8,13 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import CORPUS, Podman, make_busybox_rootfs, run_cli, write_rootfs_tar
+from tests.helpers import (
+    SHARED_SKIP,
+    Podman,
+    make_busybox_rootfs,
+    need_corpus,
+    run_cli,
+    write_rootfs_tar,
+)
 
 
 @pytest.fixture(scope="session")
 def corpus() -> Path:
-    """The shared real-world test material (../shared/corpus)."""
-    return CORPUS
+    """The external real-world test material (``../shared/corpus``); skips when it is absent."""
+    return need_corpus()
 
 
 @pytest.fixture
@@ -60,3 +67,13 @@ def _restore_cwd() -> Iterator[None]:
     cwd = os.getcwd()
     yield
     os.chdir(cwd)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+    # Skips for missing ../shared material all carry one message; report them from one
+    # place so the summary says it in one line instead of one line per test.
+    report: pytest.TestReport = yield
+    if report.skipped and isinstance(report.longrepr, tuple) and SHARED_SKIP in report.longrepr[2]:
+        report.longrepr = ("tests/helpers.py", None, report.longrepr[2])  # type: ignore[assignment]
+    return report

@@ -8,11 +8,22 @@ import socket
 import subprocess
 import sys
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO.parent / "shared" / "corpus"
+#: ../shared beside the checkout: real-world material that a fresh clone does not have
+SHARED = Path(os.environ.get("FORKLIFT_TEST_SHARED") or REPO.parent / "shared")
+CORPUS = Path(os.environ.get("FORKLIFT_TEST_CORPUS") or SHARED / "corpus")
+TOOLS = SHARED / "tools"
+#: CI sets this so that a missing ../shared fails the run instead of skipping quietly
+REQUIRE_SHARED = os.environ.get("FORKLIFT_TEST_REQUIRE_SHARED", "") not in ("", "0")
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 BUSYBOX_APPLETS = (
     "sh",
@@ -31,6 +42,40 @@ BUSYBOX_APPLETS = (
     "head",
     "stat",
 )
+
+
+SHARED_SKIP = "every test that needs it is skipped"
+
+
+def _shared_or_skip(path: Path, what: str, variable: str) -> Path:
+    if path.is_dir():
+        return path.resolve()
+    # The same message for every such test: tests/conftest.py folds them into one summary line.
+    message = f"{what} not found at {path} (set {variable}); {SHARED_SKIP}"
+    if REQUIRE_SHARED:
+        pytest.fail(f"{message}, but FORKLIFT_TEST_REQUIRE_SHARED is set", pytrace=False)
+    pytest.skip(message)
+
+
+def need_corpus() -> Path:
+    """The external corpus (``../shared/corpus``), or skip the calling test when it is absent."""
+    return _shared_or_skip(CORPUS, "the external test corpus", "FORKLIFT_TEST_CORPUS")
+
+
+def need_tools() -> Path:
+    """The prebuilt tools in ``../shared/tools``, or skip the calling test when absent."""
+    return _shared_or_skip(TOOLS, "the shared tools", "FORKLIFT_TEST_SHARED")
+
+
+def corpus_cases(load: Callable[[Path], list[T]], *, width: int = 1) -> list[Any]:
+    """Parameters read from the corpus at collection time, or one placeholder when it is absent.
+
+    A test parametrized this way must also request the ``corpus`` fixture, which skips
+    the placeholder with the usual reason.
+    """
+    if not CORPUS.is_dir():
+        return [pytest.param(*([None] * width), id="no-corpus")]
+    return load(CORPUS.resolve())
 
 
 def make_busybox_rootfs(root: Path) -> Path:

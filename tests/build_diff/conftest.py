@@ -26,13 +26,7 @@ from tests.build_diff.harness import (
     snapshot,
     write_context,
 )
-from tests.helpers import CORPUS, run_cli
-
-
-@pytest.fixture(scope="session")
-def corpus() -> Path:
-    """The shared real-world test material (../shared/corpus)."""
-    return CORPUS
+from tests.helpers import run_cli
 
 
 @pytest.fixture(scope="session", autouse=True)

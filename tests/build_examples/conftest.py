@@ -12,18 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import CORPUS, REPO, run_cli
+from tests.helpers import REPO, run_cli
 
 EXAMPLES = REPO / "examples"
 # The Debian root filesystem is downloaded once and kept here between test runs.
 DEBIAN_CACHE = Path(tempfile.gettempdir()) / "forklift-test-cache"
 DEBIAN_TAR = DEBIAN_CACHE / "debian-bookworm-python3.tar"
-
-
-@pytest.fixture(scope="session")
-def corpus() -> Path:
-    """The shared real-world test material (../shared/corpus)."""
-    return CORPUS
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,7 +1,8 @@
 """examples/python-style: pip install --prefix=/install in a builder stage on Debian 12.
 
-Slow: the first run downloads a Debian root filesystem with debootstrap (kept under /tmp
-for later runs). The package installed is a wheel this test builds from the example's
+Network and slow: the first run downloads a Debian root filesystem with debootstrap from
+Debian's mirror (kept under /tmp for later runs), so it is left out of the default test
+command and run by CI with ``-m network``. The package installed is a wheel this test builds from the example's
 greetlib/ sources; nothing comes from PyPI.
 """
 
@@ -17,7 +18,7 @@ from tests.build_examples.running import build, run_both
 from tests.build_examples.wheel import build_wheel
 from tests.helpers import Podman, Result
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.network]
 
 
 def test_python_style_builds_and_runs_with_forklift_and_podman(

@@ -8,16 +8,6 @@ from typing import Any
 
 import pytest
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
-
-
-@pytest.fixture(scope="session")
-def corpus() -> Path:
-    """The read-only corpus directory (``../shared/corpus`` from the repo root)."""
-    if not CORPUS.is_dir():  # pragma: no cover - the corpus is part of the workspace
-        pytest.fail(f"corpus not found at {CORPUS}")
-    return CORPUS.resolve()
-
 
 @pytest.fixture(scope="session")
 def oracle(corpus: Path) -> list[dict[str, Any]]:

@@ -6,10 +6,12 @@ import fnmatch
 import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.helpers import corpus_cases
 
 from forklift.dockerfile.ignore import (
     IgnoreMatcher,
@@ -18,22 +20,20 @@ from forklift.dockerfile.ignore import (
     read_ignore_patterns,
 )
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
 
-
-def _case_rows() -> list[list[str]]:
+def _case_rows(corpus: Path) -> list[list[str]]:
     rows = []
-    for line in (CORPUS / "dockerignore-cases.tsv").read_text(encoding="utf-8").splitlines():
+    for line in (corpus / "dockerignore-cases.tsv").read_text(encoding="utf-8").splitlines():
         if line.startswith("#") or line.startswith("id\t") or not line.strip():
             continue
         rows.append(line.split("\t"))
     return rows
 
 
-def _readall_rows() -> list[list[str]]:
+def _readall_rows(corpus: Path) -> list[list[str]]:
     rows = []
     for line in (
-        (CORPUS / "dockerignore-readall-cases.tsv").read_text(encoding="utf-8").splitlines()
+        (corpus / "dockerignore-readall-cases.tsv").read_text(encoding="utf-8").splitlines()
     ):
         if line.startswith("#") or line.startswith("input_line_json") or not line.strip():
             continue
@@ -41,18 +41,19 @@ def _readall_rows() -> list[list[str]]:
     return rows
 
 
-CASES = _case_rows()
-READALL = _readall_rows()
+def _params(rows: list[list[str]]) -> list[Any]:
+    return [pytest.param(row, id=row[0]) for row in rows]
 
 
-def test_tables_are_complete() -> None:
-    assert len(CASES) == 142
-    assert {r[1] for r in CASES} == {"match_or_parent", "legacy_matches"}
-    assert len(READALL) == 9
+def test_tables_are_complete(corpus: Path) -> None:
+    cases = _case_rows(corpus)
+    assert len(cases) == 142
+    assert {r[1] for r in cases} == {"match_or_parent", "legacy_matches"}
+    assert len(_readall_rows(corpus)) == 9
 
 
-@pytest.mark.parametrize("row", CASES, ids=[r[0] for r in CASES])
-def test_pattern_cases(row: list[str]) -> None:
+@pytest.mark.parametrize("row", corpus_cases(lambda c: _params(_case_rows(c))))
+def test_pattern_cases(row: list[str], corpus: Path) -> None:
     _id, semantics, patterns, path, expected = row[:5]
     try:
         matcher = IgnoreMatcher(json.loads(patterns))
@@ -72,8 +73,8 @@ def test_bad_pattern_fails_every_time() -> None:
             matcher.excludes("x")
 
 
-@pytest.mark.parametrize("row", READALL, ids=[r[0] for r in READALL])
-def test_readall_normalisation(row: list[str]) -> None:
+@pytest.mark.parametrize("row", corpus_cases(lambda c: _params(_readall_rows(c))))
+def test_readall_normalisation(row: list[str], corpus: Path) -> None:
     line, expected = json.loads(row[0]), json.loads(row[1])
     got = read_ignore_patterns(line + "\n")
     assert got == ([] if expected is None else [expected])

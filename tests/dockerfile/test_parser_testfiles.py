@@ -4,32 +4,48 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from tests.helpers import CORPUS, corpus_cases
 
 from forklift.dockerfile.directives import detect_directive, detect_syntax, parse_directives
 from forklift.dockerfile.dump import dump
 from forklift.dockerfile.parser import parse
 from forklift.errors import ParseError
 
-PARSER_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "parser-testfiles"
-POSITIVE = sorted(p.name for p in PARSER_DIR.iterdir() if (p / "result").is_file())
-NEGATIVE = sorted(p.name for p in (PARSER_DIR / "negative").iterdir() if p.is_dir())
+PARSER_DIR = CORPUS / "parser-testfiles"
 
 
-def test_corpus_has_all_cases() -> None:
-    assert len(POSITIVE) == 33
-    assert len(NEGATIVE) == 4
+def _positive(corpus: Path) -> list[str]:
+    return sorted(
+        p.name for p in (corpus / "parser-testfiles").iterdir() if (p / "result").is_file()
+    )
 
 
-@pytest.mark.parametrize("name", POSITIVE)
+def _negative(corpus: Path) -> list[str]:
+    negative = corpus / "parser-testfiles" / "negative"
+    return sorted(p.name for p in negative.iterdir() if p.is_dir())
+
+
+@pytest.fixture(autouse=True)
+def _corpus(corpus: Path) -> None:
+    """Every test here reads BuildKit's cases from the corpus."""
+
+
+def test_corpus_has_all_cases(corpus: Path) -> None:
+    assert len(_positive(corpus)) == 33
+    assert len(_negative(corpus)) == 4
+
+
+@pytest.mark.parametrize("name", corpus_cases(_positive))
 def test_positive_dump_matches_buildkit(name: str) -> None:
     data = (PARSER_DIR / name / "Dockerfile").read_bytes()
     expected = (PARSER_DIR / name / "result").read_bytes().decode("utf-8", "surrogateescape")
     assert dump(parse(data, name)) == expected.strip()
 
 
-@pytest.mark.parametrize("name", NEGATIVE)
+@pytest.mark.parametrize("name", corpus_cases(_negative))
 def test_negative_cases_fail(name: str) -> None:
     data = (PARSER_DIR / "negative" / name / "Dockerfile").read_bytes()
     with pytest.raises(ParseError) as info:
@@ -68,12 +84,13 @@ def test_heredoc_chomp_body() -> None:
     assert unindent.heredocs[0].body() == "baz\nquux\n"
 
 
-def _directive_cases() -> list[dict[str, object]]:
-    data = json.loads((PARSER_DIR / "_directives" / "directive-cases.json").read_text())
-    return data["cases"]
+def _directive_cases(corpus: Path) -> list[Any]:
+    path = corpus / "parser-testfiles" / "_directives" / "directive-cases.json"
+    cases = json.loads(path.read_text())["cases"]
+    return [pytest.param(c, id=repr(c["input"])[:40]) for c in cases]
 
 
-@pytest.mark.parametrize("case", _directive_cases(), ids=lambda c: repr(c["input"])[:40])
+@pytest.mark.parametrize("case", corpus_cases(_directive_cases))
 def test_directives(case: dict[str, object]) -> None:
     text = str(case["input"])
     api = case["api"]

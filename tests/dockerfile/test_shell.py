@@ -8,18 +8,17 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.helpers import corpus_cases
 
 from forklift.dockerfile.shell import ExpansionError, Lexer, expand, split_words
 
-SHELL_DIR = (
-    Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "parser-testfiles" / "_shell"
-)
+SHELL_DIR = Path("parser-testfiles") / "_shell"
 ENV = {"PWD": "/home", "SHELL": "bash", "KOREAN": "한국어", "NULL": ""}
 
 
-def _env_var_cases() -> list[tuple[str, str]]:
+def _env_var_cases(corpus: Path) -> list[tuple[str, str]]:
     cases = []
-    for line in (SHELL_DIR / "envVarTest").read_text(encoding="utf-8").splitlines():
+    for line in (corpus / SHELL_DIR / "envVarTest").read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         platform, word, expected = (part.strip() for part in line.split("|", 2))
@@ -28,10 +27,10 @@ def _env_var_cases() -> list[tuple[str, str]]:
     return cases
 
 
-def _words_cases() -> list[tuple[dict[str, str], str, str]]:
+def _words_cases(corpus: Path) -> list[tuple[dict[str, str], str, str]]:
     env: dict[str, str] = {}
     cases = []
-    for line in (SHELL_DIR / "wordsTest").read_text(encoding="utf-8").splitlines():
+    for line in (corpus / SHELL_DIR / "wordsTest").read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         if line.startswith("ENV "):
@@ -43,17 +42,13 @@ def _words_cases() -> list[tuple[dict[str, str], str, str]]:
     return cases
 
 
-ENV_VAR_CASES = _env_var_cases()
-WORDS_CASES = _words_cases()
+def test_tables_are_complete(corpus: Path) -> None:
+    assert len(_env_var_cases(corpus)) == 228
+    assert len(_words_cases(corpus)) == 24
 
 
-def test_tables_are_complete() -> None:
-    assert len(ENV_VAR_CASES) == 228
-    assert len(WORDS_CASES) == 24
-
-
-@pytest.mark.parametrize(("word", "expected"), ENV_VAR_CASES)
-def test_env_var_table(word: str, expected: str) -> None:
+@pytest.mark.parametrize(("word", "expected"), corpus_cases(_env_var_cases, width=2))
+def test_env_var_table(word: str, expected: str, corpus: Path) -> None:
     if expected == "error":
         with pytest.raises(ExpansionError):
             expand(word, ENV)
@@ -61,8 +56,8 @@ def test_env_var_table(word: str, expected: str) -> None:
         assert expand(word, ENV) == expected
 
 
-@pytest.mark.parametrize(("env", "word", "expected"), WORDS_CASES)
-def test_words_table(env: dict[str, str], word: str, expected: str) -> None:
+@pytest.mark.parametrize(("env", "word", "expected"), corpus_cases(_words_cases, width=3))
+def test_words_table(env: dict[str, str], word: str, expected: str, corpus: Path) -> None:
     if expected == "error":
         with pytest.raises(ExpansionError):
             split_words(word, env)

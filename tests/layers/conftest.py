@@ -12,12 +12,6 @@ import pytest
 from tests.layers.trees import build_tar, make_sample_tree, member, snapshot
 
 
-@pytest.fixture(scope="session")
-def corpus() -> Path:
-    """The shared real-world corpus (read-only), resolved from the repo root."""
-    return Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
-
-
 @pytest.fixture
 def tree_snapshot() -> Callable[..., dict[str, tuple[Any, ...]]]:
     return snapshot

@@ -12,14 +12,6 @@ from forklift.registry.client import BlobLocations, ClientOptions, Credentials, 
 
 from .servers import Distribution, TokenServer, start_distribution
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
-
-
-@pytest.fixture(scope="session")
-def corpus() -> Path:
-    """The shared real-world test material (../shared/corpus)."""
-    return CORPUS
-
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -32,13 +32,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from tests.helpers import free_port
+
 REGISTRY_BIN = "/usr/bin/docker-registry"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, timeout: float = 10.0) -> None:
@@ -371,63 +367,6 @@ def start_distribution(
             continue
         return Distribution(root, port, proc, log)
     raise RuntimeError(f"docker-registry did not start: {last_error}")
-
-
-@dataclass
-class ForkliftServe:
-    """A running ``forklift serve`` (the project's own registry) on 127.0.0.1:<port>."""
-
-    port: int
-    proc: subprocess.Popen[bytes]
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def start_forklift_serve(root: Path) -> ForkliftServe:
-    """Start ``forklift serve`` without auth; used where distribution 2.8 lacks a feature."""
-    import sys
-
-    last = ""
-    for _ in range(5):
-        port = free_port()
-        log = root.parent / f"{root.name}.log"
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "forklift",
-                "serve",
-                "--root",
-                str(root),
-                "--addr",
-                f"127.0.0.1:{port}",
-                "--access-log",
-                "",
-            ],
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            wait_port(port, 20.0)
-        except RuntimeError:
-            proc.kill()
-            proc.wait()
-            last = log.read_text()
-            continue
-        return ForkliftServe(port, proc)
-    raise RuntimeError(f"forklift serve did not start: {last}")
 
 
 def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:

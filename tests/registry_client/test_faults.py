@@ -13,10 +13,11 @@ import pytest
 from forklift.errors import DigestMismatch, TransportError
 from forklift.oci import Digest
 from forklift.registry.client import ClientOptions, RateLimited, RegistryClient, ServerError
+from tests.registry_server.servers import Server, start_forklift
 
 from .images import make_image, random_bytes, sha256
 from .proxies import DOWN, UP, Cut, Flip, HttpFaultProxy, Rule, TcpProxy
-from .servers import Distribution, ForkliftServe, http_get, start_forklift_serve
+from .servers import Distribution, http_get
 from .test_client_ops import push_image
 
 Make = Callable[..., RegistryClient]
@@ -74,14 +75,14 @@ def test_chunked_upload_completes_after_the_client_side_is_cut(
 
 
 @pytest.fixture(scope="module")
-def forklift_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForkliftServe]:
-    server = start_forklift_serve(tmp_path_factory.mktemp("forklift-serve") / "root")
+def forklift_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_forklift(tmp_path_factory.mktemp("forklift-serve") / "root", "--access-log", "")
     yield server
     server.stop()
 
 
 def test_chunked_upload_resumes_from_the_offset_the_registry_reports(
-    forklift_registry: ForkliftServe, make_client: Make, repo_name: str
+    forklift_registry: Server, make_client: Make, repo_name: str
 ) -> None:
     """distribution 2.8 cancels an upload after a broken PATCH (it then restarts, above);
     forklift serve keeps it, so the client must continue from the reported Range."""

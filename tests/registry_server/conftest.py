@@ -12,11 +12,6 @@ from tests.registry_server.oci_client import Reg
 from tests.registry_server.servers import Server, start_distribution, start_forklift
 
 
-@pytest.fixture(scope="session")
-def corpus() -> Path:
-    return Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
-
-
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[Server]:
     """A fresh forklift registry (no auth) for one test."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -14,14 +13,10 @@ from pathlib import Path
 
 import httpx
 
+from tests.helpers import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 FORKLIFT = [sys.executable, "-m", "forklift"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -39,6 +34,10 @@ class Server:
     @property
     def url(self) -> str:
         return f"{self.scheme}://{self.host}"
+
+    @property
+    def port(self) -> int:
+        return int(self.host.rsplit(":", 1)[1])
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
         if self.proc.poll() is None:

@@ -32,15 +32,6 @@ from tests.registry_server.servers import Server, start_forklift
 
 from .images import SampleImage, make_test_image, write_layout
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
-
-
-@pytest.fixture(scope="session")
-def corpus() -> Path:
-    """The shared real-world test material (../shared/corpus)."""
-    return CORPUS
-
-
 Fk = Callable[..., Result]
 
 

@@ -18,7 +18,8 @@ from forklift.transports.copy import copy_image
 from forklift.transports.layout import StoreSource
 from tests.registry_client.images import random_bytes, sha256
 from tests.registry_client.proxies import UP, Cut, TcpProxy
-from tests.registry_client.servers import http_get, start_forklift_serve
+from tests.registry_client.servers import http_get
+from tests.registry_server.servers import start_forklift
 
 from .conftest import Fk, load_into_store
 from .images import make_test_image
@@ -67,7 +68,7 @@ def test_a_reopenable_stream_is_streamed_and_read_once() -> None:
 @pytest.fixture(scope="module")
 def kept_sessions(tmp_path_factory: pytest.TempPathFactory):
     """forklift serve: it keeps an upload session after a broken PATCH (distribution drops it)."""
-    server = start_forklift_serve(tmp_path_factory.mktemp("serve") / "root")
+    server = start_forklift(tmp_path_factory.mktemp("serve") / "root", "--access-log", "")
     yield server
     server.stop()
 

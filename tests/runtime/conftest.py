@@ -14,13 +14,7 @@ import pytest
 
 from forklift.runtime import overlay
 from forklift.store import Store
-from tests.helpers import CORPUS, make_busybox_rootfs, run_cli, write_rootfs_tar
-
-
-@pytest.fixture(scope="session")
-def corpus() -> Path:
-    """The shared real-world test material (../shared/corpus)."""
-    return CORPUS
+from tests.helpers import make_busybox_rootfs, run_cli, write_rootfs_tar
 
 
 @pytest.fixture(scope="session", autouse=True)
