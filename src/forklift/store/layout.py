@@ -157,8 +157,8 @@ class OciLayout:
             atomic_write(marker, canonical.dumps({"imageLayoutVersion": LAYOUT_VERSION}))
         else:
             try:
-                version = json.loads(marker.read_bytes()).get("imageLayoutVersion")
-            except (ValueError, AttributeError):
+                version = canonical.loads(marker.read_bytes()).get("imageLayoutVersion")
+            except (InvalidInput, AttributeError):
                 raise InvalidInput(f"{marker}: not valid JSON") from None
             if not isinstance(version, str) or not version.startswith("1."):
                 raise InvalidInput(f"{marker}: unsupported imageLayoutVersion {version!r}")

@@ -170,9 +170,9 @@ def _repo_tags(item: dict[str, Any]) -> list[str]:
 def read_docker_manifest(tar: TarIndex, where: str) -> list[dict[str, Any]]:
     """The parsed ``manifest.json`` of a docker-archive, checked for shape."""
     try:
-        doc = json.loads(tar.read("manifest.json"))
-    except ValueError as exc:
-        raise InvalidInput(f"{where}: manifest.json is not valid JSON ({exc})") from None
+        doc = canonical.loads(tar.read("manifest.json"), f"{where}: manifest.json")
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message) from None
     if not isinstance(doc, list) or not all(isinstance(i, dict) for i in doc):
         raise InvalidInput(f"{where}: manifest.json must be a list of objects")
     for n, item in enumerate(doc):

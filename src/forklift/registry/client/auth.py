@@ -13,7 +13,6 @@ cached token covering a superset of the scopes is reused.
 from __future__ import annotations
 
 import base64
-import json
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -22,7 +21,8 @@ from typing import Protocol
 
 import httpx
 
-from forklift.errors import ForkliftError, RegistryError
+from forklift.errors import ForkliftError, InvalidInput, RegistryError
+from forklift.oci import canonical
 from forklift.registry.client.challenge import Challenge, parse_challenges
 from forklift.registry.client.credentials import Credentials
 from forklift.registry.client.errors import AuthenticationRequired, Denied, summary
@@ -336,8 +336,8 @@ class Authenticator:
         if len(body) > TOKEN_BODY_LIMIT:
             raise RegistryError(f"token service for {self.registry} sent an oversized answer")
         try:
-            doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+            doc = canonical.loads(body)
+        except InvalidInput:
             raise RegistryError(f"token service for {self.registry} sent invalid JSON") from None
         if not isinstance(doc, dict):
             raise RegistryError(f"token service for {self.registry} sent invalid JSON")

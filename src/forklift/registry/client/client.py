@@ -9,7 +9,6 @@ the registry.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +19,14 @@ import httpx
 from forklift.errors import (
     DigestMismatch,
     InvalidDigest,
+    InvalidInput,
     NotFound,
     RegistryError,
     SizeMismatch,
     TransportError,
     UsageError,
 )
+from forklift.oci import canonical
 from forklift.oci import mediatypes as mt
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest
@@ -245,8 +246,8 @@ class RegistryClient:
             return declared
         # some registries answer application/json or nothing: trust the document
         try:
-            doc = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
+            doc = canonical.loads(data)
+        except InvalidInput:
             return declared or "application/octet-stream"
         found = detect_media_type(doc) if isinstance(doc, dict) else None
         return found or declared or "application/octet-stream"
@@ -469,8 +470,8 @@ class RegistryClient:
                 "GET", url, what=what, scopes=scopes, params=params, not_found=not_found
             )
             try:
-                doc = json.loads(resp.content)
-            except (ValueError, UnicodeDecodeError):
+                doc = canonical.loads(resp.content)
+            except InvalidInput:
                 raise RegistryError(f"{self.registry}: {what}: invalid JSON answer") from None
             items = doc.get(key) if isinstance(doc, dict) else None
             if items is not None and not isinstance(items, list):

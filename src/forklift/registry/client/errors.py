@@ -10,10 +10,10 @@ The body is read only up to a small limit and only its ``code`` and
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
-from forklift.errors import NotFound, RegistryError
+from forklift.errors import InvalidInput, NotFound, RegistryError
+from forklift.oci import canonical
 
 ERROR_BODY_LIMIT = 64 * 1024
 
@@ -67,8 +67,8 @@ def parse_error_body(body: bytes) -> list[ErrorInfo]:
     if not body or len(body) > ERROR_BODY_LIMIT:
         return []
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        doc = canonical.loads(body, "error body")
+    except InvalidInput:
         return []
     items = doc.get("errors") if isinstance(doc, dict) else None
     if not isinstance(items, list):

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from forklift.errors import InvalidInput
+from forklift.oci import canonical
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
@@ -125,10 +126,10 @@ def verify(token: str, trusted: list[TrustedKey], audience: str, leeway: float =
     if len(parts) != 3:
         raise TokenInvalid("malformed token")
     try:
-        header = json.loads(b64url_decode(parts[0]))
-        claims = json.loads(b64url_decode(parts[1]))
+        header = canonical.loads(b64url_decode(parts[0]), "token header")
+        claims = canonical.loads(b64url_decode(parts[1]), "token claims")
         sig = b64url_decode(parts[2])
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, InvalidInput):
         raise TokenInvalid("malformed token") from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise TokenInvalid("malformed token")
