@@ -27,7 +27,6 @@ from forklift.errors import BuildError
 if TYPE_CHECKING:  # the runtime is imported only when a RUN actually executes
     from forklift.runtime.spec import BindMount, TmpfsMount
 
-DEFAULT_SHELL = ("/bin/sh", "-c")
 SECRETS_DIR = "/run/secrets"
 
 

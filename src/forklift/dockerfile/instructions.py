@@ -28,6 +28,9 @@ from forklift.errors import Location, ParseError
 
 Expander = Callable[[str], str]
 
+#: The shell a shell-form RUN, CMD or ENTRYPOINT runs with when no SHELL says otherwise (Linux)
+DEFAULT_SHELL = ("/bin/sh", "-c")
+
 
 class InstructionError(ParseError):
     """An instruction is invalid (unknown keyword or flag, wrong arguments).
@@ -310,7 +313,7 @@ class RunCommand(_ShellDependent):
                 raise _error(self.node, str(exc), file, flag=flag, prefixed=False) from None
         return tuple(out)
 
-    def plan(self, shell: tuple[str, ...] = ("/bin/sh", "-c"), os: str = "linux") -> RunPlan:
+    def plan(self, shell: tuple[str, ...] = DEFAULT_SHELL, os: str = "linux") -> RunPlan:
         """The process arguments and inline script files (see :func:`run_plan`)."""
         return run_plan(self, shell, os)
 
@@ -340,9 +343,7 @@ class RunPlan:
 HEREDOC_SCRIPT_DIR = "/dev/pipes/"
 
 
-def run_plan(
-    cmd: RunCommand, shell: tuple[str, ...] = ("/bin/sh", "-c"), os: str = "linux"
-) -> RunPlan:
+def run_plan(cmd: RunCommand, shell: tuple[str, ...] = DEFAULT_SHELL, os: str = "linux") -> RunPlan:
     """BuildKit's arguments for a RUN (``dispatchRun``), heredocs included.
 
     * A RUN that is just one heredoc runs its body with the shell, or, when the
@@ -952,18 +953,35 @@ def parse_instruction(node: Instruction, file: str = "Dockerfile") -> Command | 
         raise _error(node, str(exc), file, flag=exc.flag) from None
 
 
-def parse_stages(dockerfile: Dockerfile) -> ParsedStages:
+def parse_stages(
+    dockerfile: Dockerfile, *, errors: list[InstructionError] | None = None
+) -> ParsedStages:
     """Group a parsed Dockerfile into global ARGs and stages with typed commands.
 
     Raises :class:`InstructionError` for the first invalid instruction, or when
-    an instruction other than ARG comes before the first FROM.
+    an instruction other than ARG comes before the first FROM. With ``errors``
+    (a list), such an instruction is recorded there and left out instead, and
+    the rest is grouped (the linter checks what remains).
     """
     file = dockerfile.filename
     meta: list[ArgCommand] = []
     stages: list[Stage] = []
     commands: list[Command] = []
     for node in dockerfile.instructions:
-        cmd = parse_instruction(node, file)
+        try:
+            cmd = parse_instruction(node, file)
+            if not stages and not isinstance(cmd, ArgCommand | Stage):
+                raise InstructionError(
+                    f"{node.raw_keyword.upper()} before the first FROM: no build stage in "
+                    "current context",
+                    location=node.location(file),
+                    buildkit_message="no build stage in current context",
+                )
+        except InstructionError as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
+            continue
         if not stages and isinstance(cmd, ArgCommand):
             meta.append(cmd)
             continue
@@ -973,12 +991,6 @@ def parse_stages(dockerfile: Dockerfile) -> ParsedStages:
             stages.append(replace(cmd, index=len(stages)))
             commands = []
             continue
-        if not stages:
-            raise InstructionError(
-                f"{node.raw_keyword.upper()} before the first FROM: no build stage in current context",
-                location=node.location(file),
-                buildkit_message="no build stage in current context",
-            )
         commands.append(cmd)
     if stages:
         stages[-1] = replace(stages[-1], commands=tuple(commands))

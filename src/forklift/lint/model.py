@@ -8,23 +8,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from forklift.dockerfile.ast import Dockerfile, Instruction
 from forklift.dockerfile.instructions import (
-    ArgCommand,
-    Command,
+    DEFAULT_SHELL,
     InstructionError,
     ParsedStages,
     RunCommand,
     ShellCommand,
     Stage,
-    parse_instruction,
+    parse_stages,
 )
 from forklift.lint.catalog import RULES
 from forklift.lint.findings import Finding
-from forklift.lint.runscripts import DEFAULT_SHELL, RunScript, analyse_run
+from forklift.lint.runscripts import RunScript, analyse_run
 
 
 @dataclass
@@ -110,46 +109,6 @@ class LintContext:
         return self.stages[-1] if self.stages else None
 
 
-def tolerant_stages(df: Dockerfile) -> tuple[ParsedStages, list[InstructionError]]:
-    """Group instructions into stages like ``parse_stages``, skipping invalid ones.
-
-    Returns the stages and the errors of the instructions that were left out.
-    """
-    file = df.filename
-    meta: list[ArgCommand] = []
-    stages: list[Stage] = []
-    commands: list[Command] = []
-    errors: list[InstructionError] = []
-    for node in df.instructions:
-        try:
-            cmd = parse_instruction(node, file)
-        except InstructionError as exc:
-            errors.append(exc)
-            continue
-        if not stages and isinstance(cmd, ArgCommand):
-            meta.append(cmd)
-            continue
-        if isinstance(cmd, Stage):
-            if stages:
-                stages[-1] = replace(stages[-1], commands=tuple(commands))
-            stages.append(replace(cmd, index=len(stages)))
-            commands = []
-            continue
-        if not stages:
-            errors.append(
-                InstructionError(
-                    f"{node.raw_keyword.upper()} before the first FROM: no build stage in current context",
-                    location=node.location(file),
-                    buildkit_message="no build stage in current context",
-                )
-            )
-            continue
-        commands.append(cmd)
-    if stages:
-        stages[-1] = replace(stages[-1], commands=tuple(commands))
-    return ParsedStages(tuple(meta), tuple(stages), file), errors
-
-
 def _base_index(parsed: ParsedStages, stage: Stage) -> int | None:
     """The earlier stage ``stage`` is built FROM, if its base names one (before ARG expansion)."""
     name = stage.base_name.lower()
@@ -183,7 +142,8 @@ def build_models(df: Dockerfile, parsed: ParsedStages) -> list[StageModel]:
 
 def build_context(df: Dockerfile, **options: object) -> LintContext:
     """Parse ``df`` into a :class:`LintContext` (invalid instructions become FL000 findings)."""
-    parsed, errors = tolerant_stages(df)
+    errors: list[InstructionError] = []
+    parsed = parse_stages(df, errors=errors)
     ctx = LintContext(
         file=df.filename,
         dockerfile=df,
