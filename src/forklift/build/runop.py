@@ -46,7 +46,7 @@ class RunOp:
         cmd = step.command
         assert isinstance(cmd, ins.RunCommand)
         config = inp.config.config
-        shell = tuple(config.shell) or ins.DEFAULT_SHELL
+        shell = step.shell or ins.DEFAULT_SHELL  # the front end follows SHELL and the base's
         run = cmd.plan(shell)
         network = cmd.network if cmd.network != "default" else self.ws.options.network
         workdir = config.working_dir or "/"

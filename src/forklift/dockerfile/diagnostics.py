@@ -31,6 +31,10 @@ class Diagnostics:
     warn_to: Warn | None = None
     tolerant: bool = False
     errors: list[ParseError] = field(default_factory=list)
+    #: warnings reported so far, and how many of them came before the first error (what a
+    #: pass that stops at its first error, like BuildKit's, would have reported)
+    warned: int = 0
+    warned_before_error: int | None = None
 
     @property
     def checking(self) -> bool:
@@ -40,10 +44,13 @@ class Diagnostics:
     def warn(self, rule: str, message: str, node: Instruction) -> None:
         """Report a check finding on ``node``."""
         if self.warn_to is not None:
+            self.warned += 1
             self.warn_to(rule, message, node)
 
     def error(self, exc: ParseError) -> None:
         """Raise ``exc``, or record it when tolerant (the caller then skips what failed)."""
+        if self.warned_before_error is None:
+            self.warned_before_error = self.warned
         if not self.tolerant:
             raise exc
         self.errors.append(exc)

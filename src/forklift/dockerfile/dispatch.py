@@ -101,7 +101,8 @@ class Step:
     ``env`` is the environment in effect (base image, ARG and ENV values so
     far; a RUN's process environment), ``args`` the declared ARGs in effect
     with their values; ``mounts`` are a RUN's parsed ``--mount``\\ s; ``trigger``
-    is the ONBUILD text when the step is a trigger of the stage's base.
+    is the ONBUILD text when the step is a trigger of the stage's base;
+    ``shell`` the SHELL in effect (``()``: :data:`~forklift.dockerfile.instructions.DEFAULT_SHELL`).
     """
 
     command: Command
@@ -110,6 +111,7 @@ class Step:
     args: tuple[tuple[str, str], ...] = ()
     mounts: tuple[Mount, ...] = ()
     trigger: str | None = None
+    shell: tuple[str, ...] = ()
 
     @property
     def keyword(self) -> str:
@@ -162,9 +164,9 @@ class PlannedStage:
     default_path: bool = False
     secrets: dict[str, SecretUse] = field(default_factory=dict)
     ssh: dict[str, SecretUse] = field(default_factory=dict)
-    # what a stage built FROM this one starts with, for the checks
+    # what a stage built FROM this one starts with
     workdir_set: bool = False
-    shell_set: bool = False
+    shell: tuple[str, ...] = ()
 
     @property
     def index(self) -> int:
@@ -214,7 +216,7 @@ class _State:
     secrets: dict[str, SecretUse] = field(default_factory=dict)
     ssh: dict[str, SecretUse] = field(default_factory=dict)
     workdir_set: bool = False
-    shell_set: bool = False
+    shell: tuple[str, ...] = ()
 
 
 def plan(
@@ -251,7 +253,7 @@ def plan(
     _check_image_names(graph, file, diag)
     requests: dict[str, Location] = {}
     for n in wanted:
-        if n.base_stage is None and n.base != SCRATCH:
+        if n.base_stage is None and n.base not in (SCRATCH, ""):
             requests.setdefault(n.base, n.stage.node.location(file))
     images: Mapping[str, BaseImage | None] = resolve(requests) if resolve and requests else {}
     walker = _Walker(parsed, globals_, build_args, lexer, diag, len(graph.nodes) == 1)
@@ -299,7 +301,7 @@ def _check_image_names(graph: StageGraph, file: str, diag: Diagnostics) -> None:
         refs = [(node.base, node.stage.line)] if node.base_stage is None else []
         refs += [(d.image, d.line) for d in node.deps if d.kind != "base" and d.stage is None]
         for ref, line in refs:
-            if ref == SCRATCH:
+            if ref == SCRATCH or ref == "":  # "": a tolerant pass already reported the FROM
                 continue
             problem = reference_problem(ref)
             if problem is not None:
@@ -349,8 +351,7 @@ class _Walker:
         parent = done.get(node.base_stage) if node.base_stage is not None else None
         if parent is not None:
             scope = StageScope.for_stage(self.globals, self.build_args, base=parent.scope)
-            st = _State(scope, node.name, workdir_set=parent.workdir_set)
-            st.shell_set = parent.shell_set
+            st = _State(scope, node.name, workdir_set=parent.workdir_set, shell=parent.shell)
             for cmd in self.parsed.stages[parent.index].commands:
                 if isinstance(cmd, OnbuildCommand):
                     triggers.append(cmd.expression)
@@ -364,7 +365,7 @@ class _Walker:
             st = _State(StageScope.for_stage(self.globals, self.build_args, image_env=env))
             st.name = node.name
             if info is not None:
-                st.shell_set = bool(info.shell)
+                st.shell = tuple(info.shell)
                 triggers = list(info.on_build)
         st.scope.used |= set(node.used_args)
         trackers: dict[str, Instruction] = {}
@@ -385,7 +386,7 @@ class _Walker:
             st.secrets,
             st.ssh,
             st.workdir_set,
-            st.shell_set,
+            st.shell,
         )
 
     def _trigger(self, text: str, stage: Stage) -> Command | None:
@@ -430,7 +431,7 @@ class _Walker:
         except ParseError as exc:
             self.diag.error(exc)
             return
-        st.steps.append(Step(expanded, loc, env, args, mounts, trigger))
+        st.steps.append(Step(expanded, loc, env, args, mounts, trigger, st.shell))
 
     def expand(
         self,
@@ -477,7 +478,7 @@ class _Walker:
         elif isinstance(expanded, CmdCommand | EntrypointCommand | HealthcheckCommand):
             self._once(st, expanded, name, trackers)
         elif isinstance(expanded, ShellCommand):
-            st.shell_set = True
+            st.shell = tuple(expanded.shell)
         elif isinstance(expanded, StopSignalCommand):
             try:
                 parse_signal(expanded.signal)
@@ -563,7 +564,7 @@ class _Walker:
             )
         trackers[kind] = cmd.node
         shell_form = isinstance(cmd, CmdCommand | EntrypointCommand) and cmd.prepend_shell
-        if shell_form and not st.shell_set:
+        if shell_form and not st.shell:
             self.diag.warn(
                 "JSONArgsRecommended",
                 f"JSON arguments recommended for {name} to prevent unintended behavior "

@@ -103,15 +103,14 @@ class Outline:
             for a in self.args
         ]
         for key, items in (("secrets", self.secrets), ("ssh", self.ssh)):
-            if items:
-                out[key] = [
-                    {
-                        "name": s.name,
-                        **({"required": True} if s.required else {}),
-                        "location": {"line": s.line},
-                    }
-                    for s in items
-                ]
+            out[key] = [
+                {
+                    "name": s.name,
+                    **({"required": True} if s.required else {}),
+                    "location": {"line": s.line},
+                }
+                for s in items
+            ]
         return out
 
 

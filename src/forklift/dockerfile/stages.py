@@ -288,10 +288,10 @@ def _expand_from(
     """One FROM line with the global ARGs: (base name, platform, ARGs used).
 
     BuildKit's ``buildDispatchStates`` for one stage: its checks, then its errors.
-    A tolerant pass keeps the unexpanded text where expansion failed.
+    A tolerant pass keeps an empty base name where it failed (it is reported once).
     """
     loc = st.node.location(file)
-    base = st.base_name
+    base = ""  # what a tolerant pass keeps when the name cannot be expanded
     used: set[str] = set()
     try:
         res = lexer.process(st.base_name, env)

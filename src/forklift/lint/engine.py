@@ -87,7 +87,7 @@ def lint_dockerfile(
         dockerfile_path=Path(dockerfile_path) if dockerfile_path is not None else None,
         image_env=image_env,
     )
-    raw: list[Finding] = list(ctx.invalid)
+    raw: list[Finding] = list(ctx.invalid) + list(ctx.build_errors)
     for check in CHECKS:
         raw.extend(check(ctx))
     return _finish(filename, raw, df, cfg)

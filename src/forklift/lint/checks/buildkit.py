@@ -3,10 +3,11 @@
 BuildKit finds most of its checks while converting a Dockerfile to a build
 graph; forklift's front end does the same in its one pass
 (:func:`forklift.dockerfile.dispatch.plan`), which reports them with BuildKit's
-rule names and messages. This module runs that pass the way ``docker build
---check`` does (every stage, no target, no build args, base images as the
-local store knows them or only ``PATH``), adds the checks BuildKit makes on
-the syntax alone, and turns each into a finding:
+rule names and messages. :func:`forklift.lint.model.build_context` runs that
+pass the way ``docker build --check`` does (every stage, no target, no build
+args, base images as the local store knows them or only ``PATH``); this module
+adds the checks BuildKit makes on the syntax alone, and turns each into a
+finding:
 
 1. parser warnings (empty continuation lines);
 2. checks made while turning nodes into instructions (MAINTAINER, stage name
@@ -25,14 +26,11 @@ are BuildKit's, word for word; the finding ids are forklift's (see
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 
 from forklift.dockerfile.ast import Instruction
-from forklift.dockerfile.diagnostics import Diagnostics
-from forklift.dockerfile.dispatch import BaseImage, Resolver, plan
 from forklift.dockerfile.gocompat import go_quote
 from forklift.dockerfile.parser import EMPTY_CONTINUATION_URL
-from forklift.errors import ForkliftError, Location
 from forklift.lint.catalog import RULES
 from forklift.lint.findings import Finding
 from forklift.lint.model import LintContext
@@ -140,30 +138,12 @@ class _Walker:
     # -- 4: the front end's pass ----------------------------------------------------------
 
     def dispatch(self) -> None:
-        """Run the front end over every stage; its check warnings become findings."""
-
-        def warn(rule: str, message: str, node: Instruction) -> None:
+        """The check findings of the front end's pass over every stage (see lint.model)."""
+        found = self.ctx.checks
+        if self.stop_at_error and self.ctx.checks_before_error is not None:
+            found = found[: self.ctx.checks_before_error]  # BuildKit stops at the error
+        for rule, message, node in found:
             self.emit(_RULE_IDS[rule], message, node)
-
-        diag = Diagnostics(warn, tolerant=not self.stop_at_error)
-        try:
-            plan(self.ctx.parsed, all_stages=True, resolve=self._resolver(), diagnostics=diag)
-        except ForkliftError:
-            pass  # BuildKit stops at this error; so does the check in stop_at_error mode
-
-    def _resolver(self) -> Resolver | None:
-        image_env: Callable[[str], Mapping[str, str] | None] | None = self.ctx.image_env  # type: ignore[assignment]
-        if image_env is None:
-            return None
-
-        def resolve(names: Mapping[str, Location]) -> dict[str, BaseImage | None]:
-            out: dict[str, BaseImage | None] = {}
-            for name in names:
-                env = image_env(name)
-                out[name] = BaseImage(env) if env is not None else None
-            return out
-
-        return resolve
 
     def run(self) -> list[Finding]:
         try:
