@@ -39,6 +39,15 @@ def workdir_join(current: str, path: str) -> str:
     return posixpath.normpath(joined) if joined not in ("", "/") else "/"
 
 
+def _added(current: Sequence[str], new: Sequence[str]) -> tuple[str, ...]:
+    """``current`` and then what ``new`` adds (a set kept in the order things were added)."""
+    out = list(current)
+    for item in new:
+        if item not in out:
+            out.append(item)
+    return tuple(out)
+
+
 def shell_form(cmd: ins._ShellDependent, config: ContainerConfig) -> tuple[str, ...]:
     if not cmd.prepend_shell:
         return tuple(cmd.cmdline)
@@ -61,21 +70,13 @@ def apply_command(
         c = replace(c, labels={**c.labels, **{p.key: p.value for p in cmd.pairs}})
     elif isinstance(cmd, ins.ExposeCommand):
         # the front end turned every word into ``port/proto`` entries
-        ports = list(c.exposed_ports)
-        for port in cmd.ports:
-            if port not in ports:
-                ports.append(port)
-        c = replace(c, exposed_ports=tuple(ports))
+        c = replace(c, exposed_ports=_added(c.exposed_ports, cmd.ports))
     elif isinstance(cmd, ins.UserCommand):
         c = replace(c, user=cmd.user)
     elif isinstance(cmd, ins.WorkdirCommand):
         c = replace(c, working_dir=workdir_join(c.working_dir, cmd.path))
     elif isinstance(cmd, ins.VolumeCommand):
-        vols = list(c.volumes)
-        for v in cmd.volumes:
-            if v not in vols:
-                vols.append(v)
-        c = replace(c, volumes=tuple(vols))
+        c = replace(c, volumes=_added(c.volumes, cmd.volumes))
     elif isinstance(cmd, ins.StopSignalCommand):
         c = replace(c, stop_signal=cmd.signal)
     elif isinstance(cmd, ins.CmdCommand):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from forklift.dockerfile.ast import Dockerfile, Flag, Heredoc, Instruction
 from forklift.dockerfile.flags import FlagError, FlagKind, ParsedFlags, parse_flags
@@ -622,60 +623,50 @@ def parse_heredoc_marker_quiet(word: str) -> HeredocMarker | None:
 _NO_DEST = "{} requires at least two arguments, but only one was provided. Destination could not be determined"
 
 
-def _parse_copy(node: Instruction, args: list[str]) -> CopyCommand:
+# the flags COPY and ADD share (BuildKit parses them the same way for both)
+_COPY_LIKE_FLAGS = {
+    "exclude": FlagKind.STRINGS,
+    "chown": FlagKind.STRING,
+    "chmod": FlagKind.STRING,
+    "link": FlagKind.BOOL,
+}
+
+
+def _copy_like(
+    node: Instruction, args: list[str], name: str, extra: dict[str, FlagKind]
+) -> tuple[ParsedFlags, dict[str, Any]]:
+    """What COPY and ADD have in common: sources, destination and the shared flags."""
     if len(args) < 2:
-        raise _Fail(_NO_DEST.format("COPY"))
-    fl = _flags(
-        node,
-        {
-            "exclude": FlagKind.STRINGS,
-            "parents": FlagKind.BOOL,
-            "chown": FlagKind.STRING,
-            "from": FlagKind.STRING,
-            "chmod": FlagKind.STRING,
-            "link": FlagKind.BOOL,
-        },
-    )
-    sources, contents, dest = _sources_and_dest(node, args, "COPY")
-    return CopyCommand(
-        node,
-        sources=sources,
-        contents=contents,
-        dest=dest,
-        chown=fl.string("chown"),
-        chmod=fl.string("chmod"),
-        link=fl.boolean("link"),
-        excludes=fl.strings("exclude"),
-        from_=fl.string("from"),
-        parents=fl.boolean("parents"),
-    )
+        raise _Fail(_NO_DEST.format(name))
+    fl = _flags(node, {**_COPY_LIKE_FLAGS, **extra})
+    sources, contents, dest = _sources_and_dest(node, args, name)
+    common = {
+        "sources": sources,
+        "contents": contents,
+        "dest": dest,
+        "chown": fl.string("chown"),
+        "chmod": fl.string("chmod"),
+        "link": fl.boolean("link"),
+        "excludes": fl.strings("exclude"),
+    }
+    return fl, common
+
+
+def _parse_copy(node: Instruction, args: list[str]) -> CopyCommand:
+    fl, common = _copy_like(node, args, "COPY", {"parents": FlagKind.BOOL, "from": FlagKind.STRING})
+    return CopyCommand(node, **common, from_=fl.string("from"), parents=fl.boolean("parents"))
 
 
 def _parse_add(node: Instruction, args: list[str]) -> AddCommand:
-    if len(args) < 2:
-        raise _Fail(_NO_DEST.format("ADD"))
-    fl = _flags(
+    fl, common = _copy_like(
         node,
-        {
-            "exclude": FlagKind.STRINGS,
-            "chown": FlagKind.STRING,
-            "chmod": FlagKind.STRING,
-            "link": FlagKind.BOOL,
-            "keep-git-dir": FlagKind.BOOL,
-            "checksum": FlagKind.STRING,
-            "unpack": FlagKind.BOOL,
-        },
+        args,
+        "ADD",
+        {"keep-git-dir": FlagKind.BOOL, "checksum": FlagKind.STRING, "unpack": FlagKind.BOOL},
     )
-    sources, contents, dest = _sources_and_dest(node, args, "ADD")
     return AddCommand(
         node,
-        sources=sources,
-        contents=contents,
-        dest=dest,
-        chown=fl.string("chown"),
-        chmod=fl.string("chmod"),
-        link=fl.boolean("link"),
-        excludes=fl.strings("exclude"),
+        **common,
         checksum=fl.string("checksum"),
         keep_git_dir=fl.boolean("keep-git-dir"),
         unpack=fl.boolean("unpack") if "unpack" in fl.used else None,
