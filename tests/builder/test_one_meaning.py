@@ -194,3 +194,38 @@ def test_lint_warns_where_buildkit_warns(tmp_path: Path) -> None:
         "FL509",
         "Defined protocol '127.0.0.1:8080:80/UDP' in EXPOSE instruction should be lowercase",
     ) in found
+
+
+def test_copy_heredocs_expand_as_buildkit(busybox_image: str, tmp_path: Path) -> None:
+    # BuildKit's own integration tests (testCopyHeredocSpecialSymbols,
+    # testHeredocVarSubstitution): an unquoted heredoc expands variables even inside
+    # quotes, and an escape gives the next character; a quoted one stays as written.
+    ctx = tmp_path / "heredocs"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox\nARG name=world\n"
+        "COPY <<EOF /q1\nHello '${name}'!\nEOF\n"
+        'COPY <<EOF /q2\nHello "${name}"!\nEOF\n'
+        "COPY <<EOF /s2\n\\\\\nEOF\n"
+        "COPY <<EOF /s3\n\\$\nEOF\n"
+        'COPY <<"EOF" /raw\n\\$ ${name}\nEOF\n'
+    )
+    result = build(BuildOptions(context=str(ctx)), progress=QuietProgress())
+    store = Store.open()
+    image = store.resolve(str(result.digest))
+    files: dict[str, bytes] = {}
+    import gzip
+    import io
+    import tarfile
+
+    for layer in image.manifest.layers:  # type: ignore[union-attr]
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(store.read_blob(layer.digest)))) as tf:
+            for m in tf:
+                f = tf.extractfile(m)
+                if f is not None:
+                    files[m.name] = f.read()
+    assert files["q1"] == b"Hello 'world'!\n"
+    assert files["q2"] == b'Hello "world"!\n'
+    assert files["s2"] == b"\\\n"
+    assert files["s3"] == b"$\n"
+    assert files["raw"] == b"\\$ ${name}\n"
