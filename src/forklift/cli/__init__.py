@@ -45,6 +45,7 @@ COMMANDS: dict[str, str] = {
     "delete": "forklift.cli.registry:delete",
     "lint": "forklift.cli.lint:lint",
     "analyze": "forklift.cli.analyze:analyze",
+    "sbom": "forklift.cli.sbom:sbom",
 }
 
 

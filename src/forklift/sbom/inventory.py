@@ -116,7 +116,8 @@ def collect(
     for a in pkg_analyzers:
         if not a.os_level:
             for p in a.packages(view.found(a), ctx):
-                if p.location and ctx.is_owned(p.location):
+                # "/app/x.jar!/BOOT-INF/lib/y.jar": the outer file decides
+                if p.location and ctx.is_owned(p.location.partition("!/")[0]):
                     continue  # installed by the OS package manager: reported as that package
                 packages.append(p)
     if not with_files:
