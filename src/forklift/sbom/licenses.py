@@ -134,7 +134,7 @@ def _outer_parens(expression: str) -> bool:
 
 def _spdx(expression: str) -> str | None:
     try:
-        out = canonicalize_license_expression(expression)
+        out: str = canonicalize_license_expression(expression)
     except (InvalidLicenseExpression, ValueError):
         return None
     while _outer_parens(out):

@@ -151,4 +151,4 @@ def to_dict(inv: Inventory, *, files: bool = False) -> dict[str, Any]:
 
 def render_cyclonedx(inv: Inventory, *, files: bool = False) -> str:
     """The CycloneDX 1.6 JSON document as text."""
-    return json.dumps(to_dict(inv, files=files), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(to_dict(inv, files=files), ensure_ascii=False, separators=(",", ":")) + "\n"

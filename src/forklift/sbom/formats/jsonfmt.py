@@ -71,9 +71,12 @@ def to_dict(inv: Inventory, *, files: bool = False) -> dict[str, Any]:
 
 
 def dump(inv: Inventory, *, files: bool = False) -> str:
-    """The JSON document (indented, keys sorted, newline-terminated)."""
+    """The JSON document (compact, keys sorted, newline-terminated)."""
     return (
-        json.dumps(to_dict(inv, files=files), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        json.dumps(
+            to_dict(inv, files=files), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        )
+        + "\n"
     )
 
 

@@ -230,4 +230,4 @@ def to_dict(inv: Inventory) -> dict[str, Any]:
 
 def render_spdx(inv: Inventory) -> str:
     """The SPDX 2.3 JSON document as text."""
-    return json.dumps(to_dict(inv), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(to_dict(inv), ensure_ascii=False, separators=(",", ":")) + "\n"
