@@ -116,8 +116,13 @@ def pull_image(
     options: ClientOptions | None = None,
     credentials: Creds = None,
     timeout: float | None = None,
+    referrers: bool = False,
 ) -> PullResult:
-    """Pull ``ref`` into the store and name it ``ref``; see :func:`pull`."""
+    """Pull ``ref`` into the store and name it ``ref``; see :func:`pull`.
+
+    With ``referrers``, signatures, attestations and SBOMs attached to the
+    pulled manifests are stored with the image.
+    """
     ref = registry_reference(ref)
     store = store or Store.open()
     if isinstance(platform, str):
@@ -141,12 +146,14 @@ def pull_image(
                 all_platforms=all_platforms,
                 progress=progress,
                 jobs=jobs,
+                referrers=referrers,
             )
             stored = Descriptor(result.media_type, result.digest, result.size)
             # A tag names the image in the store; a digest-only reference names what
             # was stored (the platform's image when one was picked from an index).
             name = ref if ref.digest is None else ref.with_digest(result.digest)
             store.add_image(stored, (name,))
+            dst.commit()  # the attachments (the image itself is named above)
     return PullResult(ref, top.digest, store.resolve(str(name)), result)
 
 
@@ -213,13 +220,16 @@ def push(
     options: ClientOptions | None = None,
     credentials: Creds = None,
     timeout: float | None = None,
+    referrers: bool = True,
 ) -> PushResult:
     """Push the stored image ``image`` to ``destination`` (default: the name ``image`` gives).
 
     Blobs the repository has are skipped (``HEAD``); blobs elsewhere in the
     same registry are mounted; the rest are uploaded. A multi-platform image
     is pushed whole (its images by digest first, then the index under the
-    tag) unless ``platform`` picks one of its images.
+    tag) unless ``platform`` picks one of its images. What the store keeps
+    attached to the image (signatures, attestations, SBOMs) is pushed too,
+    before the tag (``referrers=False`` leaves it behind).
     """
     store = store or Store.open()
     if isinstance(platform, str):
@@ -250,6 +260,7 @@ def push(
                 all_platforms=all_platforms,
                 progress=progress,
                 jobs=jobs,
+                referrers=referrers,
             )
             dst.commit()
             assert dst.pushed is not None
