@@ -360,7 +360,11 @@ def _decide(
     target: Target, passed: list[Verified], failures: list[_Failed], what: str
 ) -> list[Verified]:
     if passed:
-        return passed
+        # the same signature stored in two layouts (tag and referrer) is one signature
+        unique: dict[tuple[bytes, str], Verified] = {}
+        for v in passed:
+            unique.setdefault((v.payload, v.signer), v)
+        return list(unique.values())
     where = str(target.reference.name if target.reference else target.digest)
     if not failures:
         raise VerificationError(f"no {what}s found for {where}@{target.digest}")
