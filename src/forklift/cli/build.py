@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from forklift.cli._policy import enforcer, policy_options
 from forklift.errors import UsageError
 
 
@@ -103,6 +104,7 @@ def _pairs(values: tuple[str, ...], what: str, *, from_env: bool = False) -> dic
 )
 @click.option("--check", is_flag=True, help="Lint the Dockerfile first; stop if it has errors.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, help="Stages built at once.")
+@policy_options
 def build(
     context: str,
     tags: tuple[str, ...],
@@ -129,6 +131,9 @@ def build(
     print_format: str,
     check: bool,
     jobs: int,
+    policy_file: str | None,
+    verify_policy: bool,
+    insecure_policy: bool,
 ) -> None:
     """Build an image from a Dockerfile (CONTEXT is a directory, or '-' for a tar on stdin)."""
     from forklift.build.options import BuildOptions, parse_output, parse_secret
@@ -191,6 +196,7 @@ def build(
             runtime=runtime,
             output=parse_output(output) if output else parse_output("type=image"),
             jobs=jobs,
+            image_policy=enforcer(policy_file, verify_policy, insecure_policy),
         )
         from forklift.build.builder import Builder
         from forklift.build.progress import make_progress

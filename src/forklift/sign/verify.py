@@ -12,7 +12,7 @@ promising failure.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,9 @@ class VerifyOptions:
     annotations: dict[str, str] = field(default_factory=dict)
     #: accept a payload naming another repository (only the digest is checked)
     any_repository: bool = False
+    #: a policy's identity rule instead of the above: the payload's docker-reference in,
+    #: None (accepted) or the reason out
+    identity_check: Callable[[str], str | None] | None = None
 
     def describe(self) -> str:
         if self.keys:
@@ -121,6 +124,11 @@ def _keyless(
 
 
 def _check_identity(options: VerifyOptions, target: Target, named: str) -> None:
+    if options.identity_check is not None:
+        reason = options.identity_check(named)
+        if reason is not None:
+            raise _Failed("identity", reason)
+        return
     if options.identity is not None:
         if _norm(named) != _norm(options.identity):
             raise _Failed("identity", f"the signature is for {named}, not for {options.identity}")
@@ -308,7 +316,9 @@ def _statement_entry(
         raise _Failed(
             "format", f"the predicate is {statement.predicate_type}, not {want_predicate}"
         )
-    if options.identity is not None and want_predicate == dsse.COSIGN_SIGN_PREDICATE:
+    if (
+        options.identity is not None or options.identity_check is not None
+    ) and want_predicate == dsse.COSIGN_SIGN_PREDICATE:
         raise _Failed("identity", "a Sigstore bundle signature names no image reference to match")
     _check_annotations(options, statement.annotations_for(target.digest))
     layout_name = "bundle" if entry.kind == "bundle" else entry.layout

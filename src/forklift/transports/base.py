@@ -23,6 +23,9 @@ class ImageSource(abc.ABC):
 
     #: human-readable name for messages (``oci:/tmp/x:latest``)
     description: str = "source"
+    #: the image's name where it has one (a registry reference, a stored image's name):
+    #: what a signature policy judges it by
+    reference: Reference | None = None
 
     @abc.abstractmethod
     def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
@@ -133,6 +136,21 @@ class ImageDestination(abc.ABC):
         if exc_type is not None:
             self.abort()
         self.close()
+
+
+class ImagePolicy(Protocol):
+    """A signature policy the copy engine applies before it moves a byte (``forklift.sign``)."""
+
+    def check_source(
+        self, source: ImageSource, reference: Reference | None, top: Descriptor
+    ) -> bool:
+        """Raise if the image ``top`` describes may not be copied; True if signatures matter
+        (the copy then keeps them with the image)."""
+        ...
+
+    def trust_child(self, reference: Reference | None, parent: Digest, child: Digest) -> None:
+        """The image ``child`` was picked from the accepted index ``parent``."""
+        ...
 
 
 class CopyProgress(Protocol):

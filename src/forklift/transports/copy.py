@@ -21,7 +21,7 @@ from forklift.oci.platform import Platform, host_platform
 from forklift.oci.referrers import Attachment
 from forklift.reference import Reference
 from forklift.store.store import Store
-from forklift.transports.base import CopyProgress, ImageDestination, ImageSource
+from forklift.transports.base import CopyProgress, ImageDestination, ImagePolicy, ImageSource
 from forklift.transports.names import open_destination, open_source
 
 
@@ -247,6 +247,7 @@ def copy_image(
     progress: CopyProgress | None = None,
     jobs: int = 4,
     referrers: bool = False,
+    policy: ImagePolicy | None = None,
 ) -> CopyResult:
     """Copy the image ``src`` names into ``dst`` (without committing ``dst``).
 
@@ -255,13 +256,21 @@ def copy_image(
     what is attached to each copied manifest (signatures, attestations, SBOMs,
     and what is attached to those) comes along, before the destination commits
     the image's name; attachments a destination cannot hold are listed in
-    :attr:`CopyResult.attachments_left`.
+    :attr:`CopyResult.attachments_left`. A ``policy`` judges the image (by
+    ``src.reference``) before anything is copied; an image it wants signed is
+    copied with its signatures.
     """
     copier = _Copier(src, dst, progress, jobs)
     raw, media_type = src.get_manifest()
+    if policy is not None:
+        top = Descriptor(media_type, Digest.of(raw), len(raw))
+        if policy.check_source(src, src.reference, top):
+            referrers = True
     manifest = parse_manifest(raw, media_type, what=f"manifest of {src.description}")
     if isinstance(manifest, ImageIndex) and not all_platforms:
         child = manifest.select(platform or host_platform(), src.description)
+        if policy is not None:
+            policy.trust_child(src.reference, Digest.of(raw), child.digest)
         raw, media_type = src.get_manifest(child.digest)
         manifest = parse_manifest(raw, child.media_type, what=f"manifest {child.digest}")
     if isinstance(manifest, ImageIndex):
@@ -299,6 +308,7 @@ def copy(
     source_options: dict[str, Any] | None = None,
     destination_options: dict[str, Any] | None = None,
     referrers: bool = True,
+    policy: ImagePolicy | None = None,
 ) -> CopyResult:
     """Copy an image between two transport names (``forklift copy SRC DST``).
 
@@ -321,6 +331,7 @@ def copy(
             progress=progress,
             jobs=jobs,
             referrers=referrers,
+            policy=policy,
         )
         dst.commit()
     return result

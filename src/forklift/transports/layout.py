@@ -139,11 +139,26 @@ class StoreSource(LayoutSource):
         super().__init__(store.layout, top, name)
         self.store = store
         self.image = image
+        self.reference = name_of(name, image.names)
 
     def list_attachments(
         self, subject: Digest, *, tags: tuple[str, ...] | None = None
     ) -> list[Attachment]:
         return _only_tags(self.store.referrers(subject), tags)
+
+
+def name_of(text: str, names: tuple[Reference, ...]) -> Reference | None:
+    """The name a stored image was asked for by (or its only name, when asked by ID)."""
+    from forklift.errors import InvalidInput
+    from forklift.reference import parse_reference
+
+    try:
+        ref = parse_reference(text)
+    except InvalidInput:
+        return names[0] if len(names) == 1 else None
+    if ref.digest is not None:
+        return next((n for n in names if n.name == ref.name), ref)
+    return ref
 
 
 class StoreDestination(LayoutDestination):

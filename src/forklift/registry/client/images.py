@@ -34,7 +34,7 @@ from forklift.registry.client.transport import (
     registry_reference,
 )
 from forklift.store.store import Store, StoredImage
-from forklift.transports.base import CopyProgress
+from forklift.transports.base import CopyProgress, ImagePolicy
 from forklift.transports.copy import CopyResult, copy_image
 
 Creds = Credentials | CredentialStore | None
@@ -117,11 +117,14 @@ def pull_image(
     credentials: Creds = None,
     timeout: float | None = None,
     referrers: bool = False,
+    policy: ImagePolicy | None = None,
 ) -> PullResult:
     """Pull ``ref`` into the store and name it ``ref``; see :func:`pull`.
 
     With ``referrers``, signatures, attestations and SBOMs attached to the
-    pulled manifests are stored with the image.
+    pulled manifests are stored with the image. A ``policy``
+    (:class:`forklift.sign.enforce.Enforcer`) judges the image before any blob
+    moves; the signatures it checked are stored with it.
     """
     ref = registry_reference(ref)
     store = store or Store.open()
@@ -147,6 +150,7 @@ def pull_image(
                 progress=progress,
                 jobs=jobs,
                 referrers=referrers,
+                policy=policy,
             )
             stored = Descriptor(result.media_type, result.digest, result.size)
             # A tag names the image in the store; a digest-only reference names what
@@ -168,6 +172,7 @@ def pull(
     options: ClientOptions | None = None,
     credentials: Creds = None,
     timeout: float | None = None,
+    policy: ImagePolicy | None = None,
 ) -> StoredImage:
     """Pull the image ``ref`` names from its registry into ``store``; return it as stored.
 
@@ -188,6 +193,7 @@ def pull(
         options=options,
         credentials=credentials,
         timeout=timeout,
+        policy=policy,
     ).image
 
 

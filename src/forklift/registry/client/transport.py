@@ -125,6 +125,7 @@ class RegistrySource(_Endpoint, ImageSource):
         ref = registry_reference(ref)
         super().__init__(ref, client, options, credentials, blob_locations, deadline)
         self.description = f"docker://{ref}"
+        self.reference = ref
         self._top: ManifestResponse | None = None
         # manifests already fetched while listing attachments (read again by digest next)
         self._fetched: dict[Digest, ManifestResponse] = {}
