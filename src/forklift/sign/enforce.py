@@ -66,10 +66,12 @@ class Enforcer:
 
     # -- judging ------------------------------------------------------------------------------
 
-    def check(self, target: Target, name: Reference | None = None) -> None:
-        """Raise :class:`PolicyDenied` unless ``target`` satisfies its scope's requirements."""
-        from forklift.sign.verify import verify_image
+    def check(self, target: Target, name: Reference | None = None) -> bool:
+        """Raise :class:`PolicyDenied` unless ``target`` satisfies its scope's requirements.
 
+        Returns True if a signature was verified now (False: nothing needed, or cached).
+        """
+        verified = False
         ref = name if name is not None else target.reference
         scope, reqs = self.policy.requirements_for(ref)
         shown = f"{ref.familiar() if ref is not None else 'image'}@{target.digest}"
@@ -84,6 +86,8 @@ class Enforcer:
             label = str(ref) if ref is not None else ""
             if self.cache is not None and self.cache.hit(target.digest, req.fingerprint, label):
                 continue
+            from forklift.sign.verify import verify_image  # only on a cache miss: start-up time
+
             options = self._verify_options(req, lambda signed, r=req: r.identity.check(ref, signed))
             try:
                 verify_image(target, options)
@@ -92,8 +96,10 @@ class Enforcer:
                     f"{shown} is refused by the policy ({scope} needs {req.describe()}): {exc.message}",
                     hint=f"policy file {self.policy.path}",
                 ) from None
+            verified = True
             if self.cache is not None:
                 self.cache.record(target.digest, req.fingerprint, label)
+        return verified
 
     def trust(self, digest: Digest, name: Reference | None) -> None:
         """Record ``digest`` as accepted under ``name`` (an index's image, once the index passed)."""
@@ -109,13 +115,13 @@ class Enforcer:
     def check_source(
         self, source: ImageSource, reference: Reference | None, top: Descriptor
     ) -> bool:
-        """Judge the image ``source`` names before it is copied; True if it needs signatures.
+        """Judge the image ``source`` names before it is copied; True if signatures were checked.
 
-        (Then the copy keeps the signatures with the image.)
+        The copy then keeps the signatures with the image. A digest accepted before
+        (the cache) was copied with its signatures then: no need to list them again.
         """
         where = "registry" if type(source).__name__ == "RegistrySource" else "source"
-        self.check(Target(source, top.digest, top, reference, where), reference)
-        return self.policy.requires_signatures(reference)
+        return self.check(Target(source, top.digest, top, reference, where), reference)
 
     def trust_child(self, reference: Reference | None, parent: Digest, child: Digest) -> None:
         del parent  # the index passed; its image is what gets stored

@@ -144,8 +144,8 @@ class ImagePolicy(Protocol):
     def check_source(
         self, source: ImageSource, reference: Reference | None, top: Descriptor
     ) -> bool:
-        """Raise if the image ``top`` describes may not be copied; True if signatures matter
-        (the copy then keeps them with the image)."""
+        """Raise if the image ``top`` describes may not be copied; True if signatures were
+        checked (the copy then keeps them with the image)."""
         ...
 
     def trust_child(self, reference: Reference | None, parent: Digest, child: Digest) -> None:
