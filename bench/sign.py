@@ -89,7 +89,8 @@ def main() -> None:
     # measure what an installed forklift does: with its bytecode cached
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", str(HERE.parent / "src" / "forklift")], check=True
+        [sys.executable, "-m", "compileall", "-q", str(HERE.parent / "src" / "forklift")],
+        check=True,
     )
     try:
         rootfs = work / "rootfs.tar"
