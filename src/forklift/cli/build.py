@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import shutil
 import sys
@@ -253,10 +254,8 @@ def build(
             click.echo(f"Tagged {t.familiar()}", err=True)
 
 
-def _now() -> object:
-    import datetime as dt
-
-    return dt.datetime.now(dt.UTC)
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _check(context: str, file: str | None, text: str | None) -> None:

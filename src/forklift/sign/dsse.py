@@ -129,15 +129,17 @@ def parse_statement(raw: bytes, what: str = "in-toto statement") -> Statement:
     subjects = doc.get("subject")
     if not isinstance(subjects, list) or not subjects:
         raise InvalidInput(f"{what}: no subject")
-    parsed = []
+    parsed: list[tuple[str, dict[str, str], dict[str, Any]]] = []
     for i, s in enumerate(subjects):
         if not isinstance(s, dict) or not isinstance(s.get("digest"), dict):
             raise InvalidInput(f"{what}: subject[{i}] has no digest")
         digests = {
             k: v for k, v in s["digest"].items() if isinstance(k, str) and isinstance(v, str)
         }
-        ann = s.get("annotations") if isinstance(s.get("annotations"), dict) else {}
-        name = s.get("name") if isinstance(s.get("name"), str) else ""
+        raw_ann = s.get("annotations")
+        ann: dict[str, Any] = dict(raw_ann) if isinstance(raw_ann, dict) else {}
+        raw_name = s.get("name")
+        name: str = raw_name if isinstance(raw_name, str) else ""
         parsed.append((name, digests, ann))
     predicate_type = doc.get("predicateType")
     if not isinstance(predicate_type, str):

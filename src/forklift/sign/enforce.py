@@ -88,7 +88,7 @@ class Enforcer:
                 continue
             from forklift.sign.verify import verify_image  # only on a cache miss: start-up time
 
-            options = self._verify_options(req, lambda signed, r=req: r.identity.check(ref, signed))
+            options = self._verify_options(req, _identity_rule(req, ref))
             try:
                 verify_image(target, options)
             except VerificationError as exc:
@@ -140,6 +140,13 @@ class Enforcer:
         desc = Descriptor(image.descriptor.media_type, image.digest, image.descriptor.size)
         with src:
             self.check(Target(src, image.digest, desc, name, "store", store), name)
+
+
+def _identity_rule(req: Requirement, ref: Reference | None) -> Callable[[str], str | None]:
+    def check(signed: str) -> str | None:
+        return req.identity.check(ref, signed)
+
+    return check
 
 
 def _root_from_pems(ca_pem: bytes, rekor_pem: bytes) -> Any:

@@ -11,10 +11,10 @@ registry client's attachment push.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from forklift.errors import InvalidInput, NotFound
 from forklift.oci.descriptor import Descriptor
@@ -76,13 +76,16 @@ class Target:
         assert isinstance(self.source, RegistrySource)
         client, repo = self.source.client, self.source.repository
         for blob in blobs:
-            digest = Digest.of(blob)
             client.push_blob(
-                repo, digest, len(blob), lambda b=blob: io.BytesIO(b), deadline=self.source.deadline
+                repo, Digest.of(blob), len(blob), _reader(blob), deadline=self.source.deadline
             )
         parsed = parse_manifest(raw)
         att = Attachment(self.digest, describe_manifest(parsed, raw), tag)
         return push_attachment(client, repo, att, raw, deadline=self.source.deadline)
+
+
+def _reader(data: bytes) -> Callable[[], BinaryIO]:
+    return lambda: io.BytesIO(data)
 
 
 def _registry_target(text: str, **client: Any) -> Target:
