@@ -114,6 +114,19 @@ def _pairs(values: tuple[str, ...], what: str, *, from_env: bool = False) -> dic
     type=click.Path(dir_okay=False),
     help="Sign the image (each -t name) and its provenance/SBOM attestations with this key.",
 )
+@click.option(
+    "--sbom", is_flag=True, help="Write an SBOM of the built image and attach it to the image."
+)
+@click.option(
+    "--sbom-format",
+    type=click.Choice(["spdx-json", "cyclonedx-json"]),
+    default="spdx-json",
+    show_default=True,
+    help="Format of the --sbom document.",
+)
+@click.option(
+    "--sbom-output", type=click.Path(dir_okay=False), help="Also write the --sbom document here."
+)
 def build(
     context: str,
     tags: tuple[str, ...],
@@ -145,6 +158,9 @@ def build(
     insecure_policy: bool,
     provenance: bool,
     sign_key: str | None,
+    sbom: bool,
+    sbom_format: str,
+    sbom_output: str | None,
 ) -> None:
     """Build an image from a Dockerfile (CONTEXT is a directory, or '-' for a tar on stdin)."""
     from forklift.build.options import BuildOptions, parse_output, parse_secret
@@ -212,6 +228,10 @@ def build(
         from forklift.build.builder import Builder
         from forklift.build.progress import make_progress
 
+        if sbom_output and not sbom:
+            raise UsageError("--sbom-output goes with --sbom")
+        if sbom and options.output.type != "image":
+            raise UsageError("--sbom needs the image in the store (type=image)")
         if (provenance or sign_key) and options.output.type != "image":
             raise UsageError("--provenance and --sign-key need the image in the store (type=image)")
         if sign_key and not options.tags:
@@ -227,6 +247,24 @@ def build(
         with make_progress(mode) as display:
             builder = Builder(options, progress=display)
             result = builder.run()
+        if sbom:  # before signing: --sign-key turns an attached SBOM into an attestation
+            from forklift.sbom.attach import attach_sbom
+
+            attached = attach_sbom(
+                builder.store,
+                str(result.digest),
+                sbom_format,
+                name=result.tags[0].familiar() if result.tags else None,
+            )
+            if sbom_output:
+                from forklift.fsutil import atomic_write
+
+                atomic_write(sbom_output, attached.document.encode("utf-8"))
+            click.echo(
+                f"Attached an SBOM ({sbom_format}, {attached.packages} packages, "
+                f"{attached.manifest_digest})",
+                err=True,
+            )
         if provenance or private_key is not None:
             from forklift.sign.provenance import after_build
 
