@@ -221,7 +221,13 @@ class Builder:
         for index in sorted(ws.results):
             steps.extend(ws.results[index].steps)
         return BuildResult(
-            digest, config_digest, self.options.tags, tuple(steps), tuple(warnings), exported
+            digest,
+            config_digest,
+            self.options.tags,
+            tuple(steps),
+            tuple(warnings),
+            exported,
+            tuple(ws.images.items()),
         )
 
     # -- base images -----------------------------------------------------------------------
@@ -242,6 +248,8 @@ class Builder:
                 raise
             self.progress.done(number)
             self._base_images[name] = (ref, image)
+            named = self.options.build_contexts.get(name, "")
+            ws.used(named.removeprefix("docker-image://") or name, image.digest)
             assert image.config is not None
             c = image.config.config
             return name, BaseImage(c.env_dict(), tuple(c.on_build), tuple(c.shell))
@@ -270,6 +278,7 @@ class Builder:
                 image = None
         if image is None:
             image = ws.pull(ref, where)
+        ws.check_policy(image, ref, where)
         if image.config is None:
             raise BuildError(f"FROM {ref}: {image.error or 'not an image with a config'}")
         if (

@@ -184,6 +184,8 @@ class BuildOptions:
     output: Output = field(default_factory=Output)
     jobs: int = 4
     client_options: Any = None
+    #: the signature policy base images must pass (``forklift.sign.enforce.Enforcer``)
+    image_policy: Any = None
 
     def __post_init__(self) -> None:
         if not os.path.isdir(self.context):
@@ -234,7 +236,9 @@ class StepReport:
 class BuildResult:
     """The built image: manifest digest, image ID (config digest), and what happened.
 
-    ``exported`` says where ``--output`` put the result (``""`` for the store only).
+    ``exported`` says where ``--output`` put the result (``""`` for the store only);
+    ``images`` are the images the build used (FROM, ``--from``), as the Dockerfile
+    names them, with the manifest digests it used (what provenance records).
     """
 
     digest: Digest
@@ -243,6 +247,7 @@ class BuildResult:
     steps: tuple[StepReport, ...]
     warnings: tuple[str, ...] = ()
     exported: str = ""
+    images: tuple[tuple[str, Digest], ...] = ()
 
     @property
     def cached_steps(self) -> int:

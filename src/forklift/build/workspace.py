@@ -9,7 +9,8 @@ It answers the questions several executors ask:
   stage built earlier, or an image;
 * :meth:`Workspace.write_layer` - a layer blob into the store (with
   ``--rewrite-timestamp`` applied);
-* :meth:`Workspace.pull` - an image missing from the store, from its registry.
+* :meth:`Workspace.pull` - an image missing from the store, from its registry;
+* :meth:`Workspace.check_policy` - the signature policy on an image the build uses.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from forklift.build.options import BuildOptions
 from forklift.build.progress import BuildProgress
 from forklift.build.step import CacheNotes
 from forklift.dockerfile.instructions import ParsedStages
-from forklift.errors import ForkliftError, Location, NotFound
+from forklift.errors import BuildError, ForkliftError, Location, NotFound
 from forklift.layers import write_layer
 from forklift.layers.source import Normalize
 from forklift.oci.descriptor import Descriptor
@@ -68,6 +69,8 @@ class Workspace:
     cache: BuildCache = field(init=False)
     notes: CacheNotes = field(default_factory=CacheNotes)
     results: dict[int, StageState] = field(default_factory=dict)
+    #: the images the build used (as the Dockerfile names them) and the digests it used
+    images: dict[str, Digest] = field(default_factory=dict)
     _named: dict[str, BuildContext] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _snapshotter: Snapshotter | None = None
@@ -137,6 +140,8 @@ class Workspace:
             image = self.store.resolve(name)
         except NotFound:
             image = self.pull(name, what="image")
+        self.check_policy(image, name, None, what=f"--from={from_}")
+        self.used(ref, image.digest)
         return Origin(f"image:{image.digest}", layers=tuple(image_layers(self.store, image)))
 
     def pull(
@@ -148,12 +153,32 @@ class Workspace:
         except ImportError:  # pragma: no cover - the registry client ships with forklift
             raise NotFound(f"{what} {ref} is not in the local store", location=location) from None
         try:
-            return pull(ref, self.store, platform=self.host)
+            return pull(ref, self.store, platform=self.host, policy=self.options.image_policy)
         except ForkliftError as exc:
             raise NotFound(
                 f"{what} {ref} is not in the local store and could not be pulled: {exc.message}",
                 hint="forklift pull, forklift import or forklift load it first",
                 location=location,
+            ) from None
+
+    def used(self, name: str, digest: Digest) -> None:
+        """Record that the build used image ``name`` at ``digest`` (for provenance)."""
+        with self._lock:
+            self.images.setdefault(name, digest)
+
+    def check_policy(
+        self, image: StoredImage, ref: str, location: Location | None, what: str = "FROM"
+    ) -> None:
+        """The signature policy (``--verify``/``--policy``) on an image the build uses."""
+        policy = self.options.image_policy
+        if policy is None:
+            return
+        name = parse_reference(ref)
+        try:
+            policy.check_stored(self.store, image, name)
+        except ForkliftError as exc:
+            raise BuildError(
+                f"{what} {name.familiar()}: {exc.message}", location=location
             ) from None
 
     # -- layers ---------------------------------------------------------------------------
