@@ -17,7 +17,6 @@ location.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -150,6 +149,8 @@ def parse_expose(word: str) -> ExposedPorts:
             raise ValueError(f"invalid IP address {ip}")
         ip = inner[:-1]
     if ip:
+        import ipaddress  # rarely needed: imported here to keep builds starting fast
+
         try:
             if "%" in ip:
                 raise ValueError(ip)
