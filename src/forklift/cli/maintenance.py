@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from forklift.cli._common import human_size, open_store, print_json
+from forklift.textutil import plural
 
 
 @click.command()
@@ -61,7 +62,7 @@ def fsck(repair: bool, fmt: str, jobs: int) -> None:
             click.echo(f"{p.kind}: {p.digest}: {p.detail}{used}")
         for d in report.repaired:
             click.echo(f"removed corrupt blob {d}")
-        status = "ok" if report.ok else f"{len(report.problems)} problem(s)"
+        status = "ok" if report.ok else plural(len(report.problems), "problem")
         click.echo(
             f"checked {report.blobs_checked} blobs ({human_size(report.bytes_checked)}): {status}"
         )

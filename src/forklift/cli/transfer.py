@@ -70,9 +70,14 @@ def copy(
             destination_options=registry if destination.startswith("docker://") else None,
         )
     if not quiet:
-        mounted = f", {result.blobs_mounted} mounted" if result.blobs_mounted else ""
+        # blobs_skipped counts mounted blobs too: each blob is reported once.
+        present = result.blobs_skipped - result.blobs_mounted
+        parts = [f"{present} already present"]
+        if result.blobs_mounted:
+            parts.append(f"{result.blobs_mounted} mounted")
+        copied = result.blobs_copied
         click.echo(
-            f"Copied {result.blobs_copied} blobs ({result.blobs_skipped} already present{mounted}); "
+            f"Copied {copied} blob{'' if copied == 1 else 's'} ({', '.join(parts)}); "
             f"manifest {result.digest}",
             err=True,
         )

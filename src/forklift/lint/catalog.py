@@ -90,7 +90,7 @@ _RULES = (
         "FL103",
         "base-image-not-digest-pinned",
         N,
-        "The final image's base is pinned by tag only; tags can be moved",
+        "The final image's base is not pinned by digest; tags can be moved",
         "For production, pin the digest too: FROM image:tag@sha256:<digest>",
         "base-image",
     ),

@@ -88,8 +88,11 @@ def lint_dockerfile(
         image_env=image_env,
     )
     raw: list[Finding] = list(ctx.invalid)
-    for check in CHECKS:
-        raw.extend(check(ctx))
+    if not any(f.rule == "FL000" for f in raw):
+        # A file BuildKit rejects gets only its syntax errors: advice about the rest of an
+        # unbuildable file is noise (hadolint also stops at a parse error).
+        for check in CHECKS:
+            raw.extend(check(ctx))
     return _finish(filename, raw, df, cfg)
 
 
