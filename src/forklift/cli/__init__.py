@@ -113,8 +113,6 @@ def cli(ctx: click.Context, debug: bool, home: str | None) -> None:
     """forklift: build, run, store, move, serve, lint and analyse OCI images."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-    if debug:
-        _configure_debug_logging()
     if home:
         os.environ["FORKLIFT_HOME"] = home
 
@@ -141,24 +139,29 @@ def _wants_debug(argv: list[str]) -> bool:
     return False
 
 
-def _configure_debug_logging() -> None:
-    """Send forklift's own loggers (the registry client's requests, retries...) to stderr."""
+def _configure_logging(debug: bool) -> None:
+    """forklift's loggers to stderr: warnings as ``Warning: ...`` lines, everything with --debug."""
     import logging
 
+    class Formatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            if record.levelno >= logging.WARNING:
+                return f"Warning: {record.getMessage()}"
+            return super().format(record)
+
     logger = logging.getLogger("forklift")
-    if logger.level == logging.DEBUG:
-        return  # already on (FORKLIFT_DEBUG=1 and --debug)
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    if not any(getattr(h, "forklift_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(Formatter("%(asctime)s %(name)s: %(message)s"))
+        handler.forklift_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``forklift`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if os.environ.get("FORKLIFT_DEBUG") == "1":
-        _configure_debug_logging()
+    _configure_logging(_wants_debug(args))
     try:
         rc = cli.main(args=args, prog_name="forklift", standalone_mode=False)
     except ForkliftError as exc:
