@@ -45,25 +45,57 @@ def parse_size(text: str) -> int:
         raise click.BadParameter(f"invalid size {text!r} (e.g. 20MB, 1.5GiB)") from None
 
 
-def time_ago(timestamp: str | None) -> str:
-    """'3 days ago' for an RFC 3339 timestamp (docker's CREATED column)."""
-    if not timestamp:
-        return "N/A"
+def human_duration(seconds: float) -> str:
+    """A duration as docker words it (go-units' HumanDuration): "3 minutes", "About an hour"."""
+    if seconds < 1:
+        return "Less than a second"
+    if seconds < 2:
+        return "1 second"
+    if seconds < 60:
+        return f"{int(seconds)} seconds"
+    minutes = int(seconds // 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)  # rounded half up, as Go's math.Round for positives
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds // 3600) // 24 // 365} years"
+
+
+def _since(timestamp: str) -> float | None:
     try:
         when = _dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
     except ValueError:
-        return timestamp
+        return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=_dt.UTC)
-    seconds = (_dt.datetime.now(_dt.UTC) - when).total_seconds()
-    if seconds < 0:
-        return "in the future"
-    for unit, size in (("year", 31536000), ("month", 2592000), ("week", 604800),
-                       ("day", 86400), ("hour", 3600), ("minute", 60)):  # fmt: skip
-        if seconds >= size:
-            n = int(seconds // size)
-            return f"{n} {unit}{'s' if n > 1 else ''} ago"
-    return "Less than a minute ago" if seconds >= 1 else "Less than a second ago"
+    return (_dt.datetime.now(_dt.UTC) - when).total_seconds()
+
+
+def time_ago(timestamp: str | None) -> str:
+    """docker's CREATED column for an RFC 3339 timestamp: "12 seconds ago", "3 days ago"."""
+    if not timestamp:
+        return "N/A"
+    seconds = _since(timestamp)
+    if seconds is None:
+        return timestamp
+    return f"{human_duration(max(seconds, 0))} ago"
+
+
+def time_since(timestamp: str | None) -> str:
+    """The duration since ``timestamp`` without "ago" (docker's "Up 3 minutes")."""
+    seconds = _since(timestamp) if timestamp else None
+    return human_duration(max(seconds, 0)) if seconds is not None else "N/A"
 
 
 def print_json(value: Any) -> None:
