@@ -18,6 +18,7 @@ from forklift.lint.checks import (
     layers,
     packages,
     security,
+    versions,
 )
 from forklift.lint.config import LintConfig
 from forklift.lint.findings import Finding, LintResult, Severity
@@ -29,6 +30,7 @@ CHECKS: tuple[Callable[[LintContext], Iterable[Finding]], ...] = (
     buildkit.check,
     base_images.check,
     packages.check,
+    versions.check,
     layers.check,
     security.check,
     correctness.check,
