@@ -50,3 +50,13 @@ def test_debug_logs_the_registry_client(tmp_path: Path) -> None:
         assert "forklift.registry.client" not in run_cli(*args, "--debug", env=env).stderr
     finally:
         server.stop()
+
+
+def test_shell_completion_lists_verbs_and_run_options() -> None:
+    env = {"_FORKLIFT_COMPLETE": "bash_complete", "COMP_WORDS": "forklift bu", "COMP_CWORD": "1"}
+    assert run_cli(env=env).stdout.split() == ["plain,build"]
+    env.update(COMP_WORDS="forklift run --pu", COMP_CWORD="2")
+    # --pull completes; the hidden docker flags forklift refuses (--publish) do not
+    assert run_cli(env=env).stdout.split() == ["plain,--pull"]
+    script = run_cli(env={"_FORKLIFT_COMPLETE": "bash_source"}).stdout
+    assert "complete -o nosort -F _forklift_completion forklift" in script

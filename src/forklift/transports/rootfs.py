@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from forklift.errors import InvalidInput, NotFound
-from forklift.layers.compression import detect_compression, open_layer
+from forklift.layers.compression import (
+    ENCODER_ANNOTATION,
+    GZIP,
+    detect_compression,
+    encoder_id,
+    make_compressor,
+    open_layer,
+)
 from forklift.oci import mediatypes as mt
 from forklift.oci.config import ContainerConfig, History, ImageConfig
 from forklift.oci.descriptor import Descriptor
@@ -172,6 +179,7 @@ def _write_layer(
         raise InvalidInput(
             f"{where}: {compression}-compressed root filesystems are not supported; use gzip or zstd"
         )
+    annotations: dict[str, str] = {}
     if compression:
         # Keep the compressed bytes as they are; the diff ID comes from decompressing them.
         with store.blob_writer() as w:
@@ -188,10 +196,9 @@ def _write_layer(
             size = w.size
         media_type = mt.oci_layer_type(compression)
     else:
-        from isal import isal_zlib
-
-        # gzip container (wbits 31), level 1: fast, and deterministic (no name, zero mtime).
-        comp = isal_zlib.compressobj(1, isal_zlib.DEFLATED, 31)
+        # the one gzip writer every layer uses (deterministic header, the default level)
+        comp = make_compressor(GZIP)
+        annotations = {ENCODER_ANNOTATION: encoder_id(GZIP)}
         with store.blob_writer() as w:
 
             def sink(data: bytes) -> None:
@@ -204,4 +211,4 @@ def _write_layer(
             digest = w.commit()
             size = w.size
         media_type = mt.OCI_LAYER_GZIP
-    return Descriptor(media_type, digest, size), diff.digest()
+    return Descriptor(media_type, digest, size, annotations=annotations), diff.digest()
