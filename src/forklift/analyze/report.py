@@ -171,8 +171,8 @@ def render_terminal(a: Analysis, console: Any, gates: list[Gate] | None = None) 
     if a.biggest_files:
         console.print()
         console.print(Text("Biggest files", style="bold"))
-        for path, size, layer in a.biggest_files[:10]:
-            console.print(f"  {_human(size):>9}  {path}  (layer {layer})")
+        for path, size, index in a.biggest_files[:10]:
+            console.print(f"  {_human(size):>9}  {path}  (layer {index})")
     if a.biggest_dirs:
         console.print()
         console.print(Text("Biggest directories", style="bold"))

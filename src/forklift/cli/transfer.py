@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
@@ -15,6 +16,7 @@ from forklift.cli._common import open_store
 from forklift.cli.progress import make_progress
 from forklift.cli.registry import client_options, connection_options
 from forklift.errors import InvalidInput, UsageError
+from forklift.oci.config import ContainerConfig
 from forklift.oci.platform import Platform
 from forklift.reference import Reference, parse_reference
 
@@ -188,9 +190,9 @@ def import_(
     """Create an image from a root filesystem tarball (docker import). ROOTFS may be '-'."""
     from forklift.transports.rootfs import import_rootfs
 
-    apply_changes = None
+    apply_changes: Callable[[ContainerConfig, Sequence[str]], ContainerConfig] | None = None
     if changes:
-        from forklift.build.metadata import apply_changes  # type: ignore[no-redef]
+        from forklift.build.metadata import apply_changes
     names = (parse_reference(name),) if name else ()
     if rootfs != "-" and not Path(rootfs).exists():
         raise InvalidInput(f"{rootfs}: no such file")

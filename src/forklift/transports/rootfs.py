@@ -8,7 +8,7 @@ import sys
 import tarfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from forklift.errors import InvalidInput, NotFound
 from forklift.layers.compression import (
@@ -27,6 +27,7 @@ from forklift.oci.manifest import ImageManifest
 from forklift.oci.platform import Platform, host_platform
 from forklift.reference import Reference
 from forklift.store.store import Store, StoredImage
+from forklift.transports.tarball import Readable
 
 _BUFSIZE = 1 << 20
 # Applies ``--change`` lines to a container config; the Dockerfile front end provides it.
@@ -78,7 +79,7 @@ class _Tee:
         return True
 
 
-def _check_tar(stream: BinaryIO, where: str) -> int:
+def _check_tar(stream: Readable, where: str) -> int:
     """Read a tar stream to its end, checking it is one; returns the member count."""
     count = 0
     try:
@@ -125,7 +126,7 @@ def import_rootfs(
         if not head:
             import io
 
-            f = io.BufferedReader(f)  # type: ignore[arg-type]
+            f = io.BufferedReader(cast(io.RawIOBase, f))
             head = f.peek(8)[:8]
         compression = detect_compression(head)
         with store.writing():
