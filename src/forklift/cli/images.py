@@ -40,7 +40,14 @@ def image_rows(images: list[StoredImage]) -> list[dict[str, Any]]:
 @click.option("--digests", is_flag=True, help="Show manifest digests.")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
 @click.option("--no-trunc", is_flag=True, help="Do not truncate image IDs.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table for people, json for scripts.",
+)
 def images(repository: str | None, digests: bool, quiet: bool, no_trunc: bool, fmt: str) -> None:
     """List images in the local store (optionally only REPOSITORY[:TAG])."""
     rows = image_rows(open_store().images())
@@ -285,7 +292,14 @@ def _inspect_remote(
 @click.argument("name")
 @click.option("--no-trunc", is_flag=True, help="Do not truncate output.")
 @click.option("-H", "--human/--no-human", default=True, help="Sizes and dates in human form.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table for people, json for scripts.",
+)
 def history(name: str, no_trunc: bool, human: bool, fmt: str) -> None:
     """Show the history of an image: one line per step, newest first, with layer sizes."""
     image = open_store().resolve(name)

@@ -33,7 +33,14 @@ def prune(dangling: bool, cache: bool, everything: bool, dry_run: bool) -> None:
 @click.option(
     "--repair", is_flag=True, help="Delete corrupt blobs so they are fetched or built again."
 )
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for scripts.",
+)
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=2, help="Blobs hashed at once.")
 def fsck(repair: bool, fmt: str, jobs: int) -> None:
     """Re-hash every blob in the store; report corrupt or missing blobs and the images they break."""

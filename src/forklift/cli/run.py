@@ -403,7 +403,14 @@ def _command(record: ContainerRecord, no_trunc: bool) -> str:
 )
 @click.option("-q", "--quiet", is_flag=True, help="Only show container IDs.")
 @click.option("--no-trunc", is_flag=True, help="Do not truncate IDs and commands.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table for people, json (the full records) for scripts.",
+)
 def ps(show_all: bool, quiet: bool, no_trunc: bool, fmt: str) -> None:
     """List containers (running ones; -a for all)."""
     records = Containers(open_store()).list(all=show_all)

@@ -157,7 +157,7 @@ def _names_for(given: str, names: tuple[Reference, ...]) -> tuple[Reference, ...
 )
 @click.option("-q", "--quiet", is_flag=True, help="Only print the loaded names.")
 def load(input_: str | None, quiet: bool) -> None:
-    """Load images from a docker-archive or OCI archive (plain, gzip or zstd)."""
+    """Load images from a docker-archive or OCI archive (plain, gzip, zstd, xz or bzip2)."""
     from forklift.transports.load import load_archive
 
     if input_ is None and sys.stdin.isatty():
