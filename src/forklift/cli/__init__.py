@@ -48,6 +48,8 @@ COMMANDS: dict[str, str] = {
     "delete": "forklift.cli.registry:delete",
     "lint": "forklift.cli.lint:lint",
     "analyze": "forklift.cli.analyze:analyze",
+    "image": "forklift.cli.aliases:image",
+    "container": "forklift.cli.aliases:container",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -114,3 +115,44 @@ def print_table(rows: list[list[str]]) -> None:
 
 def stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
+
+
+#: options docker/skopeo users type that a verb lacks: (names, takes a value, advice)
+Refusal = tuple[tuple[str, ...], bool, str]
+
+
+def refuse_options(
+    table: tuple[Refusal, ...], verb: str, exit_code: int = 2
+) -> Callable[[click.Command], click.Command]:
+    """Hidden options that answer a peer tool's flag with one line: not supported, and what to
+    use instead (rather than click's bare "No such option")."""
+
+    def callback_for(names: tuple[str, ...], advice: str) -> Callable[..., None]:
+        def callback(ctx: click.Context, param: click.Parameter, value: object) -> None:
+            if value:
+                from forklift.errors import UsageError
+
+                exc = UsageError(f"forklift {verb} does not support {'/'.join(names)}: {advice}")
+                exc.exit_code = exit_code
+                raise exc
+
+        return callback
+
+    def decorate(command: click.Command) -> click.Command:
+        taken = {o for p in command.params for o in getattr(p, "opts", [])}
+        for flags, takes_value, advice in table:
+            names = tuple(f for f in flags if f not in taken)
+            if names:
+                command.params.append(
+                    click.Option(
+                        list(names),
+                        is_flag=not takes_value,
+                        multiple=takes_value,
+                        hidden=True,
+                        expose_value=False,
+                        callback=callback_for(names, advice),
+                    )
+                )
+        return command
+
+    return decorate

@@ -15,6 +15,7 @@ from forklift.cli._common import (
     parse_size,
     print_json,
     print_table,
+    refuse_options,
     time_ago,
     time_since,
 )
@@ -192,37 +193,6 @@ UNSUPPORTED_RUN_FLAGS: tuple[tuple[tuple[str, ...], bool, str], ...] = (
 )
 
 
-def _unsupported(flags: tuple[str, ...], advice: str):  # type: ignore[no-untyped-def]
-    def callback(ctx: click.Context, param: click.Parameter, value: object) -> None:
-        if value:
-            # One line, not click's usage banner: the flag is known, just not supported.
-            exc = UsageError(f"forklift run does not support {'/'.join(flags)}: {advice}")
-            exc.exit_code = RUN_ERROR_EXIT
-            raise exc
-
-    return callback
-
-
-def _with_unsupported_flags(command: click.Command) -> click.Command:
-    """Hidden options that answer docker's run flags forklift lacks with one line of advice."""
-    taken = {o for p in command.params for o in getattr(p, "opts", [])}
-    for flags, takes_value, advice in UNSUPPORTED_RUN_FLAGS:
-        names = [f for f in flags if f not in taken]
-        if not names:
-            continue
-        command.params.append(
-            click.Option(
-                names,
-                is_flag=not takes_value,
-                multiple=takes_value,
-                hidden=True,
-                expose_value=False,
-                callback=_unsupported(tuple(names), advice),
-            )
-        )
-    return command
-
-
 class _RunCommand(click.Command):
     """``run``: usage errors exit 125, as docker run's do (its exit codes are the container's)."""
 
@@ -239,7 +209,7 @@ class _RunCommand(click.Command):
             raise
 
 
-@_with_unsupported_flags
+@refuse_options(UNSUPPORTED_RUN_FLAGS, "run", RUN_ERROR_EXIT)
 @click.command(cls=_RunCommand, context_settings={"allow_interspersed_args": False})
 @click.option("-d", "--detach", is_flag=True, help="Run in the background; print the ID.")
 @click.option(
@@ -390,6 +360,24 @@ def _status(record: ContainerRecord) -> str:
     return "Created"
 
 
+def _docker_fields(record: ContainerRecord, no_trunc: bool) -> dict[str, object]:
+    """A container under the names docker's ``ps --format`` templates use."""
+    return {
+        "ID": record.id if no_trunc else record.short_id,
+        "Image": record.image,
+        "Command": _command(record, no_trunc),
+        "CreatedAt": record.created,
+        "RunningFor": time_ago(record.created),
+        "Status": _status(record),
+        "State": record.status,
+        "Names": record.name,
+        "Labels": "",
+        "Mounts": "",
+        "Networks": "",
+        "Ports": "",
+    }
+
+
 def _command(record: ContainerRecord, no_trunc: bool) -> str:
     text = shlex.join(record.command)
     if not no_trunc and len(text) > 20:
@@ -406,16 +394,22 @@ def _command(record: ContainerRecord, no_trunc: bool) -> str:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "json"]),
     default="table",
     show_default=True,
-    help="table for people, json (the full records) for scripts.",
+    help="table, json (the full records), or a Go template per container ('{{.Names}}').",
 )
 def ps(show_all: bool, quiet: bool, no_trunc: bool, fmt: str) -> None:
     """List containers (running ones; -a for all)."""
+    from forklift.cli._template import check_format, is_template, render
+
+    check_format(fmt, ("table", "json"))
     records = Containers(open_store()).list(all=show_all)
     if fmt == "json":
         print_json([r.to_json() for r in records])
+        return
+    if is_template(fmt):
+        for r in records:
+            click.echo(render(fmt, _docker_fields(r, no_trunc)))
         return
     if quiet:
         for r in records:

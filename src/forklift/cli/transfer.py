@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from forklift.cli._common import open_store
+from forklift.cli._common import open_store, refuse_options
 from forklift.cli.progress import make_progress
 from forklift.cli.registry import client_options, connection_options
 from forklift.errors import InvalidInput, UsageError
@@ -25,6 +25,26 @@ def _platform(value: str | None) -> Platform | None:
     return Platform.parse(value) if value else None
 
 
+_TLS = (
+    "TLS is verified unless the host is insecure: --insecure-registry HOST (plain HTTP or "
+    "unverified TLS for that host; localhost always is), --ca-bundle FILE to trust a CA"
+)
+#: skopeo copy's flags, answered with forklift's way of doing the same
+SKOPEO_COPY_FLAGS = (
+    (("--src-tls-verify", "--dest-tls-verify", "--tls-verify"), True, _TLS),
+    (("--src-cert-dir", "--dest-cert-dir", "--cert-dir"), True, _TLS),
+    (("--all", "-a"), False, "use --all-platforms"),
+    (("--override-arch", "--override-os", "--override-variant"), True, "use --platform os/arch"),
+    (("--src-creds", "--dest-creds", "--creds", "--src-authfile", "--dest-authfile"), True,
+     "credentials come from forklift login (docker's config.json, podman's auth.json)"),
+    (("--dest-compress-format", "--dest-compress"), True,
+     "layers are copied as they are; forklift build --compression chooses gzip or zstd"),
+    (("--format", "-f"), True, "the destination transport decides the format "
+     "(oci:, oci-archive:, docker-archive:, docker://)"),
+)  # fmt: skip
+
+
+@refuse_options(SKOPEO_COPY_FLAGS, "copy")
 @click.command()
 @click.argument("source")
 @click.argument("destination")
