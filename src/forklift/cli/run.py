@@ -19,6 +19,7 @@ from forklift.cli._common import (
     time_ago,
     time_since,
 )
+from forklift.cli._policy import enforcer, policy_options
 from forklift.errors import ForkliftError, UsageError
 from forklift.reference import Reference
 from forklift.runtime.containers import (
@@ -214,6 +215,7 @@ class _RunCommand(click.Command):
 @click.option("-d", "--detach", is_flag=True, help="Run in the background; print the ID.")
 @click.option(
     "--pull",
+    "pull_policy",
     type=click.Choice(["missing", "always", "never"]),
     default="missing",
     show_default=True,
@@ -251,11 +253,12 @@ class _RunCommand(click.Command):
     help="Seconds between forwarding SIGINT/SIGTERM and killing the container.",
 )
 @click.option("--runtime", help="OCI runtime: runc, crun or a path (default: runc, else crun).")
+@policy_options
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(
     detach: bool,
-    pull: str,
+    pull_policy: str,
     remove: bool,
     env: tuple[str, ...],
     env_file: tuple[str, ...],
@@ -273,6 +276,9 @@ def run(
     read_only: bool,
     stop_timeout: float,
     runtime: str | None,
+    policy_file: str | None,
+    verify_policy: bool,
+    insecure_policy: bool,
     image: str,
     command: tuple[str, ...],
 ) -> None:
@@ -288,7 +294,7 @@ def run(
         if tty and not detach:
             _check_terminal()
         store = open_store()
-        _pull_if_needed(store, image, pull)
+        _pull_if_needed(store, image, pull_policy)
         variables: list[str] = []
         for path in env_file:
             variables.extend(parse_env_file(path))
@@ -314,6 +320,12 @@ def run(
             group_add=group_add,
             detach=detach,
         )
+        policy = enforcer(policy_file, verify_policy, insecure_policy)
+        if policy is not None:
+            stored = store.resolve(image)
+            from forklift.transports.layout import name_of
+
+            policy.check_stored(store, stored, name_of(image, stored.names))
         if detach:
             record = Containers(store).start_detached(image, options)
         else:
