@@ -164,3 +164,26 @@ def test_run_pulls_a_missing_image(busybox_image: str, home: Path, tmp_path: Pat
         assert "Unable to find" not in always.stderr and "sha256:" in always.stderr
     finally:
         registry.stop()
+
+
+def test_a_supervisor_that_died_before_starting_is_noticed(home: Path) -> None:
+    import subprocess
+
+    from forklift.runtime.containers import ContainerRecord, Containers, process_start
+    from forklift.store import Store
+
+    gone = subprocess.Popen(["sleep", "0"])
+    start = process_start(gone.pid)
+    gone.wait()
+    containers = Containers(Store.open(home))
+    record = ContainerRecord(
+        id="a" * 64, name="orphaned", image="busybox", image_id="", image_digest="",
+        command=("true",), created="2026-01-01T00:00:00Z", pid=gone.pid, pid_start=start,
+        detached=True,
+    )  # fmt: skip
+    containers.dir_of(record.id).mkdir(parents=True)
+    containers.save(record)
+    (seen,) = containers.list(all=True)
+    assert (seen.status, seen.exit_code) == ("created", 125)
+    assert "supervisor died" in (seen.error or "")
+    assert containers.wait("orphaned") == 125  # wait does not hang on it

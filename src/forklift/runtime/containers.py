@@ -72,7 +72,7 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _process_start(pid: int) -> str | None:
+def process_start(pid: int) -> str | None:
     """The start time of ``pid`` (field 22 of /proc/PID/stat), to tell a reused PID apart."""
     try:
         data = Path(f"/proc/{pid}/stat").read_bytes()
@@ -137,7 +137,7 @@ class ContainerRecord:
         return (
             self.pid is not None
             and self.pid_start is not None
-            and _process_start(self.pid) == self.pid_start
+            and process_start(self.pid) == self.pid_start
         )
 
 
@@ -343,6 +343,19 @@ class Containers:
 
     def _reconcile(self, record: ContainerRecord) -> ContainerRecord:
         """A record claiming ``running`` whose supervisor is gone: clean up after it."""
+        if record.status == "created" and record.pid is not None and record.error is None:
+            # a detached container's supervisor that died before starting the process
+            if record.supervisor_alive():
+                return record
+            fixed = replace(
+                record,
+                pid=None,
+                pid_start=None,
+                exit_code=125,
+                error="the container's supervisor died before the process started",
+            )
+            self.save(fixed)
+            return fixed
         if record.status != "running" or record.supervisor_alive():
             return record
         self._release(record)
@@ -514,7 +527,7 @@ class Containers:
                         status="running",
                         started=_now(),
                         pid=os.getpid(),
-                        pid_start=_process_start(os.getpid()),
+                        pid_start=process_start(os.getpid()),
                     )
                     self.save(record)
                     result = run_container(

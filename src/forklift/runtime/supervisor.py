@@ -18,7 +18,7 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -83,13 +83,16 @@ def spawn(home: Path, container_id: str) -> subprocess.Popen[bytes]:
 
 def supervise(home: Path, container_id: str) -> int:
     """Run the created container ``container_id`` to its end; the process's exit status."""
-    from forklift.runtime.containers import Containers
+    from forklift.runtime.containers import Containers, process_start
     from forklift.runtime.logs import LogWriter
     from forklift.runtime.snapshots import layers_from
     from forklift.store.store import Store
 
     containers = Containers(Store(home))
     record = containers.get(container_id)
+    # from now on `ps` can tell whether this supervisor is alive, even before the process runs
+    record = replace(record, pid=os.getpid(), pid_start=process_start(os.getpid()))
+    containers.save(record)
     directory = containers.dir_of(record.id)
     try:
         request = json.loads((directory / REQUEST).read_bytes())
