@@ -58,10 +58,11 @@ def test_a_shared_id_resolves_and_says_which_manifest(two_manifests) -> None:  #
 
 
 def test_rmi_by_id_removes_every_manifest_and_refuses_two_names(two_manifests) -> None:  # type: ignore[no-untyped-def]
-    fresh, image_id, digests = two_manifests
+    fresh, image_id, _ = two_manifests
     hex_id = image_id.removeprefix("sha256:")
-    other = sorted(digests)[0]
-    fl(fresh, "tag", other, "copy:1")
+    rows = json.loads(fl(fresh, "images", "--format", "json").stdout)
+    (dangling,) = [r["Digest"] for r in rows if r["Tag"] == "<none>"]
+    fl(fresh, "tag", dangling, "copy:1")  # now each manifest of the ID has a name
     refused = fl(fresh, "rmi", hex_id, check=False)
     assert refused.returncode != 0
     assert "must be forced" in refused.stderr and "Traceback" not in refused.stderr
