@@ -201,4 +201,4 @@ class Workspace:
                 normalize=normalize,
             )
             w.commit()
-        return Descriptor(info.media_type, info.digest, info.size), info.diff_id
+        return info.descriptor(), info.diff_id  # annotated with the encoder

@@ -26,12 +26,14 @@ from forklift.errors import ForkliftError
 from forklift.layers.compression import (
     DEFAULT_GZIP_LEVEL,
     DEFAULT_ZSTD_LEVEL,
+    ENCODER_ANNOTATION,
     GZIP,
     GZIP_BACKEND,
     NONE,
     ZSTD,
     LayerStream,
     detect_compression,
+    encoder_id,
     normalize_compression,
     open_layer,
 )
@@ -79,6 +81,7 @@ def is_tar_archive(stream: BinaryIO) -> bool:
 __all__ = [
     "DEFAULT_GZIP_LEVEL",
     "DEFAULT_ZSTD_LEVEL",
+    "ENCODER_ANNOTATION",
     "GZIP",
     "GZIP_BACKEND",
     "NONE",
@@ -96,6 +99,7 @@ __all__ = [
     "clean_path",
     "describe_layer",
     "detect_compression",
+    "encoder_id",
     "extract_layer",
     "is_tar_archive",
     "iter_entries",

@@ -18,6 +18,7 @@ from forklift.lint.checks import (
     layers,
     packages,
     security,
+    versions,
 )
 from forklift.lint.config import LintConfig
 from forklift.lint.findings import Finding, LintResult, Severity
@@ -29,6 +30,7 @@ CHECKS: tuple[Callable[[LintContext], Iterable[Finding]], ...] = (
     buildkit.check,
     base_images.check,
     packages.check,
+    versions.check,
     layers.check,
     security.check,
     correctness.check,
@@ -87,9 +89,15 @@ def lint_dockerfile(
         dockerfile_path=Path(dockerfile_path) if dockerfile_path is not None else None,
         image_env=image_env,
     )
-    raw: list[Finding] = list(ctx.invalid) + list(ctx.build_errors)
-    for check in CHECKS:
-        raw.extend(check(ctx))
+    raw: list[Finding] = list(ctx.invalid)
+    if not any(f.rule == "FL000" for f in raw):
+        # A file BuildKit's parser rejects gets only its syntax errors: advice about the rest
+        # of an unparseable file is noise (hadolint also stops at a parse error). What the
+        # front end's pass rejects (a bad STOPSIGNAL, a blank base name that a --build-arg
+        # would fill) is reported, and the rest of the file is still checked.
+        raw.extend(ctx.build_errors)
+        for check in CHECKS:
+            raw.extend(check(ctx))
     return _finish(filename, raw, df, cfg)
 
 
