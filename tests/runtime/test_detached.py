@@ -48,7 +48,7 @@ def test_detached_run_logs_wait(busybox_image: str) -> None:
     # --tail counts lines across both streams, as docker's does; the two pipes are read by
     # separate threads, so where "oops" falls among the stdout lines is up to the scheduler
     tailed = fl("logs", "--tail", "2", "job")
-    assert len((tailed.stdout + tailed.stderr).splitlines()) == 2
+    assert len(tailed.stdout.splitlines() + tailed.stderr.splitlines()) == 2
     assert tailed.stdout.endswith("three") and tailed.stdout in ("three", "two\nthree")
     stamped = fl("logs", "-t", "job").stdout.splitlines()
     assert stamped[0].endswith("Z one") and stamped[0][:4].isdigit()
