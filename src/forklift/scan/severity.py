@@ -55,8 +55,8 @@ def from_word(word: str) -> Severity:
 
 def parse_cvss(vector: str) -> CVSS | None:
     """Score a CVSS v2, v3.x or v4.0 vector; None if it does not parse."""
-    from cvss import CVSS2, CVSS3, CVSS4
-    from cvss.exceptions import CVSSError
+    from cvss import CVSS2, CVSS3, CVSS4  # type: ignore[import-untyped]
+    from cvss.exceptions import CVSSError  # type: ignore[import-untyped]
 
     v = vector.strip().rstrip("/")
     try:

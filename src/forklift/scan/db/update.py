@@ -90,7 +90,14 @@ def update(
             names = {s.name for s in specs}
             kept: list[str] = []
             if target.is_file():
-                builder.copy_sources(target, lambda n: n not in names and not kept.append(n))
+
+                def keep(name: str) -> bool:
+                    if name in names:
+                        return False
+                    kept.append(name)
+                    return True
+
+                builder.copy_sources(target, keep)
             imported = []
             for spec in specs:
                 files = local[spec.name]
