@@ -45,6 +45,8 @@ COMMANDS: dict[str, str] = {
     "delete": "forklift.cli.registry:delete",
     "lint": "forklift.cli.lint:lint",
     "analyze": "forklift.cli.analyze:analyze",
+    "scan": "forklift.cli.scan:scan",
+    "db": "forklift.cli.scan:db",
 }
 
 
