@@ -111,6 +111,7 @@ def parse_tracker(doc: Any, source: str = "debian") -> Iterator[Advisory]:
 _HEADER = re.compile(
     r"^\[(?P<date>\d{1,2} \w{3} \d{4})\]\s+(?P<id>D[SL]A-\d+(?:-\d+)?)\s+(?P<rest>.*)$"
 )
+_TITLE = re.compile(r"^(\S.*?)\s+--?\s+(.*)$")
 _FIXED = re.compile(r"^\[(?P<release>[a-z-]+)\]\s+-\s+(?P<package>\S+)\s+(?P<version>.*?)\s*$")
 
 
@@ -140,7 +141,9 @@ def parse_list(text: str, what: str = "DSA list") -> list[ListAdvisory]:
             if m is None:
                 raise InvalidInput(f"{what}:{n}: not an advisory header: {line[:80]!r}")
             rest = m.group("rest")
-            names, _, title = rest.partition(" - ")
+            split = _TITLE.match(rest)
+            # a notice without packages ("jessie end-of-life") is all title
+            names, title = (split.group(1), split.group(2)) if split else ("", rest)
             current = ListAdvisory(m.group("id"), m.group("date"), names.split(), title.strip())
             out.append(current)
             continue
