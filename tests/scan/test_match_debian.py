@@ -220,7 +220,7 @@ def test_dsa_dla_parser_agrees_with_the_corpus_conversion(corpus: Path) -> None:
                 "cves": a.cves,
                 "fixed": a.fixed,
                 "notes": a.notes,
-            }  # fmt: skip
+            }
             for a in parse_list(text, name)
         ]
         theirs = [
