@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -103,6 +104,23 @@ def _pairs(values: tuple[str, ...], what: str, *, from_env: bool = False) -> dic
 )
 @click.option("--check", is_flag=True, help="Lint the Dockerfile first; stop if it has errors.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, help="Stages built at once.")
+@click.option(
+    "--scan",
+    "scan_",
+    is_flag=True,
+    help="Scan the built image (forklift scan) before tagging it; see --scan-exit-code.",
+)
+@click.option(
+    "--scan-severity", default="UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL", help="Severities --scan reports."
+)
+@click.option(
+    "--scan-exit-code",
+    type=int,
+    default=0,
+    help="With --scan: exit with this code, and tag nothing, when the scan reports anything.",
+)
+@click.option("--scan-format", type=click.Choice(["table", "json", "sarif"]), default="table")
+@click.option("--scan-output", type=click.Path(dir_okay=False), help="Write the scan report here.")
 def build(
     context: str,
     tags: tuple[str, ...],
@@ -129,6 +147,11 @@ def build(
     print_format: str,
     check: bool,
     jobs: int,
+    scan_: bool,
+    scan_severity: str,
+    scan_exit_code: int,
+    scan_format: str,
+    scan_output: str | None,
 ) -> None:
     """Build an image from a Dockerfile (CONTEXT is a directory, or '-' for a tar on stdin)."""
     from forklift.build.options import BuildOptions, parse_output, parse_secret
@@ -170,11 +193,14 @@ def build(
                 raise UsageError(
                     f"--build-context {name}={value}: not a directory or docker-image://REF"
                 )
+        wanted_tags = tuple(parse_reference(t) for t in tags)
+        # with --scan the image is tagged only after the scan passed
+        scan_first = scan_ and (output is None or output.startswith("type=image"))
         options = BuildOptions(
             context=context,
             dockerfile=file,
             dockerfile_text=dockerfile_text,
-            tags=tuple(parse_reference(t) for t in tags),
+            tags=() if scan_first else wanted_tags,
             target=target,
             build_args=args,
             no_cache=no_cache,
@@ -201,6 +227,18 @@ def build(
             result = builder.run()
         if explain_cache:
             click.echo("\n".join(builder.explanations) or "no cache misses", err=True)
+    if scan_:
+        passed = _scan_built(str(result.digest), scan_severity, scan_format, scan_output)
+        if not passed and scan_exit_code:
+            click.echo("Error: the scan reported findings; the image was not tagged", err=True)
+            sys.exit(scan_exit_code)
+        if scan_first and wanted_tags:
+            from forklift.store.store import Store
+
+            store = Store.open()
+            for ref in wanted_tags:
+                store.tag(str(result.digest), ref)
+            result = replace(result, tags=wanted_tags)
     if iidfile:
         Path(iidfile).write_text(str(result.image_id))
     if quiet or progress == "quiet":
@@ -212,6 +250,27 @@ def build(
         )
         for t in result.tags:
             click.echo(f"Tagged {t.familiar()}", err=True)
+
+
+def _scan_built(digest: str, severity: str, fmt: str, output: str | None) -> bool:
+    """``--scan``: scan the built image; True if nothing was reported."""
+    from forklift.cli.scan import _csv
+    from forklift.scan.db.model import Severity
+    from forklift.scan.report import render
+    from forklift.scan.scanner import ScanOptions, scan_image
+
+    levels = _csv(severity.lower(), tuple(s.value.lower() for s in Severity), "--scan-severity")
+    result = scan_image(
+        digest, ScanOptions(severities=frozenset(Severity(x.upper()) for x in levels))
+    )
+    text = render(result, fmt)
+    if output:
+        from forklift.fsutil import atomic_write
+
+        atomic_write(output, text.encode())
+    else:
+        click.echo(text, err=True, nl=False)
+    return not result.failed
 
 
 def _check(context: str, file: str | None, text: str | None) -> None:

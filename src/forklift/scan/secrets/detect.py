@@ -12,6 +12,7 @@ A finding never carries the whole secret: :func:`mask` keeps four characters.
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -24,6 +25,7 @@ from forklift.scan.secrets.rules import (
     ENV_NAME,
     RULES,
     SecretRule,
+    applies,
     path_rules,
     placeholder,
     prefilter,
@@ -93,6 +95,8 @@ def scan_bytes(data: bytes, path: str = "") -> list[Hit]:
     for rule in RULES:
         if rule.path is not None and rule not in special:
             continue
+        if rule.path is None and not applies(rule, data):
+            continue
         if rule.needs is not None and not rule.needs.search(data):
             continue
         for m in rule.regex.finditer(data):
@@ -102,11 +106,21 @@ def scan_bytes(data: bytes, path: str = "") -> list[Hit]:
                 continue
             line, text = _line(data, m.start(), m.end(), m.span(g))
             if rule.id == "private-key":
-                text = data[m.start() : data.find(b"-----", m.start() + 5) + 5].decode(
-                    "ascii", "replace"
-                )
+                if not _key_body(data, m.end()):
+                    continue  # a mention of the header, not a key
+                text = m.group(0).decode("ascii", "replace")
             hits.setdefault(line, Hit(rule, line, text))
     return sorted(hits.values(), key=lambda h: h.line)
+
+
+def _key_body(data: bytes, end: int) -> bool:
+    """A key body (base64, maybe PEM headers, maybe JSON-escaped newlines) and the END line."""
+    window = data[end : end + 16384]
+    stop = window.find(b"-----END")
+    if stop < 40:
+        return False
+    body = window[:stop]
+    return bool(re.fullmatch(rb"(?:[A-Za-z0-9+/=\s:,.-]|\\n)+", body)) and len(body.strip()) >= 40
 
 
 def wanted(path: str, size: int) -> bool:

@@ -22,7 +22,7 @@ class SecretRule:
     title: str
     severity: Severity
     regex: re.Pattern[bytes]
-    keywords: tuple[bytes, ...]  # lower case; at least one must occur (case-insensitively)
+    keywords: tuple[bytes, ...]  # at least one must occur (exact bytes: a cheap substring test)
     path: re.Pattern[str] | None = None  # only files whose path matches
     needs: re.Pattern[bytes] | None = None  # the file must also contain this
 
@@ -46,12 +46,9 @@ RULES: tuple[SecretRule, ...] = (
         "AsymmetricPrivateKey",
         "Asymmetric private key",
         Severity.HIGH,
-        _r(
-            rb"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----"
-            rb"(?:\\n|\s)+((?:[A-Za-z0-9+/=:,\- ]+(?:\\n|\s)+){2,}?)"
-            rb"-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----"
-        ),
-        (b"private key",),
+        # the header; detect.py also wants a key body and the END line after it
+        _r(rb"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----"),
+        (b"PRIVATE KEY",),
     ),
     SecretRule(
         "aws-access-key-id",
@@ -59,7 +56,7 @@ RULES: tuple[SecretRule, ...] = (
         "AWS access key ID",
         Severity.CRITICAL,
         _r(rb"(?<![A-Z0-9])((?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})(?![A-Z0-9])"),
-        (b"akia", b"asia", b"abia", b"acca"),
+        (b"AKIA", b"ASIA", b"ABIA", b"ACCA"),
     ),
     SecretRule(
         "aws-secret-access-key",
@@ -70,7 +67,7 @@ RULES: tuple[SecretRule, ...] = (
             rb"(?i)aws_?secret_?(?:access_?)?key[\"']?\s*[:=]\s*[\"']?"
             rb"([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"
         ),
-        (b"secret",),
+        (b"secret", b"SECRET", b"Secret"),
     ),
     SecretRule(
         "github-pat",
@@ -113,7 +110,7 @@ RULES: tuple[SecretRule, ...] = (
         "PyPI upload token",
         Severity.CRITICAL,
         _r(rb"(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})"),
-        (b"pypi-ageicHlwaS5vcmc".lower(),),
+        (b"pypi-AgEIcHlwaS5vcmc",),
     ),
     SecretRule(
         "docker-config-auth",
@@ -175,9 +172,7 @@ _PLACEHOLDER = re.compile(
     rb"(?i)example|sample|dummy|placeholder|changeme|your[_-]?|xxxx|\*\*\*\*|<[^>]*>|\$\{|\$\(|%\(|\{\{"
 )
 
-_KEYWORDS = re.compile(
-    b"|".join(sorted({re.escape(k) for r in RULES for k in r.keywords if k != b"="})), re.IGNORECASE
-)
+_KEYWORDS = tuple(sorted({k for r in RULES if r.path is None for k in r.keywords}))
 
 
 def placeholder(value: bytes) -> bool:
@@ -188,8 +183,13 @@ def placeholder(value: bytes) -> bool:
 
 
 def prefilter(data: bytes) -> bool:
-    """Whether any rule can match: one case-insensitive search over the whole file."""
-    return _KEYWORDS.search(data) is not None
+    """Whether any content rule can match: substring tests, no regular expression."""
+    return any(k in data for k in _KEYWORDS)
+
+
+def applies(rule: SecretRule, data: bytes) -> bool:
+    """Whether ``rule``'s keywords occur in ``data``."""
+    return any(k in data for k in rule.keywords)
 
 
 def path_rules(path: str) -> tuple[SecretRule, ...]:
