@@ -44,7 +44,9 @@ def _secrets_context(ctx: Path) -> Path:
         f"[default]\naws_access_key_id = {AWS_ID}\naws_secret_access_key = {AWS_SECRET}\n"
     )
     (ctx / ".docker").mkdir()
-    (ctx / ".docker/config.json").write_text(json.dumps({"auths": {"registry.local": {"auth": "dXNlcjpzM2NyZXQ="}}}))
+    (ctx / ".docker/config.json").write_text(
+        json.dumps({"auths": {"registry.local": {"auth": "dXNlcjpzM2NyZXQ="}}})
+    )
     return ctx
 
 
@@ -63,7 +65,11 @@ def test_secrets_in_deleted_files_env_and_context_are_found(
     aws_id = by_rule[("aws-access-key-id", "/root/.aws/credentials")]
     aws_secret = by_rule[("aws-secret-access-key", "/root/.aws/credentials")]
     docker = by_rule[("docker-config-auth", "/root/.docker/config.json")]
-    assert (aws_id["Layer"]["Line"], aws_secret["Layer"]["Line"], docker["Layer"]["Line"]) == (2, 2, 3)
+    assert (aws_id["Layer"]["Line"], aws_secret["Layer"]["Line"], docker["Layer"]["Line"]) == (
+        2,
+        2,
+        3,
+    )
     # deleted by the RUN at line 4, but still in the layer COPY wrote
     assert aws_id["DeletedBy"]["Line"] == 4 and docker["DeletedBy"] is None
     assert ".dockerignore" in aws_id["Fix"]
@@ -87,9 +93,13 @@ def test_clean_image_gives_nothing(busybox_image: str, scan_home: Path) -> None:
     assert all(not res.get("Vulnerabilities") and not res.get("Secrets") for res in doc["Results"])
 
 
-def test_build_scan_tags_only_a_passing_image(busybox_image: str, scan_home: Path, tmp_path: Path) -> None:
+def test_build_scan_tags_only_a_passing_image(
+    busybox_image: str, scan_home: Path, tmp_path: Path
+) -> None:
     ctx = _secrets_context(tmp_path / "ctx")
-    r = run_cli("build", "-t", "leaky:1", "--scan", "--scan-exit-code", "3", "--progress", "plain", str(ctx))
+    r = run_cli(
+        "build", "-t", "leaky:1", "--scan", "--scan-exit-code", "3", "--progress", "plain", str(ctx)
+    )
     assert r.returncode == 3, r.stderr
     assert_no_traceback(r)
     assert "aws-access-key-id" in r.stderr and "not tagged" in r.stderr
@@ -127,7 +137,10 @@ def minbase_tar() -> Path:
             for deb in (root / "var/cache/apt/archives").glob("*.deb"):
                 deb.unlink()
             tmp = work / "rootfs.tar"
-            subprocess.run(["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-cf", str(tmp), "."], check=True)
+            subprocess.run(
+                ["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-cf", str(tmp), "."],
+                check=True,
+            )
             os.replace(tmp, MINBASE)
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -169,7 +182,10 @@ def test_debian_minbase(minbase_tar: Path, home: Path, tmp_path: Path) -> None:
                         "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}]}]}]})  # fmt: skip
     (tmp_path / "tracker.json").write_text(json.dumps(tracker))
     (tmp_path / "osv.json").write_text(json.dumps(records))
-    update(parse_specs([f"debian={tmp_path}/tracker.json", f"osv={tmp_path}/osv.json"]), path=home / "db" / "vuln.db")
+    update(
+        parse_specs([f"debian={tmp_path}/tracker.json", f"osv={tmp_path}/osv.json"]),
+        path=home / "db" / "vuln.db",
+    )
     run_cli("import", str(minbase_tar), "minbase:12", check=True)
     r = run_cli("scan", "--format", "json", "minbase:12")
     assert r.returncode == 0, r.stderr

@@ -51,11 +51,20 @@ CLEAN = [
 
 
 @pytest.mark.parametrize(("path", "text", "expected"), CASES, ids=[c[0] for c in CASES])
-def test_rules_find_secrets_and_mask_them(path: str, text: str, expected: set[tuple[str, int]]) -> None:
+def test_rules_find_secrets_and_mask_them(
+    path: str, text: str, expected: set[tuple[str, int]]
+) -> None:
     hits = scan_bytes(text.encode(), path)
     assert {(h.rule.id, h.line) for h in hits} == expected
     for h in hits:
-        for secret in (AWS_ID, AWS_SECRET, GH, "s3cr3t-passw0rd", "hunter2secret", "dXNlcjpzM2NyZXQ="):
+        for secret in (
+            AWS_ID,
+            AWS_SECRET,
+            GH,
+            "s3cr3t-passw0rd",
+            "hunter2secret",
+            "dXNlcjpzM2NyZXQ=",
+        ):
             assert secret not in h.text
 
 

@@ -184,7 +184,9 @@ def scan(
             click.echo(f"Warning: {w}", err=True)
     from rich.console import Console
 
-    text = render(result, fmt, template=template, console=Console(stderr=False))
+    # a terminal gets its own width; a file or pipe gets room for the whole table
+    console = Console(width=None if sys.stdout.isatty() and not output else 200)
+    text = render(result, fmt, template=template, console=console)
     if output:
         from forklift.fsutil import atomic_write
 
