@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
 from pathlib import Path
 from typing import BinaryIO
 
+import pytest
+
 from forklift.analyze.source import open_image
+from forklift.layers.tarformat import TarReader
 from forklift.sbom.fsview import Analyzer, FileInfo, FinalView, walk_rootfs
 from forklift.sbom.inventory import scan_layers
 from tests.analyze.images import Layer, Member, directory, make_layout, opaque, whiteout
@@ -96,3 +101,36 @@ def test_rootfs_walk(tmp_path: Path) -> None:
     view = FinalView([a := Meta()])
     walk_rootfs(str(root), view)
     assert [(x.info.path, x.value, x.info.layer) for x in view.found(a)] == [("a/META", "x", -1)]
+
+
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_tar_headers_agree_with_full_entries(tmp_path: Path, fmt: int) -> None:
+    """``TarReader.headers()`` (the scanner's cheap iteration) yields what full entries say."""
+    buf = io.BytesIO()
+    long_dir = "d" * 90 + "/" + "e" * 60  # needs the ustar prefix field
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tf:
+
+        def add(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", link: str = "",
+                mode: int = 0o644) -> None:  # fmt: skip
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.linkname, info.size = kind, mode, link, len(data)
+            tf.addfile(info, io.BytesIO(data) if data else None)
+
+        add("./etc/", tarfile.DIRTYPE, mode=0o755)
+        add("etc/passwd", data=b"root:x:0:0\n")
+        add(f"{long_dir}/file", data=b"x" * 700, mode=0o4755)
+        if fmt != tarfile.USTAR_FORMAT:
+            add("n" * 150 + "/long-name.txt", data=b"long")
+            add("\u00e9t\u00e9/caf\u00e9", data=b"utf8")
+        add("etc/hard", tarfile.LNKTYPE, link="./etc/passwd")
+        add("etc/soft", tarfile.SYMTYPE, link="../etc//passwd")
+        add("usr/.wh..wh..opq")
+    data = buf.getvalue()
+    full = [(e.path, e.type, e.size, e.mode, e.linkname) for e in TarReader(io.BytesIO(data))]
+    reader = TarReader(io.BytesIO(data))
+    lean, contents = [], []
+    for header in reader.headers():
+        lean.append(header)
+        contents.append(reader.read())
+    assert lean == full
+    assert contents[1] == b"root:x:0:0\n" and contents[2] == b"x" * 700

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import shutil
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from forklift.cli._policy import enforcer, policy_options
 from forklift.errors import UsageError
 
 
@@ -104,6 +106,28 @@ def _pairs(values: tuple[str, ...], what: str, *, from_env: bool = False) -> dic
 )
 @click.option("--check", is_flag=True, help="Lint the Dockerfile first; stop if it has errors.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, help="Stages built at once.")
+@policy_options
+@click.option(
+    "--provenance", is_flag=True, help="Record SLSA provenance v1, attached to the image."
+)
+@click.option(
+    "--sign-key",
+    type=click.Path(dir_okay=False),
+    help="Sign the image (each -t name) and its provenance/SBOM attestations with this key.",
+)
+@click.option(
+    "--sbom", is_flag=True, help="Write an SBOM of the built image and attach it to the image."
+)
+@click.option(
+    "--sbom-format",
+    type=click.Choice(["spdx-json", "cyclonedx-json"]),
+    default="spdx-json",
+    show_default=True,
+    help="Format of the --sbom document.",
+)
+@click.option(
+    "--sbom-output", type=click.Path(dir_okay=False), help="Also write the --sbom document here."
+)
 @click.option(
     "--scan",
     "scan_",
@@ -147,6 +171,14 @@ def build(
     print_format: str,
     check: bool,
     jobs: int,
+    policy_file: str | None,
+    verify_policy: bool,
+    insecure_policy: bool,
+    provenance: bool,
+    sign_key: str | None,
+    sbom: bool,
+    sbom_format: str,
+    sbom_output: str | None,
     scan_: bool,
     scan_severity: str,
     scan_exit_code: int,
@@ -217,28 +249,71 @@ def build(
             runtime=runtime,
             output=parse_output(output) if output else parse_output("type=image"),
             jobs=jobs,
+            image_policy=enforcer(policy_file, verify_policy, insecure_policy),
         )
         from forklift.build.builder import Builder
         from forklift.build.progress import make_progress
 
+        if sbom_output and not sbom:
+            raise UsageError("--sbom-output goes with --sbom")
+        if sbom and options.output.type != "image":
+            raise UsageError("--sbom needs the image in the store (type=image)")
+        if (provenance or sign_key) and options.output.type != "image":
+            raise UsageError("--provenance and --sign-key need the image in the store (type=image)")
+        if sign_key and not options.tags:
+            raise UsageError("--sign-key signs the image for its names: give it one with -t NAME")
+        private_key = None
+        if sign_key:
+            # asked before the build, so a password prompt does not wait for its end
+            from forklift.sign.keys import PasswordSource, read_private_key
+
+            private_key = read_private_key(sign_key, PasswordSource())
+        started = _now()
         mode = "quiet" if quiet else progress
         with make_progress(mode) as display:
             builder = Builder(options, progress=display)
             result = builder.run()
+        if scan_:
+            passed = _scan_built(str(result.digest), scan_severity, scan_format, scan_output)
+            if not passed and scan_exit_code:
+                click.echo("Error: the scan reported findings; the image was not tagged", err=True)
+                sys.exit(scan_exit_code)
+            if scan_first and wanted_tags:
+                for ref in wanted_tags:
+                    builder.store.tag(str(result.digest), ref)
+                result = replace(result, tags=wanted_tags)
+        if sbom:  # before signing: --sign-key turns an attached SBOM into an attestation
+            from forklift.sbom.attach import attach_sbom
+
+            attached = attach_sbom(
+                builder.store,
+                str(result.digest),
+                sbom_format,
+                name=result.tags[0].familiar() if result.tags else None,
+            )
+            if sbom_output:
+                from forklift.fsutil import atomic_write
+
+                atomic_write(sbom_output, attached.document.encode("utf-8"))
+            click.echo(
+                f"Attached an SBOM ({sbom_format}, {attached.packages} packages, "
+                f"{attached.manifest_digest})",
+                err=True,
+            )
+        if provenance or private_key is not None:
+            from forklift.sign.provenance import after_build
+
+            for line in after_build(
+                builder.store,
+                options,
+                result,
+                provenance=provenance,
+                sign_key=private_key,
+                started=started,
+            ):
+                click.echo(line, err=True)
         if explain_cache:
             click.echo("\n".join(builder.explanations) or "no cache misses", err=True)
-    if scan_:
-        passed = _scan_built(str(result.digest), scan_severity, scan_format, scan_output)
-        if not passed and scan_exit_code:
-            click.echo("Error: the scan reported findings; the image was not tagged", err=True)
-            sys.exit(scan_exit_code)
-        if scan_first and wanted_tags:
-            from forklift.store.store import Store
-
-            store = Store.open()
-            for ref in wanted_tags:
-                store.tag(str(result.digest), ref)
-            result = replace(result, tags=wanted_tags)
     if iidfile:
         Path(iidfile).write_text(str(result.image_id))
     if quiet or progress == "quiet":
@@ -271,6 +346,10 @@ def _scan_built(digest: str, severity: str, fmt: str, output: str | None) -> boo
     else:
         click.echo(text, err=True, nl=False)
     return not result.failed
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _check(context: str, file: str | None, text: str | None) -> None:

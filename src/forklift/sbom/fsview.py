@@ -33,7 +33,10 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from forklift.errors import ForkliftError, InvalidInput
-from forklift.layers.entry import OPAQUE_WHITEOUT, WHITEOUT_PREFIX, EntryType, LayerEntry
+from forklift.layers.entry import OPAQUE_WHITEOUT, WHITEOUT_PREFIX, EntryType
+
+#: What ``TarReader.headers()`` yields: path, type, size, mode, link target.
+Header = tuple[str, EntryType, int, int, str]
 
 #: Executables smaller than this cannot be Go or Rust programs; not worth reading.
 MIN_BINARY = 16 * 1024
@@ -230,16 +233,18 @@ class FinalView:
     # -- bookkeeping
 
     def _index(self, path: str, delta: int) -> None:
-        parent = posixpath.dirname(path)
+        below = self.below
+        end = path.rfind("/")
         while True:
-            count = self.below.get(parent, 0) + delta
+            parent = path[:end] if end > 0 else ""
+            count = below.get(parent, 0) + delta
             if count:
-                self.below[parent] = count
+                below[parent] = count
             else:
-                self.below.pop(parent, None)
-            if not parent:
+                del below[parent]
+            if end <= 0:
                 break
-            parent = posixpath.dirname(parent)
+            end = path.rfind("/", 0, end)
 
     def _drop(self, path: str) -> None:
         if self.records.pop(path, None) is not None:
@@ -369,14 +374,13 @@ class LayerFeeder:
         # wanted members seen in this layer and what they were, for hard links
         self.seen: dict[str, tuple[Analyzer, FileInfo]] = {}
 
-    def feed(self, members: Iterable[LayerEntry], read: Callable[[int], bytes]) -> None:
-        """Apply every member; ``read`` gives the current member's data."""
+    def feed(self, members: Iterable[Header], read: Callable[[int], bytes]) -> None:
+        """Apply every member (``TarReader.headers()``); ``read`` gives the current one's data."""
         view, layer = self.view, self.layer
-        dispatch = view.dispatch
+        pick = view.dispatch.pick
         records = view.records
         below = view.below
-        for entry in members:
-            path = entry.path
+        for path, kind, size, mode, linkname in members:
             if not path:
                 continue
             name = path.rpartition("/")[2]
@@ -387,8 +391,7 @@ class LayerFeeder:
                 else:
                     view.delete(posixpath.join(parent, name[len(WHITEOUT_PREFIX) :]), layer)
                 continue
-            kind = entry.type
-            analyzer = dispatch.pick(path, kind, entry.mode, entry.size)
+            analyzer = pick(path, kind, mode, size)
             if analyzer is None:
                 if path in records or path in below:
                     view.replaced(path, kind is EntryType.DIR)
@@ -396,50 +399,39 @@ class LayerFeeder:
             if path in below:
                 view.replaced(path, False)
             if kind is EntryType.HARDLINK:
-                self._hardlink(entry, analyzer)
+                self._hardlink(path, linkname, mode, analyzer)
                 continue
-            info = FileInfo(
-                path,
-                entry.size,
-                entry.mode,
-                layer,
-                entry.linkname if kind is EntryType.SYMLINK else "",
-            )
-            stream = None if info.link else MemberStream(read, entry.size)
+            info = FileInfo(path, size, mode, layer, linkname if kind is EntryType.SYMLINK else "")
+            stream = None if info.link else MemberStream(read, size)
             view.offer(analyzer, info, stream)  # type: ignore[arg-type]
             self.seen[path] = (analyzer, info)
 
-    def _hardlink(self, entry: LayerEntry, analyzer: Analyzer) -> None:
+    def _hardlink(self, path: str, target: str, mode: int, analyzer: Analyzer) -> None:
         view = self.view
-        target = entry.linkname
         rec = view.records.get(target)
         if rec is not None and rec.analyzer is analyzer:
             info = rec.found.info
-            view.put(
-                analyzer,
-                FileInfo(entry.path, info.size, entry.mode, self.layer),
-                rec.found.value,
-            )
+            view.put(analyzer, FileInfo(path, info.size, mode, self.layer), rec.found.value)
             return
         # The target was not kept (another analyzer's path, or none): read it again later.
-        view.replaced(entry.path, False)
-        self.pending.append(_Pending(entry.path, target, analyzer, entry.mode))
+        view.replaced(path, False)
+        self.pending.append(_Pending(path, target, analyzer, mode))
 
-    def resolve(self, members: Iterable[LayerEntry], read: Callable[[int], bytes]) -> None:
+    def resolve(self, members: Iterable[Header], read: Callable[[int], bytes]) -> None:
         """Second pass over the same layer for the targets of pending hard links."""
         wanted: dict[str, list[_Pending]] = {}
         for p in self.pending:
             wanted.setdefault(p.target, []).append(p)
-        for entry in members:
-            links = wanted.pop(entry.path, None)
-            if not links or entry.type is not EntryType.FILE:
+        for path, kind, size, _mode, _link in members:
+            links = wanted.pop(path, None)
+            if not links or kind is not EntryType.FILE:
                 continue
-            data = read(-1) if entry.size <= 64 << 20 else None
+            data = read(-1) if size <= 64 << 20 else None
             for p in links:
                 if data is None:
                     self.view.warn(f"/{p.path}: hard link to a file too large to re-read; skipped")
                     continue
-                info = FileInfo(p.path, entry.size, p.mode, self.layer)
+                info = FileInfo(p.path, size, p.mode, self.layer)
                 self.view.offer(p.analyzer, info, io.BytesIO(data))
             if not wanted:
                 break

@@ -74,9 +74,9 @@ def scan_layers(
         if progress is not None:
             progress(i, len(image.layers))
         feeder = LayerFeeder(view, i)
-        _stream_layer(src, desc, lambda r, f=feeder: f.feed(r, r.read))  # type: ignore[misc]
+        _stream_layer(src, desc, lambda r, f=feeder: f.feed(r.headers(), r.read))  # type: ignore[misc]
         if feeder.pending:  # hard links to files the first pass did not keep
-            _stream_layer(src, desc, lambda r, f=feeder: f.resolve(r, r.read))  # type: ignore[misc]
+            _stream_layer(src, desc, lambda r, f=feeder: f.resolve(r.headers(), r.read))  # type: ignore[misc]
     if progress is not None:
         progress(len(image.layers), len(image.layers))
 
@@ -116,7 +116,8 @@ def collect(
     for a in pkg_analyzers:
         if not a.os_level:
             for p in a.packages(view.found(a), ctx):
-                if p.location and ctx.is_owned(p.location):
+                # "/app/x.jar!/BOOT-INF/lib/y.jar": the outer file decides
+                if p.location and ctx.is_owned(p.location.partition("!/")[0]):
                     continue  # installed by the OS package manager: reported as that package
                 packages.append(p)
     if not with_files:

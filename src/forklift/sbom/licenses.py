@@ -119,11 +119,27 @@ _TOKEN = re.compile(r"\s*(\(|\)|[^\s()]+)")
 _OPERATORS = {"and": "AND", "or": "OR", "with": "WITH", "&": "AND", "|": "OR", ",": "AND"}
 
 
+def _outer_parens(expression: str) -> bool:
+    """Whether the whole expression is one parenthesised group: ``(A OR B)``."""
+    if not (expression.startswith("(") and expression.endswith(")")):
+        return False
+    depth = 0
+    for i, ch in enumerate(expression):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and i < len(expression) - 1:
+            return False
+    return True
+
+
 def _spdx(expression: str) -> str | None:
     try:
-        return canonicalize_license_expression(expression)
+        out: str = canonicalize_license_expression(expression)
     except (InvalidLicenseExpression, ValueError):
         return None
+    while _outer_parens(out):
+        out = out[1:-1].strip()
+    return out
 
 
 @lru_cache(maxsize=4096)

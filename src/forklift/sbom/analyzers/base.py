@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from packageurl import PackageURL
+from packageurl import PackageURL, normalize
 
 from forklift.sbom.fsview import Analyzer, Found
 from forklift.sbom.model import LayerRef, OSInfo, Package
@@ -57,15 +57,25 @@ def purl(
     subpath: str | None = None,
 ) -> str:
     """A package URL string (empty qualifiers left out)."""
-    quals = {k: v for k, v in (qualifiers or {}).items() if v}
-    return PackageURL(
-        type=kind,
-        namespace=namespace or None,
-        name=name,
-        version=version or None,
-        qualifiers=quals or None,
-        subpath=subpath or None,
-    ).to_string()
+    quals = {k: v for k, v in (qualifiers or {}).items() if v} or None
+    # packageurl's own normalization and encoding, called once (PackageURL(...).to_string()
+    # runs it twice, which shows on images with tens of thousands of packages)
+    t, ns, n, v, q, sp = normalize(kind, namespace or None, name, version or None, quals,
+                                   subpath or None, encode=True)  # fmt: skip
+    if not n or not isinstance(q, str | None):
+        return PackageURL(type=kind, namespace=namespace or None, name=name,
+                          version=version or None, qualifiers=quals, subpath=subpath or None).to_string()  # fmt: skip
+    parts = ["pkg:", t or kind, "/"]
+    if ns:
+        parts += [ns, "/"]
+    parts.append(n)
+    if v:
+        parts += ["@", v]
+    if q:
+        parts += ["?", q]
+    if sp:
+        parts += ["#", sp]
+    return "".join(parts)
 
 
 def distro_qualifier(os: OSInfo | None) -> str:
