@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -221,16 +221,17 @@ def scan_image(
                     reader: TarReader = reader,
                     i: int = i,
                     buffered: list[io.BytesIO | None] = buffered,
-                ):  # type: ignore[no-untyped-def]
-                    for entry in reader:
+                ) -> Iterator[tuple[str, EntryType, int, int, str]]:
+                    for header in reader.headers():
+                        path, kind, size = header[0], header[1], header[2]
                         buffered[0] = None
                         if found is not None:
-                            found.entry(i, entry.path)
-                            if entry.type is EntryType.FILE and wanted(entry.path, entry.size):
-                                data = reader.read(entry.size)
-                                found.file(i, entry.path, data)
+                            found.entry(i, path)
+                            if kind is EntryType.FILE and wanted(path, size):
+                                data = reader.read(size)
+                                found.file(i, path, data)
                                 buffered[0] = io.BytesIO(data)
-                        yield entry
+                        yield header
 
                 def read(
                     n: int, reader: TarReader = reader, buffered: list[io.BytesIO | None] = buffered
@@ -249,7 +250,7 @@ def scan_image(
                 blob = verified_blob(src, desc)
                 try:
                     reader = TarReader(open_layer(blob, label), label)  # type: ignore[arg-type]
-                    feeder.resolve(reader, reader.read)
+                    feeder.resolve(reader.headers(), reader.read)
                     reader.drain()
                     blob.verify_rest()
                 finally:
