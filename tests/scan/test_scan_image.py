@@ -7,19 +7,16 @@ one must be found with its layer and Dockerfile line. Clean images give nothing.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import shutil
 import subprocess
 import tarfile
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from forklift.scan.db.sources import parse_specs
 from forklift.scan.db.update import update
+from tests.debian import debootstrap_tar
 from tests.helpers import assert_no_traceback, run_cli
 
 pytestmark = pytest.mark.root
@@ -117,34 +114,10 @@ def test_build_scan_tags_only_a_passing_image(
 
 # -- Debian 12 minbase (debootstrap: network on the first run, then cached) ------------------
 
-CACHE = Path(tempfile.gettempdir()) / "forklift-test-cache"
-MINBASE = CACHE / "debian-bookworm-minbase.tar"
-
 
 @pytest.fixture(scope="session")
 def minbase_tar() -> Path:
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with open(CACHE / "minbase.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if MINBASE.exists():
-            return MINBASE
-        assert shutil.which("debootstrap"), "debootstrap is not installed"
-        work = Path(tempfile.mkdtemp(prefix="minbase-", dir=CACHE))
-        try:
-            root = work / "rootfs"
-            subprocess.run(["debootstrap", "--variant=minbase", "bookworm", str(root), "http://deb.debian.org/debian"],
-                           check=True, capture_output=True, timeout=1800)  # fmt: skip
-            for deb in (root / "var/cache/apt/archives").glob("*.deb"):
-                deb.unlink()
-            tmp = work / "rootfs.tar"
-            subprocess.run(
-                ["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-cf", str(tmp), "."],
-                check=True,
-            )
-            os.replace(tmp, MINBASE)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    return MINBASE
+    return debootstrap_tar("debian-bookworm-minbase")
 
 
 def _installed(tar: Path, tmp: Path) -> dict[str, tuple[str, str, str]]:
@@ -207,3 +180,54 @@ def test_debian_minbase(minbase_tar: Path, home: Path, tmp_path: Path) -> None:
             assert v["Status"] == "affected" and v["FixedVersion"] == ""
         assert v["DataSource"] == ["debian"]
     assert all(res["Class"] != "secret" for res in doc["Results"])  # no false positive secret
+
+
+# -- real PyPI wheels installed by pip, one removed later (PyPI: network) -----------------------
+
+WHEELS = {"requests": "2.20.0", "urllib3": "1.24.3", "Jinja2": "2.10", "idna": "2.7", "Flask": "0.12.2",
+          "Django": "2.2.24"}  # fmt: skip
+REMOVED = "Django"
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_pip_installed_wheels(scan_home: Path, tmp_path: Path, corpus: Path) -> None:
+    """Exactly the advisories the records say for each installed wheel; none for the removed one."""
+    import sys
+
+    from tests.scan.test_match_pypi import _expected, _records
+
+    tar = debootstrap_tar("debian-bookworm-python3", ("python3", "python3-pip"))
+    run_cli("import", str(tar), "debian-python:bookworm", check=True)
+    ctx = tmp_path / "ctx"
+    (ctx / "wheels").mkdir(parents=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q",
+         "-d", str(ctx / "wheels"), *(f"{n}=={v}" for n, v in WHEELS.items())],
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    (ctx / "Dockerfile").write_text(
+        "FROM debian-python:bookworm\n"
+        "COPY wheels /wheels\n"
+        "RUN pip install --no-deps --no-index --break-system-packages /wheels/*.whl\n"
+        f"RUN pip uninstall -y --break-system-packages {REMOVED}\n"
+    )
+    r = run_cli("build", "-t", "pyapp:1", "--progress", "plain", str(ctx))
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads(run_cli("scan", "--format", "json", "pyapp:1").stdout)
+    py = next(res for res in doc["Results"] if res["Target"] == "Python")
+    records = _records(corpus)
+    got: dict[str, set[str]] = {}
+    for v in py["Vulnerabilities"]:
+        got.setdefault(v["PkgName"].lower(), set()).update(
+            i for i in [v["VulnerabilityID"], *v["Aliases"]] if i.startswith("PYSEC-")
+        )
+        assert v["Layer"]["Line"] == 3 and v["Layer"]["InBaseImage"] is False
+        assert "Dockerfile:3" in v["Fix"]
+    for name, version in WHEELS.items():
+        expected = set() if name == REMOVED else _expected(records, name, version)
+        assert got.get(name.lower(), set()) == expected, name
+    # Debian's own python3 packages are dpkg packages, never matched against PyPI records
+    assert all(
+        not v["PkgPath"].startswith("usr/lib/python3/dist-packages") for v in py["Vulnerabilities"]
+    )
