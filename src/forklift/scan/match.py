@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cmp_to_key
 from urllib.parse import unquote
 
 from forklift.sbom.model import Ecosystem, Inventory, Package
@@ -63,13 +64,7 @@ def in_range(r: Range, version: str, s: Scheme) -> tuple[bool, list[str]]:
     fixed_above: list[str] = []
     events = list(r.events)
     try:
-        # OSV: evaluate events sorted by version; "introduced: 0" is the lowest
-        def order(ev: tuple[str, str]) -> tuple[int, str]:
-            return (0, "") if ev == ("introduced", "0") else (1, ev[1])
-
-        events.sort(key=order)
-        from functools import cmp_to_key
-
+        # OSV: evaluate the events sorted by version; "introduced: 0" is the lowest
         def cmp(x: tuple[str, str], y: tuple[str, str]) -> int:
             if x == ("introduced", "0"):
                 return 0 if y == x else -1
@@ -263,8 +258,6 @@ def _url(vid: str, refs: tuple[str, ...]) -> str:
 
 
 def _sort_key(s: Scheme):  # type: ignore[no-untyped-def]
-    from functools import cmp_to_key
-
     def cmp(a: str, b: str) -> int:
         try:
             return s.compare(a, b)
