@@ -41,6 +41,8 @@ def step(layer: LayerRef | None) -> str:
         if instr.startswith(prefix):
             instr = ("" if "#(nop)" in prefix else "RUN ") + instr[len(prefix) :]
     instr = instr.removesuffix(" # buildkit")
+    if instr.startswith("RUN /bin/sh -c "):  # BuildKit's form of a shell-form RUN
+        instr = "RUN " + instr[len("RUN /bin/sh -c ") :]
     if len(instr) > 80:
         instr = instr[:77] + "..."
     if layer.line is not None:
