@@ -150,7 +150,7 @@ def scan(
     chosen = [x for x in (image, sbom_file, rootfs) if x]
     if len(chosen) != 1:
         raise UsageError("give exactly one of IMAGE, --sbom FILE or --rootfs DIR")
-    sev = _csv(severity.upper().lower(), tuple(s.value.lower() for s in Severity), "--severity")
+    sev = _csv(severity.lower(), tuple(s.value.lower() for s in Severity), "--severity")
     ignore = None
     if ignorefile:
         ignore = ignore_mod.load(Path(ignorefile))
