@@ -33,6 +33,24 @@ from forklift.scan.secrets.detect import LayerSecrets, scan_config, wanted
 from forklift.scan.vex import SUPPRESSING, VexDocument
 
 SCANNERS = ("vuln", "secret")
+#: how much of a file is read to tell text from binary (secrets are looked for in text)
+BINARY_PEEK = 8192
+
+
+class _Prefixed:
+    """A member's data: what the secret scan already read, then the rest from the tar."""
+
+    def __init__(self, head: bytes, reader: object) -> None:
+        self.head = io.BytesIO(head)
+        self.reader = reader
+
+    def read(self, n: int) -> bytes:
+        data = self.head.read(n)
+        if len(data) < n:
+            data += self.reader.read(n - len(data))  # type: ignore[attr-defined]
+        return data
+
+
 PKG_TYPES = ("os", "library")
 DAY = 86400.0
 
@@ -215,12 +233,12 @@ def scan_image(
             label = f"layer {desc.digest}"
             try:
                 reader = TarReader(open_layer(blob, label), label)  # type: ignore[arg-type]
-                buffered: list[io.BytesIO | None] = [None]
+                buffered: list[_Prefixed | None] = [None]
 
                 def members(
                     reader: TarReader = reader,
                     i: int = i,
-                    buffered: list[io.BytesIO | None] = buffered,
+                    buffered: list[_Prefixed | None] = buffered,
                 ) -> Iterator[tuple[str, EntryType, int, int, str]]:
                     for header in reader.headers():
                         path, kind, size = header[0], header[1], header[2]
@@ -228,13 +246,17 @@ def scan_image(
                         if found is not None:
                             found.entry(i, path)
                             if kind is EntryType.FILE and wanted(path, size):
-                                data = reader.read(size)
-                                found.file(i, path, data)
-                                buffered[0] = io.BytesIO(data)
+                                head = reader.read(min(size, BINARY_PEEK))
+                                if b"\0" in head:  # a binary: not read further for secrets
+                                    buffered[0] = _Prefixed(head, reader)
+                                else:
+                                    data = head + reader.read(size - len(head))
+                                    found.file(i, path, data)
+                                    buffered[0] = _Prefixed(data, reader)
                         yield header
 
                 def read(
-                    n: int, reader: TarReader = reader, buffered: list[io.BytesIO | None] = buffered
+                    n: int, reader: TarReader = reader, buffered: list[_Prefixed | None] = buffered
                 ) -> bytes:
                     b = buffered[0]
                     return b.read(n) if b is not None else reader.read(n)
