@@ -166,3 +166,50 @@ def test_dep5_copyright_licences() -> None:
     assert normalize("Expat") == "MIT"
     assert normalize("mit") == "MIT"
     assert normalize("Some Custom Licence") == "Some Custom Licence"
+
+
+def test_distroless_status_d_and_os_fallbacks(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "var/lib/dpkg/status.d").mkdir(parents=True)
+    (root / "etc").mkdir()
+    # distroless: one stanza per file, no Status field, files in <name>.md5sums
+    (root / "var/lib/dpkg/status.d/tzdata").write_text(
+        "Package: tzdata\nVersion: 2024a-0+deb12u1\nArchitecture: all\nSource: tzdata\n"
+    )
+    (root / "var/lib/dpkg/status.d/tzdata.md5sums").write_text(
+        "0123456789abcdef0123456789abcdef  usr/share/zoneinfo/UTC\n"
+    )
+    (root / "etc/debian_version").write_text("12.5\n")
+    inv = inventory_rootfs(str(root))
+    assert [(p.name, p.version, p.files) for p in inv.packages] == [
+        ("tzdata", "2024a-0+deb12u1", ("/usr/share/zoneinfo/UTC",))
+    ]
+    assert inv.os is not None and (inv.os.id, inv.os.version_id) == ("debian", "12")
+    alpine = tmp_path / "alpine"
+    (alpine / "etc").mkdir(parents=True)
+    (alpine / "etc/alpine-release").write_text("3.19.1\n")
+    assert inventory_rootfs(str(alpine)).os.version_id == "3.19.1"  # type: ignore[union-attr]
+
+
+def test_corrupt_layer_is_a_one_line_error(tmp_path: Path) -> None:
+    from tests.analyze.images import Layer, Member, make_layout
+    from tests.helpers import run_cli
+
+    name = make_layout(
+        tmp_path / "img", [Layer([Member("var/lib/dpkg/status", data=b"Package: a\n")])]
+    )
+    import json
+
+    blobs = tmp_path / "img/blobs/sha256"
+    index = json.loads((tmp_path / "img/index.json").read_text())
+    manifest = json.loads((blobs / index["manifests"][0]["digest"].split(":")[1]).read_text())
+    blob = blobs / manifest["layers"][0]["digest"].split(":")[1]
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    r = run_cli("sbom", name)
+    assert r.returncode != 0
+    assert r.stderr.startswith("Error:") and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) <= 2, r.stderr
+    missing = run_cli("sbom", "--rootfs", str(tmp_path / "nope"))
+    assert missing.returncode != 0 and "no such directory" in missing.stderr

@@ -28,6 +28,7 @@ import stat
 import struct
 import zipfile
 import zlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -85,7 +86,7 @@ class Found:
     history: list[tuple[int, object]] = field(default_factory=list)
 
 
-class Analyzer:
+class Analyzer(ABC):
     """Finds one kind of file and parses it; subclasses say which files and how.
 
     A file is offered to the first analyzer that claims it, in this order: an
@@ -111,9 +112,9 @@ class Analyzer:
         """Whether ``path`` (clean, relative) is really one of this analyzer's files."""
         return True
 
+    @abstractmethod
     def read(self, info: FileInfo, stream: BinaryIO) -> object | None:
         """Parse the file; None when it turns out not to be one (it is then forgotten)."""
-        raise NotImplementedError  # pragma: no cover - every analyzer defines it
 
     def read_link(self, info: FileInfo) -> object | None:
         """What a symlink at a matching path means (``symlinks`` analyzers only)."""
@@ -466,39 +467,38 @@ def walk_rootfs(root: str, view: FinalView) -> None:
     while stack:
         rel = stack.pop()
         entries = _scan(os.path.join(root, rel) if rel else root, rel, view)
-        if True:
-            for de in entries:
-                if not rel and de.name in VIRTUAL_DIRS:
-                    continue
-                path = f"{rel}/{de.name}" if rel else de.name
+        for de in entries:
+            if not rel and de.name in VIRTUAL_DIRS:
+                continue
+            path = f"{rel}/{de.name}" if rel else de.name
+            try:
+                st = de.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                stack.append(path)
+                continue
+            if stat.S_ISREG(st.st_mode):
+                kind = EntryType.FILE
+            elif stat.S_ISLNK(st.st_mode):
+                kind = EntryType.SYMLINK
+            else:
+                continue
+            mode = stat.S_IMODE(st.st_mode)
+            analyzer = dispatch.pick(path, kind, mode, st.st_size)
+            if analyzer is None:
+                continue
+            if kind is EntryType.SYMLINK:
                 try:
-                    st = de.stat(follow_symlinks=False)
+                    link = os.readlink(de.path)
                 except OSError:
                     continue
-                if stat.S_ISDIR(st.st_mode):
-                    stack.append(path)
-                    continue
-                if stat.S_ISREG(st.st_mode):
-                    kind = EntryType.FILE
-                elif stat.S_ISLNK(st.st_mode):
-                    kind = EntryType.SYMLINK
-                else:
-                    continue
-                mode = stat.S_IMODE(st.st_mode)
-                analyzer = dispatch.pick(path, kind, mode, st.st_size)
-                if analyzer is None:
-                    continue
-                if kind is EntryType.SYMLINK:
-                    try:
-                        link = os.readlink(de.path)
-                    except OSError:
-                        continue
-                    view.offer(analyzer, FileInfo(path, 0, mode, -1, link), None)
-                    continue
-                try:
-                    fd = os.open(de.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-                except OSError as e:
-                    view.warn(f"/{path}: not readable ({e.strerror})")
-                    continue
-                with os.fdopen(fd, "rb") as f:
-                    view.offer(analyzer, FileInfo(path, st.st_size, mode, -1), f)
+                view.offer(analyzer, FileInfo(path, 0, mode, -1, link), None)
+                continue
+            try:
+                fd = os.open(de.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError as e:
+                view.warn(f"/{path}: not readable ({e.strerror})")
+                continue
+            with os.fdopen(fd, "rb") as f:
+                view.offer(analyzer, FileInfo(path, st.st_size, mode, -1), f)

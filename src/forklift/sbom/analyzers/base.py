@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -43,9 +44,9 @@ class PackageAnalyzer(Analyzer):
     #: OS package databases run first: their files decide what language analyzers skip
     os_level = False
 
+    @abstractmethod
     def packages(self, found: list[Found], ctx: Context) -> list[Package]:
         """The packages these found files describe."""
-        raise NotImplementedError  # pragma: no cover - every analyzer defines it
 
 
 def purl(
