@@ -56,6 +56,8 @@ COMMANDS: dict[str, str] = {
     "verify-attestation": "forklift.cli.sign:verify_attestation",
     "image": "forklift.cli.aliases:image",
     "container": "forklift.cli.aliases:container",
+    "scan": "forklift.cli.scan:scan",
+    "db": "forklift.cli.scan:db",
 }
 
 
