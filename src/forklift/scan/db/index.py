@@ -169,7 +169,7 @@ class Database:
         )
 
 
-def _match(ecosystem: str, package: str, r: tuple) -> Match:  # type: ignore[type-arg]
+def _match(ecosystem: str, package: str, r: tuple) -> Match:
     adv = Advisory(
         id=r[1],
         source=r[0],

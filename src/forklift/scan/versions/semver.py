@@ -71,7 +71,7 @@ def _cmp_pre(
         return 1 if a is None else -1
     for x, y in zip(a, b, strict=False):
         if x != y:
-            return -1 if x < y else 1  # type: ignore[operator]
+            return -1 if x < y else 1
     return (len(a) > len(b)) - (len(a) < len(b))
 
 
