@@ -82,7 +82,7 @@ def test_default_bind_is_loopback_only_without_auth(tmp_path: Path) -> None:
     [
         ("root: [unclosed\n", "c.yaml:2:1"),
         ("bogus: 1\n", "bogus: unknown setting"),
-        ("gc: {grace: soon}\n", "gc.grace: expected int/float"),
+        ("gc: {grace: soon}\n", "c.yaml:1:13: gc.grace: invalid duration 'soon'"),
         ("auth: {access: [{account: a, repository: b, actions: [fly]}]}\n", "unknown action 'fly'"),
     ],
 )
@@ -221,12 +221,14 @@ def test_metadata_put_manifest_is_all_or_nothing(tmp_path: Path) -> None:
     result = meta.put_manifest(
         "r",
         _manifest("sha256:" + "1" * 64, (("sha256:" + "a" * 64, 10), ("sha256:" + "b" * 64, 5))),
-        "t",
+        ["t"],
     )
     assert result.missing_blobs == ("sha256:" + "b" * 64,)
     assert meta.get_manifest("r", "t", by_digest=False) is None
     assert meta.list_tags("r", None, None) == []
-    ok = meta.put_manifest("r", _manifest("sha256:" + "2" * 64, (("sha256:" + "a" * 64, 10),)), "t")
+    ok = meta.put_manifest(
+        "r", _manifest("sha256:" + "2" * 64, (("sha256:" + "a" * 64, 10),)), ["t"]
+    )
     assert ok.ok
     assert meta.get_manifest("r", "t", by_digest=False).digest == "sha256:" + "2" * 64
     # a referenced blob is never "unused", however old

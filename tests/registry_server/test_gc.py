@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from forklift.registry.server import check_consistency
+from forklift.registry.server.fsck import check_root
 from tests.registry_server.oci_client import (
     OCI_CONFIG,
     OCI_EMPTY,
@@ -85,7 +85,7 @@ def test_gc_removes_only_unreferenced_blobs(registry: Server) -> None:
     r = reg.req("GET", "/v2/gc/app/manifests/b", headers={"accept": OCI_MANIFEST})
     assert digest(r.content) == b
     assert reg.req("GET", f"/v2/gc/app/blobs/{digest(shared)}").content == shared
-    assert check_consistency(registry.root) == []
+    assert check_root(registry.root) == []
     reg.close()
 
 
@@ -134,7 +134,7 @@ def test_gc_untagged_keeps_index_children_and_referrers(registry: Server) -> Non
         )
     assert reg.req("HEAD", f"/v2/gc/tags/manifests/{old}").status_code == 404
     assert {*child_blobs, digest(sig)} <= _files(registry.root)
-    assert check_consistency(registry.root) == []
+    assert check_root(registry.root) == []
     reg.close()
 
 
@@ -239,7 +239,7 @@ def test_gc_while_clients_push_and_pull(tmp_path: Path) -> None:
         # tmp images were deleted and their own blobs collected; every kept tag is whole
         time.sleep(2.1)
         gc_cli(root, "--now", "--grace", "2s")
-        assert check_consistency(root) == []
+        assert check_root(root) == []
         with httpx.Client(base_url=server.url, timeout=20) as c:
             for ref, want in keep.items():
                 name, tag = ref.split(":")
