@@ -34,7 +34,10 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serv
     base = tmp_path_factory.mktemp("early")
     (base / "small.yaml").write_text("max_manifest_size: 1000\n")
     out = subprocess.run(
-        [need("htpasswd"), "-Bbn", "alice", "wonderland"], capture_output=True, text=True, check=True
+        [need("htpasswd"), "-Bbn", "alice", "wonderland"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     (base / "users").write_text(out.stdout)
     open_server = start_forklift(

@@ -347,7 +347,7 @@ def sparse_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
 
 
 def _index_with_a_missing_child(reg: Reg, name: str) -> tuple[bytes, str]:
-    present, present_manifest, _ = reg.push_image(name, None)
+    _, present_manifest, _ = reg.push_image(name, None)
     absent = dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "never": "pushed"})
     index = dumps(
         {
