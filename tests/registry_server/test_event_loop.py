@@ -19,7 +19,7 @@ from forklift.registry.server.metadata import SQLiteMetadata
 from tests.registry_server.conftest import need
 from tests.registry_server.servers import Server, start_forklift
 
-COST = 11  # about a tenth of a second per check here: slow work that is easy to queue
+COST = 10  # tens of milliseconds per check here: slow work that is easy to queue
 
 
 @pytest.fixture(params=["htpasswd", "token"])
