@@ -20,6 +20,7 @@ import binascii
 import fnmatch
 import hashlib
 import os
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +37,7 @@ from forklift.registry.server.config import ACTIONS, AccessRule, AuthConfig
 _CACHE_TTL = 300.0
 _CACHE_MAX = 4096
 # password checks waiting for the pool; beyond this, 429 (a flood must not queue forever)
-_MAX_PENDING_CHECKS = 256
+_MAX_PENDING_CHECKS = 64
 # bcrypt (and htpasswd) use only the first 72 bytes of a password
 _BCRYPT_MAX = 72
 _DEFAULT_COST = 10
@@ -97,6 +98,15 @@ def load_htpasswd(path: Path) -> dict[str, bytes]:
     return users
 
 
+def _lower_priority() -> None:
+    """Make the calling thread yield the CPU to every other thread of the server."""
+    try:
+        # Linux: a thread id is a process id for setpriority; this thread alone
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):
+        pass  # not Linux or not allowed: the pool still keeps bcrypt off the event loop
+
+
 def _cost(hashed: bytes) -> int:
     """The cost factor of a bcrypt hash (``$2y$10$...`` -> 10)."""
     try:
@@ -128,9 +138,12 @@ class Auth:
         # what an unknown user's password is checked against: same cost as the real ones
         cost = max((_cost(h) for h in self.users.values()), default=_DEFAULT_COST)
         self._decoy = bcrypt.hashpw(os.urandom(16).hex().encode(), bcrypt.gensalt(cost))
-        # half the cores: wrong-password floods must leave CPU for the event loop
+        # half the cores, at the lowest CPU priority: a wrong-password flood must
+        # leave the CPU to the event loop and the requests it serves
         self._pool = ThreadPoolExecutor(
-            max_workers=max(1, (os.cpu_count() or 2) // 2), thread_name_prefix="forklift-auth"
+            max_workers=max(1, (os.cpu_count() or 2) // 2),
+            thread_name_prefix="forklift-auth",
+            initializer=_lower_priority,
         )
         self._pending = 0
         self.signing_key: jwt.PrivateKey | None = None
