@@ -126,6 +126,11 @@ class RegistryApp:
         self._gc_lock = asyncio.Lock()
         self._stats_cache: tuple[float, dict[str, int]] = (0.0, {})
         self.last_gc: GCReport | None = None
+        self.signing: Any = None
+        if config.signature_policy is not None:
+            from forklift.registry.server.signing import SignaturePolicy
+
+            self.signing = SignaturePolicy(config.signature_policy, root)
 
     # -- ASGI entry ------------------------------------------------------------
 
@@ -381,6 +386,10 @@ class RegistryApp:
             raise
         if method in ("GET", "HEAD"):
             ident = await self._check(req, [Need("repository", name, "pull")])
+            if self.signing is not None and not by_digest:
+                await asyncio.to_thread(
+                    self.signing.check_pull, self.meta, self.storage, name, reference
+                )
             return "manifest", self.get_manifest(req, name, reference, by_digest), ident
         if method == "PUT":
             ident = await self._check(
@@ -481,6 +490,19 @@ class RegistryApp:
             artifact_type=artifact_type,
             annotations=dict(manifest.annotations),
         )
+        if self.signing is not None:
+            # every tag this PUT sets, the path's or ?tag= ones, passes the policy
+            for tag in tags:
+                await asyncio.to_thread(
+                    self.signing.check_push,
+                    self.meta,
+                    self.storage,
+                    name,
+                    tag,
+                    Digest.parse(digest),
+                    manifest,
+                    len(body),
+                )
 
         def store() -> Any:
             return self.meta.put_manifest(name, new, tags, sparse=self.config.sparse_index)

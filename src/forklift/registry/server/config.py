@@ -9,6 +9,7 @@ File format (YAML shown; TOML has the same keys)::
     max_manifest_size: 4194304
     access_log: "-"            # "-" = stderr, a path, or "" to turn it off
     shutdown_timeout: 30s
+    signature_policy: policy.json   # protected repositories take signed images only
     storage:
       sparse_index: false      # accept indexes/manifests whose children or layers are absent
     metrics:
@@ -172,6 +173,8 @@ class ServerConfig:
     access_log: str = "-"
     shutdown_timeout: float = 30.0
     sparse_index: bool = False
+    #: signature policy for protected repositories (registry/server/signing.py)
+    signature_policy: Path | None = None
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -211,6 +214,7 @@ _SCHEMA: dict[str, _Schema] = {
     "max_manifest_size": int,
     "access_log": str,
     "shutdown_timeout": DURATION,
+    "signature_policy": str,
     "storage": {"sparse_index": bool},
     "metrics": {"enabled": bool, "auth": bool, "accounts": [str]},
     "auth": {
@@ -297,6 +301,7 @@ def load_config(path: Path) -> ServerConfig:
         "max_manifest_size": int,
         "shutdown_timeout": float,
         "access_log": lambda v: v if v in ("-", "") else str(rel(v)),
+        "signature_policy": rel,
     }
     for key, convert in simple.items():
         if key in data:
