@@ -427,3 +427,53 @@ def test_sparse_registry_is_consistent_for_fsck(sparse_registry: Server, tmp_pat
     finally:
         reg.close()
     assert check_root(sparse_registry.root, sparse=True) == []
+
+
+def test_tag_parameters_cannot_bypass_a_signature_policy(tmp_path: Path) -> None:
+    """A protected repository refuses an unsigned image tagged by ?tag= as by a tag PUT."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pub = tmp_path / "k.pub"
+    pub.write_bytes(
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    policy = tmp_path / "policy.json"
+    policy.write_text(
+        json.dumps(
+            {
+                "default": [{"type": "insecureAcceptAnything"}],
+                "transports": {
+                    "docker": {
+                        "secure": [
+                            {
+                                "type": "sigstoreSigned",
+                                "keyPath": str(pub),
+                                "signedIdentity": {"type": "matchRepository"},
+                            }
+                        ]
+                    }
+                },
+            }
+        )
+    )
+    server = start_forklift(
+        tmp_path / "root", "--signature-policy", str(policy), "--gc-interval", "0"
+    )
+    reg = Reg(server.url)
+    try:
+        d, manifest, _ = reg.push_image("secure/app", None)  # by digest, untagged: allowed
+        for path in (f"{d}?tag=v1", "v1"):
+            r = reg.req(
+                "PUT",
+                f"/v2/secure/app/manifests/{path}",
+                content=manifest,
+                headers={"content-type": OCI_MANIFEST},
+            )
+            assert r.status_code == 403 and error_codes(r) == ["DENIED"], path
+        assert reg.req("GET", "/v2/secure/app/tags/list").json()["tags"] == []
+    finally:
+        reg.close()
+        server.stop()
