@@ -79,7 +79,12 @@ class UploadEngine:
     async def _state(self, upload_id: str, size: int) -> _HashState:
         state = self._states.get(upload_id)
         if state is None or state.size != size:
-            state = await asyncio.to_thread(self._rehash, upload_id)
+            # nothing on disk yet: nothing to re-hash, no thread hop
+            state = (
+                self._new_state(upload_id)
+                if size == 0
+                else await asyncio.to_thread(self._rehash, upload_id)
+            )
         self._states[upload_id] = state
         self._states.move_to_end(upload_id)
         while len(self._states) > _MAX_STATES:
