@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import bcrypt
@@ -188,7 +189,9 @@ class WrongPasswords:
         self._thread.join()
 
 
-def measure(server: Server, seconds: int, gc: Server | None) -> dict[str, dict[str, float]]:
+def measure(
+    server: Server, seconds: int, start_gc: Callable[[], Server] | None
+) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     url = push_image(server.url)
     wrk(url, 2)  # warm up: the good password's check is cached from here on
@@ -198,14 +201,19 @@ def measure(server: Server, seconds: int, gc: Server | None) -> dict[str, dict[s
     with WrongPasswords(server.url) as load:
         out["wrong passwords"] = wrk(url, seconds)
     log(f"    sent {load.sent}, answers {load.statuses}")
-    if gc is not None:
-        gc_url = push_image(gc.url)
-        wrk(gc_url, 1)
-        log(f"  {server.kind}: during GC")
-        out["GC"] = wrk(gc_url, seconds)
-        metrics = httpx.get(f"{gc.url}/metrics", auth=(USER, PASSWORD)).text
-        removed = re.findall(r'gc_removed_total\{kind="(\w+)"\} (\d+)', metrics)
-        log(f"    GC removed so far: {dict(removed)}")
+    if start_gc is not None:
+        # another registry, whose collector runs all the time over lots of garbage
+        gc = start_gc()
+        try:
+            gc_url = push_image(gc.url)
+            wrk(gc_url, 1)
+            log(f"  {server.kind}: during GC")
+            out["GC"] = wrk(gc_url, seconds)
+            metrics = httpx.get(f"{gc.url}/metrics").text
+            runs = re.search(r"^forklift_registry_gc_runs_total (\d+)", metrics, re.M)
+            log(f"    GC passes finished meanwhile: {runs.group(1) if runs else '?'}")
+        finally:
+            gc.stop()
     return out
 
 
@@ -222,31 +230,32 @@ def main() -> None:
     users = htpasswd(work / "users", args.cost)
     results: dict[str, dict[str, dict[str, float]]] = {}
 
+    def start_gc() -> Server:
+        from forklift.registry.server.metadata import SQLiteMetadata
+
+        (work / "f2").mkdir()
+        SQLiteMetadata(work / "f2" / "metadata.db").close()
+        fill_garbage(work / "f2" / "metadata.db")
+        gc_server = start_forklift(
+            work / "f2",
+            "--htpasswd",
+            str(users),
+            "--gc-interval",
+            "1",
+            "--gc-untagged",
+            "--access-log",
+            "",
+        )
+        time.sleep(1.5)  # the first pass starts after one interval
+        return gc_server
+
     server = start_forklift(
         work / "f1", "--htpasswd", str(users), "--gc-interval", "0", "--access-log", ""
     )
-    # a second registry whose collector runs all the time over lots of garbage
-    from forklift.registry.server.metadata import SQLiteMetadata
-
-    (work / "f2").mkdir()
-    SQLiteMetadata(work / "f2" / "metadata.db").close()
-    fill_garbage(work / "f2" / "metadata.db")
-    gc_server = start_forklift(
-        work / "f2",
-        "--htpasswd",
-        str(users),
-        "--gc-interval",
-        "1",
-        "--gc-untagged",
-        "--access-log",
-        "",
-    )
     try:
-        time.sleep(1.5)  # the first pass starts after one interval
-        results["forklift"] = measure(server, args.seconds, gc_server)
+        results["forklift"] = measure(server, args.seconds, start_gc)
     finally:
         server.stop()
-        gc_server.stop()
     if not args.no_distribution:
         dist = start_distribution(work / "d", users)
         try:

@@ -20,7 +20,6 @@ import binascii
 import fnmatch
 import hashlib
 import os
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -98,15 +97,6 @@ def load_htpasswd(path: Path) -> dict[str, bytes]:
     return users
 
 
-def _lower_priority() -> None:
-    """Make the calling thread yield the CPU to every other thread of the server."""
-    try:
-        # Linux: a thread id is a process id for setpriority; this thread alone
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    except (AttributeError, OSError):
-        pass  # not Linux or not allowed: the pool still keeps bcrypt off the event loop
-
-
 def _cost(hashed: bytes) -> int:
     """The cost factor of a bcrypt hash (``$2y$10$...`` -> 10)."""
     try:
@@ -138,12 +128,11 @@ class Auth:
         # what an unknown user's password is checked against: same cost as the real ones
         cost = max((_cost(h) for h in self.users.values()), default=_DEFAULT_COST)
         self._decoy = bcrypt.hashpw(os.urandom(16).hex().encode(), bcrypt.gensalt(cost))
-        # half the cores, at the lowest CPU priority: a wrong-password flood must
-        # leave the CPU to the event loop and the requests it serves
+        # half the cores: a wrong-password flood must leave CPU for the event loop.
+        # (Not a lower priority: on a busy machine a niced pool starves, its queue
+        # grows, and waiting requests slow the server down more than the work did.)
         self._pool = ThreadPoolExecutor(
-            max_workers=max(1, (os.cpu_count() or 2) // 2),
-            thread_name_prefix="forklift-auth",
-            initializer=_lower_priority,
+            max_workers=max(1, (os.cpu_count() or 2) // 2), thread_name_prefix="forklift-auth"
         )
         self._pending = 0
         self.signing_key: jwt.PrivateKey | None = None
