@@ -75,6 +75,23 @@ def test_verify_flag_needs_a_policy() -> None:
     assert result.returncode == 2 and "--verify needs a policy" in result.stderr
 
 
+def test_hostile_verify_arguments_are_one_line_errors(tmp_path: Path) -> None:
+    root = tmp_path / "root.json"
+    root.write_text("[" * 100_000)
+    deep = run_cli(
+        "verify", "--trusted-root", str(root), "--certificate-identity", "a",
+        "--certificate-oidc-issuer", "b", "x:1",
+    )  # fmt: skip
+    assert deep.returncode != 0
+    assert_no_traceback(deep)
+    root.write_text('{"tlogs": []}')
+    bad_re = run_cli(
+        "verify", "--trusted-root", str(root), "--certificate-identity-regexp", "([",
+        "--certificate-oidc-issuer", "b", "x:1",
+    )  # fmt: skip
+    assert bad_re.returncode == 2 and "invalid regular expression" in bad_re.stderr
+
+
 def test_copy_refuses_unsigned(forklift_registry: Server, tmp_path: Path) -> None:
     ref, _ = push_image(forklift_registry, "policy/copy", "c1")
     policy = write_policy(tmp_path / "p.json", {}, default="reject")
@@ -107,6 +124,13 @@ def test_policy_files_are_checked_when_loaded(tmp_path: Path) -> None:
         parse_policy(b'{"default":[{"type":"signedBy","keyType":"GPGKeys"}]}')
     with pytest.raises(ParseError, match="non-empty list"):
         parse_policy(b'{"default":[]}')
+    with pytest.raises(ParseError, match="keyPaths must be a list"):
+        parse_policy(b'{"default":[{"type":"sigstoreSigned","keyPaths":"/etc/k.pub"}]}')
+    with pytest.raises(ParseError, match="invalid regular expression"):
+        parse_policy(
+            b'{"default":[{"type":"sigstoreSigned","trustedRootPath":"/dev/null",'
+            b'"fulcio":{"oidcIssuer":"i"},"subjectRegexp":"(["}]}'
+        )
     with pytest.raises(ParseError, match="cannot read"):
         parse_policy(b'{"default":[{"type":"sigstoreSigned","keyPath":"/nonexistent.pub"}]}')
     policy = parse_policy(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,15 @@ def _verify_options(
                 "keyless verification needs --certificate-identity[-regexp] and "
                 "--certificate-oidc-issuer[-regexp]"
             )
+        for flag, pattern in (
+            ("--certificate-identity-regexp", identity_regexp),
+            ("--certificate-oidc-issuer-regexp", issuer_regexp),
+        ):
+            if pattern is not None:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise UsageError(f"{flag}: invalid regular expression ({exc})") from None
         root = read_trusted_root(trusted_root)
         certificate = IdentityPolicy(identity, identity_regexp, issuer, issuer_regexp)
     elif not keys_:

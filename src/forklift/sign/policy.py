@@ -32,6 +32,7 @@ import binascii
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -252,6 +253,9 @@ def _requirement(doc: Any, base: Path, path: str, where: str) -> Requirement:
         raise _fail(path, where, "signedBy (GPG signatures) is not supported; use sigstoreSigned")
     if kind != "sigstoreSigned":
         raise _fail(path, where, f"unknown requirement type {kind!r}")
+    for name in ("keyPaths", "keyDatas"):
+        if doc.get(name) is not None and not isinstance(doc[name], list):
+            raise _fail(path, where, f"{name} must be a list")
     keys: list[bytes] = []
     if isinstance(doc.get("keyPath"), str):
         keys.append(_read(doc["keyPath"], base, path, f"{where}.keyPath"))
@@ -296,6 +300,13 @@ def _requirement(doc: Any, base: Path, path: str, where: str) -> Requirement:
         issuer = f.get("oidcIssuer")
         subject = f.get("subjectEmail") or doc.get("subject")
         subject_re = doc.get("subjectRegexp")
+        if subject_re is not None:
+            try:
+                re.compile(str(subject_re))
+            except re.error as exc:
+                raise _fail(
+                    path, where, f"subjectRegexp: invalid regular expression ({exc})"
+                ) from None
         if not issuer or not (subject or subject_re):
             raise _fail(
                 path, where, "keyless needs fulcio.oidcIssuer and fulcio.subjectEmail (or subject)"

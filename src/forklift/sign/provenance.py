@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
 import re
 import uuid
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from forklift.errors import ForkliftError, UsageError
+from forklift.oci import canonical
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest
 from forklift.reference import Reference, parse_reference
@@ -210,8 +210,8 @@ def _sbom_attachments(store: Store, digest: Digest) -> list[tuple[str, Any]]:
         if not layers:
             continue
         try:
-            doc = json.loads(store.read_blob(layers[0].digest))
-        except (ValueError, ForkliftError):
+            doc = canonical.loads(store.read_blob(layers[0].digest), f"SBOM {att.digest}")
+        except ForkliftError:
             continue
         out.append(("spdxjson" if "spdx" in kind else "cyclonedx", doc))
     return out

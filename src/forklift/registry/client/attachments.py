@@ -29,6 +29,7 @@ from forklift.oci.referrers import (
     merge_tag_manifests,
 )
 from forklift.registry.client.client import ManifestResponse, RegistryClient
+from forklift.registry.client.errors import RegistryStatusError
 from forklift.registry.client.retry import Deadline
 
 # what a tag-layout manifest may be (cosign writes OCI; older tools Docker schema 2)
@@ -52,7 +53,14 @@ def list_attachments(
     so a caller reading them next needs no second request.
     """
     found: list[Attachment] = []
-    for desc in client.referrers(repository, subject, deadline=deadline).manifests:
+    try:
+        listed = client.referrers(repository, subject, deadline=deadline).manifests
+    except RegistryStatusError as exc:
+        if exc.status not in (400, 405, 406, 501):
+            raise
+        # a registry that has no referrers route but answers otherwise than 404
+        listed = client._referrers_fallback(repository, subject, None, deadline).manifests
+    for desc in listed:
         found.append(Attachment(subject, desc))
     for suffix in TAG_SUFFIXES if tags is None else tags:
         try:
