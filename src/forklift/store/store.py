@@ -54,8 +54,8 @@ from forklift.store.layout import REF_NAME, BlobWriter, OciLayout
 # blobs. Named by import path so the core imports nothing above it.
 PRUNE_HOOKS: list[str] = ["forklift.runtime.snapshots:prune_hook"]
 log = logging.getLogger("forklift.store")
-_HEX_PREFIX = re.compile(r"^(?:sha256:)?[a-f0-9]{1,64}$")
-_ROOT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+_HEX_PREFIX = re.compile(r"(?:sha256:)?[a-f0-9]{1,64}")
+_ROOT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 
 
 def default_home() -> Path:
@@ -279,7 +279,7 @@ class Store:
                         return [image]
                 elif any(str(n) == str(ref) for n in image.names):
                     return [image]
-        if _HEX_PREFIX.match(text) or text.startswith("sha256:"):
+        if _HEX_PREFIX.fullmatch(text) or text.startswith("sha256:"):
             prefix = text.removeprefix("sha256:")
             by_manifest = [i for i in images if i.digest.hex.startswith(prefix)]
             by_id = [i for i in images if i.id.hex.startswith(prefix)]
@@ -466,7 +466,7 @@ class Store:
     # -- roots of other subsystems ---------------------------------------------------
 
     def _root_path(self, kind: str, name: str) -> Path:
-        if not _ROOT_NAME.match(kind) or not _ROOT_NAME.match(name):
+        if not _ROOT_NAME.fullmatch(kind) or not _ROOT_NAME.fullmatch(name):
             raise UsageError(f"invalid root name {kind}/{name}")
         return self.home / "roots" / kind / f"{name}.json"
 
