@@ -44,6 +44,7 @@ from forklift.registry.client.errors import (
     RateLimited,
     RegistryStatusError,
     ServerError,
+    Unreachable,
 )
 from forklift.registry.client.hosts import normalize_registry
 from forklift.registry.client.options import ClientOptions
@@ -75,6 +76,7 @@ __all__ = [
     "RegistryStatusError",
     "ServerError",
     "StoredCredentials",
+    "Unreachable",
     "UploadSession",
     "bounded_map",
     "normalize_registry",

@@ -136,9 +136,13 @@ class Authenticator:
         registry: str,
         send: RawSender,
         credentials: Callable[[], Credentials | None],
+        *,
+        may_send: Callable[[str], bool] | None = None,
     ) -> None:
         self.registry = registry
         self._send = send
+        # whether stored credentials may go to a token realm (Session.may_send_credentials)
+        self._may_send = may_send or (lambda realm: True)
         self._credentials_fn = credentials
         self._credentials: Credentials | None = None
         self._credentials_loaded = False
@@ -238,6 +242,17 @@ class Authenticator:
         assert challenge is not None and challenge.realm
         creds = self.credentials()
         realm = challenge.realm
+        if not realm.lower().startswith(("https://", "http://")):
+            raise RegistryError(
+                f"{self.registry} names a token service forklift cannot use: {realm!r}"
+            )
+        if creds is not None and not creds.is_empty and not self._may_send(realm):
+            raise AuthenticationRequired(
+                f"refusing to send the credentials for {self.registry} to the token service "
+                f"at {realm}: plain HTTP to another host",
+                hint="a token service on another host must use HTTPS; if you trust this one, "
+                "list its host:port as an insecure registry",
+            )
         if creds is not None and creds.identity_token:
             resp = self._post_token(realm, challenge, scopes, creds, deadline, offline)
             if resp.status_code in (404, 405) and creds.username and creds.password:

@@ -369,7 +369,9 @@ class RegistryClient:
         self.blob_locations.remember(self.registry, repository, [str(digest)])
         location = resp.headers.get("location")
         return PushedManifest(
-            digest, self.session.url(location) if location else None, "oci-subject" in resp.headers
+            digest,
+            self.session.follow(resp, location) if location else None,
+            "oci-subject" in resp.headers,
         )
 
     def delete_manifest(
@@ -482,7 +484,7 @@ class RegistryClient:
             link = next_link(resp.headers.get_list("link"))
             if not link:
                 return
-            url = self.session.url(link)
+            url = self.session.follow(resp, link)
             if url in seen:
                 return  # a registry that links a page to itself would loop forever
             seen.add(url)
@@ -778,7 +780,7 @@ class RegistryClient:
         location = resp.headers.get("location")
         if not location:
             raise RegistryError(f"{self.registry}: mount fell back to an upload without a Location")
-        return upload.UploadSession(self.session.url(location), upload.min_chunk(resp))
+        return upload.UploadSession(self.session.follow(resp, location), upload.min_chunk(resp))
 
     def reuse_blob(
         self,
