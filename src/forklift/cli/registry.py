@@ -1,4 +1,4 @@
-"""Registry verbs: push, pull, tags, delete (and the options ``inspect --remote`` shares).
+"""Registry verbs: push, pull, tags, catalog, delete (and the options ``inspect --remote`` shares).
 
 Thin: each verb turns its options into :class:`ClientOptions` and calls
 :mod:`forklift.registry.client.images`. Imports of the registry client happen
@@ -222,6 +222,40 @@ def tags(
         return
     for tag in found:
         click.echo(tag)
+
+
+@click.command()
+@click.argument("registry")
+@click.option("-n", "--page-size", type=click.IntRange(1), help="Ask for this many names per page.")
+@click.option("--format", "fmt", type=click.Choice(["lines", "json"]), default="lines")
+@connection_options
+def catalog(
+    registry: str,
+    page_size: int | None,
+    fmt: str,
+    insecure: tuple[str, ...],
+    ca_bundle: str | None,
+    timeout: float | None,
+) -> None:
+    """List every repository of REGISTRY (all pages), one per line.
+
+    Many registries serve the catalog only to administrators, or not at all.
+    """
+    from forklift.registry.client.images import catalog as list_catalog
+
+    found = list_catalog(
+        registry.removeprefix("docker://").rstrip("/"),
+        page_size=page_size,
+        options=client_options(insecure, ca_bundle),
+        timeout=timeout,
+    )
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps({"Repositories": list(found)}, indent=2))
+        return
+    for name in found:
+        click.echo(name)
 
 
 @click.command()

@@ -101,6 +101,8 @@ def _load_json(path: Path) -> dict[str, Any] | None:
         raise ParseError(
             f"invalid JSON: {exc.msg}", location=Location(str(path), exc.lineno, exc.colno)
         ) from None
+    except RecursionError:
+        raise InvalidInput(f"{path}: JSON nested too deeply") from None
     if not isinstance(doc, dict):
         raise InvalidInput(f"{path}: expected a JSON object at the top level")
     return doc
@@ -249,7 +251,7 @@ def helper_get(name: str, server_url: str, configured_in: str = "") -> Credentia
         ) from None
     try:
         doc = json.loads(out)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise CredentialsError(
             f"credential helper {HELPER_PREFIX}{name} get returned invalid JSON"
         ) from None

@@ -342,6 +342,32 @@ def list_tags(
             yield tag
 
 
+def catalog(
+    registry: str,
+    *,
+    page_size: int | None = None,
+    options: ClientOptions | None = None,
+    credentials: Creds = None,
+    timeout: float | None = None,
+) -> Iterator[str]:
+    """Every repository of ``registry`` (``GET /v2/_catalog``), following its pagination.
+
+    Registries may restrict the catalog to administrators (Docker Hub does not
+    serve it at all): they answer 401/403, raised as usual.
+    """
+    from forklift.registry.client.hosts import normalize_registry
+
+    deadline = Deadline(timeout)
+    if timeout is not None:
+        options = replace(options or ClientOptions(), operation_timeout=timeout)
+    with RegistryClient(
+        normalize_registry(registry), options=options, credentials=credentials
+    ) as client:
+        for name in client.catalog(page_size=page_size):
+            deadline.check(f"catalog of {client.registry}")
+            yield name
+
+
 @dataclass(frozen=True)
 class DeleteResult:
     """What a delete removed: a tag only, or a manifest (with every tag pointing at it)."""
@@ -386,6 +412,7 @@ __all__ = [
     "PullResult",
     "PushResult",
     "RemoteImage",
+    "catalog",
     "default_destination",
     "delete",
     "inspect_remote",
