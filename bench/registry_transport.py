@@ -59,7 +59,7 @@ def main() -> None:
     subprocess.run([*FORKLIFT, "copy", "-q", f"oci:{layout}:v1", "bench:v1"], env=env, check=True)
     # create the mount home's blob-location database once (see "mount" below)
     sys.path.insert(0, str(HERE.parent / "src"))
-    from forklift.registry.client.blob_locations import BlobLocations
+    from forklift.transports.registry.blob_locations import BlobLocations
 
     (work / "mount-home" / "registry-client").mkdir(parents=True)
     locations = BlobLocations(work / "mount-home" / "registry-client" / "blob-locations.sqlite3")

@@ -215,7 +215,7 @@ def tags(
     if fmt == "json":
         import json
 
-        from forklift.registry.client.transport import registry_reference
+        from forklift.transports.registry.transport import registry_reference
 
         ref = registry_reference(reference.removeprefix("docker://"))
         click.echo(json.dumps({"Repository": ref.name, "Tags": list(found)}, indent=2))

@@ -53,7 +53,7 @@ def copy(
         raise UsageError("--platform and --all-platforms exclude each other")
     registry: dict[str, object] = {}
     if source.startswith("docker://") or destination.startswith("docker://"):
-        from forklift.registry.client.retry import Deadline
+        from forklift.transports.registry.retry import Deadline
 
         registry = {"options": client_options(insecure, ca_bundle)}
         if timeout is not None:

@@ -24,18 +24,18 @@ from forklift.oci.digest import Digest
 from forklift.oci.manifest import ImageIndex, ImageManifest, Manifest
 from forklift.oci.platform import Platform, host_platform
 from forklift.reference import Reference
-from forklift.registry.client.client import ManifestResponse, RegistryClient
-from forklift.registry.client.credentials import Credentials, CredentialStore
-from forklift.registry.client.options import ClientOptions
-from forklift.registry.client.retry import Deadline
-from forklift.registry.client.transport import (
+from forklift.store.store import Store, StoredImage
+from forklift.transports.base import CopyProgress
+from forklift.transports.copy import CopyResult, copy_image
+from forklift.transports.registry.client import ManifestResponse, RegistryClient
+from forklift.transports.registry.credentials import Credentials, CredentialStore
+from forklift.transports.registry.options import ClientOptions
+from forklift.transports.registry.retry import Deadline
+from forklift.transports.registry.transport import (
     RegistryDestination,
     RegistrySource,
     registry_reference,
 )
-from forklift.store.store import Store, StoredImage
-from forklift.transports.base import CopyProgress
-from forklift.transports.copy import CopyResult, copy_image
 
 Creds = Credentials | CredentialStore | None
 
@@ -355,7 +355,7 @@ def catalog(
     Registries may restrict the catalog to administrators (Docker Hub does not
     serve it at all): they answer 401/403, raised as usual.
     """
-    from forklift.registry.client.hosts import normalize_registry
+    from forklift.transports.registry.hosts import normalize_registry
 
     deadline = Deadline(timeout)
     if timeout is not None:

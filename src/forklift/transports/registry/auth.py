@@ -23,10 +23,10 @@ import httpx
 
 from forklift.errors import ForkliftError, InvalidInput, RegistryError
 from forklift.oci import canonical
-from forklift.registry.client.challenge import Challenge, parse_challenges
-from forklift.registry.client.credentials import Credentials
-from forklift.registry.client.errors import AuthenticationRequired, Denied, summary
-from forklift.registry.client.retry import Deadline
+from forklift.transports.registry.challenge import Challenge, parse_challenges
+from forklift.transports.registry.credentials import Credentials
+from forklift.transports.registry.errors import AuthenticationRequired, Denied, summary
+from forklift.transports.registry.retry import Deadline
 
 DEFAULT_TOKEN_LIFETIME = 60.0
 CLIENT_ID = "forklift"

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from forklift.errors import ForkliftError, InvalidInput, Location, ParseError
-from forklift.registry.client.hosts import credential_key, normalize_registry
+from forklift.transports.registry.hosts import credential_key, normalize_registry
 
 HELPER_PREFIX = "docker-credential-"
 # docker's marker for "the secret is an identity (refresh) token, not a password"

@@ -40,9 +40,9 @@ from urllib.parse import urljoin
 import httpx
 
 from forklift.errors import TransportError, UsageError
-from forklift.registry.client.auth import Authenticator, merge_scopes
-from forklift.registry.client.credentials import Credentials, CredentialStore
-from forklift.registry.client.errors import (
+from forklift.transports.registry.auth import Authenticator, merge_scopes
+from forklift.transports.registry.credentials import Credentials, CredentialStore
+from forklift.transports.registry.errors import (
     ERROR_BODY_LIMIT,
     AuthenticationRequired,
     Denied,
@@ -51,7 +51,7 @@ from forklift.registry.client.errors import (
     error_for_status,
     summary,
 )
-from forklift.registry.client.hosts import (
+from forklift.transports.registry.hosts import (
     Origin,
     api_host,
     matches_insecure,
@@ -60,8 +60,8 @@ from forklift.registry.client.hosts import (
     split_host_port,
     url_origin,
 )
-from forklift.registry.client.options import ClientOptions
-from forklift.registry.client.retry import Backoff, Deadline, parse_retry_after
+from forklift.transports.registry.options import ClientOptions
+from forklift.transports.registry.retry import Backoff, Deadline, parse_retry_after
 
 log = logging.getLogger("forklift.registry.client")
 

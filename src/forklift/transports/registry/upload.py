@@ -29,10 +29,10 @@ from forklift.errors import (
     TransportError,
 )
 from forklift.oci.digest import Digest
-from forklift.registry.client.auth import pull_scope, push_scope
-from forklift.registry.client.errors import RegistryStatusError, ServerError, Unreachable
-from forklift.registry.client.retry import Backoff, Deadline
-from forklift.registry.client.session import Session
+from forklift.transports.registry.auth import pull_scope, push_scope
+from forklift.transports.registry.errors import RegistryStatusError, ServerError, Unreachable
+from forklift.transports.registry.retry import Backoff, Deadline
+from forklift.transports.registry.session import Session
 
 PIECE = 1024 * 1024
 _RANGE = re.compile(r"^(?:bytes=)?(\d+)-(\d+)$")

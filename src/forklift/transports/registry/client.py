@@ -2,7 +2,7 @@
 
 One client talks to one registry (``docker.io``, ``localhost:5000``...) and
 is safe to share between threads: drive blob transfers from a thread pool
-(:func:`~forklift.registry.client.concurrency.bounded_map`). Everything it
+(:func:`~forklift.transports.registry.concurrency.bounded_map`). Everything it
 downloads is checked against its digest; everything it uploads is checked by
 the registry.
 """
@@ -32,15 +32,15 @@ from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest
 from forklift.oci.manifest import ImageIndex, Manifest, detect_media_type, parse_manifest
 from forklift.reference import Reference
-from forklift.registry.client import download, upload
-from forklift.registry.client.auth import CATALOG_SCOPE, pull_scope, push_scope
-from forklift.registry.client.blob_locations import BlobLocations
-from forklift.registry.client.credentials import Credentials, CredentialStore
-from forklift.registry.client.errors import AuthenticationRequired, Denied, RegistryStatusError
-from forklift.registry.client.options import ClientOptions
-from forklift.registry.client.pagination import next_link
-from forklift.registry.client.retry import Deadline
-from forklift.registry.client.session import PingResult, Session
+from forklift.transports.registry import download, upload
+from forklift.transports.registry.auth import CATALOG_SCOPE, pull_scope, push_scope
+from forklift.transports.registry.blob_locations import BlobLocations
+from forklift.transports.registry.credentials import Credentials, CredentialStore
+from forklift.transports.registry.errors import AuthenticationRequired, Denied, RegistryStatusError
+from forklift.transports.registry.options import ClientOptions
+from forklift.transports.registry.pagination import next_link
+from forklift.transports.registry.retry import Deadline
+from forklift.transports.registry.session import PingResult, Session
 
 # What forklift accepts when fetching a manifest: every OCI and Docker schema 2 type.
 MANIFEST_ACCEPT = (mt.OCI_MANIFEST, mt.OCI_INDEX, mt.DOCKER_MANIFEST, mt.DOCKER_MANIFEST_LIST)

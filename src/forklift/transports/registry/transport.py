@@ -10,7 +10,7 @@ writes one. Together with the one copy engine
   :meth:`RegistryDestination.reuse_blob` first, which sends a ``HEAD`` and
   then tries a cross-repository mount, from the source repository when the
   copy stays within one registry, else from repositories remembered to hold
-  the blob (:class:`~forklift.registry.client.BlobLocations`);
+  the blob (:class:`~forklift.transports.registry.blob_locations.BlobLocations`);
 * manifests of an index's images are pushed by digest as the engine copies
   them, and the top-level manifest by tag only on :meth:`commit`, so a tag
   never points at something incomplete;
@@ -19,6 +19,7 @@ writes one. Together with the one copy engine
 
 ``forklift.transports.names`` imports this module when a name starts with
 ``docker://`` and calls :func:`open_source` / :func:`open_destination`.
+:mod:`forklift.registry.client.images` builds pull and push on the two classes.
 """
 
 from __future__ import annotations
@@ -33,20 +34,20 @@ from forklift.errors import DigestMismatch, InvalidInput, UsageError
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest, VerifyingReader
 from forklift.reference import Reference, parse_reference
-from forklift.registry.client.auth import push_scope
-from forklift.registry.client.blob_locations import BlobLocations
-from forklift.registry.client.client import (
+from forklift.store.store import Store
+from forklift.transports.base import ImageDestination, ImageSource
+from forklift.transports.registry.auth import push_scope
+from forklift.transports.registry.blob_locations import BlobLocations
+from forklift.transports.registry.client import (
     BlobPush,
     ManifestResponse,
     PushedManifest,
     RegistryClient,
 )
-from forklift.registry.client.credentials import Credentials, CredentialStore
-from forklift.registry.client.options import ClientOptions
-from forklift.registry.client.retry import Deadline
-from forklift.registry.client.upload import UploadSession
-from forklift.store.store import Store
-from forklift.transports.base import ImageDestination, ImageSource
+from forklift.transports.registry.credentials import Credentials, CredentialStore
+from forklift.transports.registry.options import ClientOptions
+from forklift.transports.registry.retry import Deadline
+from forklift.transports.registry.upload import UploadSession
 
 
 class _RegistryBlobStream(VerifyingReader):
