@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -54,6 +53,8 @@ class BlobWriter:
         self._hasher = Hasher(expected.algorithm if expected else "sha256")
         self._count = 0
         tmp_dir.mkdir(parents=True, exist_ok=True)
+        import tempfile  # here: most commands never write a blob (start-up time)
+
         fd, self._tmp = tempfile.mkstemp(dir=tmp_dir, prefix="blob-", suffix=".partial")
         self._file: BinaryIO = os.fdopen(fd, "wb", buffering=_BUFSIZE)
         self.digest: Digest | None = None

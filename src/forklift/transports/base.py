@@ -76,6 +76,17 @@ class ImageDestination(abc.ABC):
         """
         return "exists" if self.has_blob(desc) else None
 
+    def has_image(self, digest: Digest, *, top_level: bool) -> bool:
+        """True if the manifest ``digest`` and every blob it refers to are here already.
+
+        The engine then checks none of its blobs (a re-push asks one question
+        instead of one per blob) and still hands the manifest over with
+        :meth:`put_manifest`. For the ``top_level`` image it means the
+        manifest is also where :meth:`commit` would put it (a registry: under
+        the destination's tag). The default, False, has every blob checked.
+        """
+        return False
+
     @abc.abstractmethod
     def put_blob(self, desc: Descriptor, stream: BinaryIO) -> None:
         """Store a blob. Must read ``stream`` to EOF (which verifies it) before keeping it."""

@@ -31,42 +31,80 @@ import importlib.abc
 import importlib.machinery
 import sys
 from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-# first: httpx without its CLI module (start-up time; see _httpx)
-from forklift.transports.registry import _httpx  # noqa: F401  # isort: skip
-from forklift.transports.registry.auth import pull_scope, push_scope, repository_scope
-from forklift.transports.registry.blob_locations import BlobLocations
-from forklift.transports.registry.challenge import Challenge, parse_challenges
-from forklift.transports.registry.client import (
-    MANIFEST_ACCEPT,
-    BlobPush,
-    ManifestResponse,
-    PushedManifest,
-    Referrers,
-    RegistryClient,
-    referrers_tag,
-)
-from forklift.transports.registry.concurrency import DEFAULT_CONCURRENCY, bounded_map
-from forklift.transports.registry.credentials import (
-    Credentials,
-    CredentialsError,
-    CredentialStore,
-    StoredCredentials,
-)
-from forklift.transports.registry.download import BlobReader, BlobWriter
-from forklift.transports.registry.errors import (
-    AuthenticationRequired,
-    Denied,
-    RateLimited,
-    RegistryStatusError,
-    ServerError,
-    Unreachable,
-)
-from forklift.transports.registry.hosts import normalize_registry
-from forklift.transports.registry.options import ClientOptions
-from forklift.transports.registry.retry import Deadline
-from forklift.transports.registry.session import PingResult
-from forklift.transports.registry.upload import UploadSession
+# name -> module of forklift.transports.registry that defines it; imported on first
+# use (PEP 562), so `import forklift.registry.client.images` loads only what it needs.
+_EXPORTS: dict[str, str] = {
+    "DEFAULT_CONCURRENCY": "concurrency",
+    "MANIFEST_ACCEPT": "client",
+    "AuthenticationRequired": "errors",
+    "BlobLocations": "blob_locations",
+    "BlobPush": "client",
+    "BlobReader": "download",
+    "BlobWriter": "download",
+    "Challenge": "challenge",
+    "ClientOptions": "options",
+    "CredentialStore": "credentials",
+    "Credentials": "credentials",
+    "CredentialsError": "credentials",
+    "Deadline": "retry",
+    "Denied": "errors",
+    "ManifestResponse": "client",
+    "PingResult": "session",
+    "PushedManifest": "client",
+    "RateLimited": "errors",
+    "Referrers": "client",
+    "RegistryClient": "client",
+    "RegistryStatusError": "errors",
+    "ServerError": "errors",
+    "StoredCredentials": "credentials",
+    "Unreachable": "errors",
+    "UploadSession": "upload",
+    "bounded_map": "concurrency",
+    "normalize_registry": "hosts",
+    "parse_challenges": "challenge",
+    "pull_scope": "auth",
+    "push_scope": "auth",
+    "referrers_tag": "client",
+    "repository_scope": "auth",
+}
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see
+    from forklift.transports.registry.auth import pull_scope, push_scope, repository_scope
+    from forklift.transports.registry.blob_locations import BlobLocations
+    from forklift.transports.registry.challenge import Challenge, parse_challenges
+    from forklift.transports.registry.client import (
+        MANIFEST_ACCEPT,
+        BlobPush,
+        ManifestResponse,
+        PushedManifest,
+        Referrers,
+        RegistryClient,
+        referrers_tag,
+    )
+    from forklift.transports.registry.concurrency import DEFAULT_CONCURRENCY, bounded_map
+    from forklift.transports.registry.credentials import (
+        Credentials,
+        CredentialsError,
+        CredentialStore,
+        StoredCredentials,
+    )
+    from forklift.transports.registry.download import BlobReader, BlobWriter
+    from forklift.transports.registry.errors import (
+        AuthenticationRequired,
+        Denied,
+        RateLimited,
+        RegistryStatusError,
+        ServerError,
+        Unreachable,
+    )
+    from forklift.transports.registry.hosts import normalize_registry
+    from forklift.transports.registry.options import ClientOptions
+    from forklift.transports.registry.retry import Deadline
+    from forklift.transports.registry.session import PingResult
+    from forklift.transports.registry.upload import UploadSession
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -102,6 +140,20 @@ __all__ = [
     "referrers_tag",
     "repository_scope",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"forklift.transports.registry.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 # Modules that moved to forklift.transports.registry, importable under their old names.
 _MOVED = frozenset(

@@ -17,16 +17,18 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
 from forklift.errors import ForkliftError, InvalidInput, RegistryError
 from forklift.oci import canonical
-from forklift.transports.registry.challenge import Challenge, parse_challenges
 from forklift.transports.registry.credentials import Credentials
 from forklift.transports.registry.errors import AuthenticationRequired, Denied, summary
 from forklift.transports.registry.retry import Deadline
+
+if TYPE_CHECKING:
+    from forklift.transports.registry.challenge import Challenge
 
 DEFAULT_TOKEN_LIFETIME = 60.0
 CLIENT_ID = "forklift"
@@ -174,6 +176,9 @@ class Authenticator:
 
     def learn(self, headers: httpx.Headers) -> bool:
         """Remember the challenge in a 401's headers; True if it is one forklift can answer."""
+        # imported here: a registry that never asks for credentials never needs it
+        from forklift.transports.registry.challenge import parse_challenges
+
         challenges = parse_challenges(headers.get_list("www-authenticate"))
         chosen = next((c for c in challenges if c.scheme == "bearer" and c.realm), None)
         if chosen is None:

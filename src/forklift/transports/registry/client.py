@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import httpx
 
@@ -32,15 +32,18 @@ from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest
 from forklift.oci.manifest import ImageIndex, Manifest, detect_media_type, parse_manifest
 from forklift.reference import Reference
-from forklift.transports.registry import download, upload
+from forklift.transports.registry import download
 from forklift.transports.registry.auth import CATALOG_SCOPE, pull_scope, push_scope
 from forklift.transports.registry.blob_locations import BlobLocations
 from forklift.transports.registry.credentials import Credentials, CredentialStore
 from forklift.transports.registry.errors import AuthenticationRequired, Denied, RegistryStatusError
 from forklift.transports.registry.options import ClientOptions
-from forklift.transports.registry.pagination import next_link
 from forklift.transports.registry.retry import Deadline
 from forklift.transports.registry.session import PingResult, Session
+
+if TYPE_CHECKING:
+    # imported where used: a pull or a re-push never uploads (start-up time)
+    from forklift.transports.registry import upload
 
 # What forklift accepts when fetching a manifest: every OCI and Docker schema 2 type.
 MANIFEST_ACCEPT = (mt.OCI_MANIFEST, mt.OCI_INDEX, mt.DOCKER_MANIFEST, mt.DOCKER_MANIFEST_LIST)
@@ -481,6 +484,8 @@ class RegistryClient:
             for item in items or ():
                 if isinstance(item, str):
                     yield item
+            from forklift.transports.registry.pagination import next_link
+
             link = next_link(resp.headers.get_list("link"))
             if not link:
                 return
@@ -737,6 +742,8 @@ class RegistryClient:
         (a local file): a ``reader`` that cannot seek is then streamed, and
         only what a broken connection lost is read again, through it.
         """
+        from forklift.transports.registry import upload
+
         upload.upload_blob(
             self.session,
             repository,
@@ -780,6 +787,8 @@ class RegistryClient:
         location = resp.headers.get("location")
         if not location:
             raise RegistryError(f"{self.registry}: mount fell back to an upload without a Location")
+        from forklift.transports.registry import upload
+
         return upload.UploadSession(self.session.follow(resp, location), upload.min_chunk(resp))
 
     def reuse_blob(

@@ -21,9 +21,6 @@ import contextlib
 import fcntl
 import json
 import os
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,6 +194,10 @@ def _find_helper(doc: dict[str, Any], registry: str, path: Path) -> str | None:
 
 
 def _run_helper(name: str, action: str, stdin: str, configured_in: str) -> str:
+    # imported here: only credential helpers need them (start-up time)
+    import shutil
+    import subprocess
+
     exe = shutil.which(HELPER_PREFIX + name)
     if exe is None:
         raise CredentialsError(
@@ -322,6 +323,8 @@ def write_json_atomic(path: Path, doc: dict[str, Any], mode: int = 0o600) -> Non
     target = path.resolve() if path.is_symlink() else path
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     data = (json.dumps(doc, indent="\t") + "\n").encode()
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix="." + target.name + ".", dir=target.parent)
     try:
         os.fchmod(fd, mode)
