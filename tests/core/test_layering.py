@@ -16,6 +16,7 @@ SRC = Path(forklift.__file__).parent
 # top-level package (or module) -> layer; higher numbers sit above lower ones
 LAYERS = {
     "errors": 0, "fsutil": 0, "oci": 0, "reference": 0, "store": 0, "layers": 0,
+    "copyrange": 0,
     "transports": 1, "runtime": 1, "dockerfile": 1,
     "build": 2, "registry": 2, "lint": 2, "analyze": 2, "sbom": 2, "scan": 2, "sign": 2,
     "cli": 3, "__main__": 3,

@@ -29,7 +29,14 @@ def _platform(value: str | None) -> Platform | None:
 @click.option("--platform", help="From a multi-platform image, copy this one (os/arch[/variant]).")
 @click.option("--all-platforms", is_flag=True, help="Copy every image of a multi-platform index.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-@click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, help="Blobs copied at once.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 32),
+    default=6,
+    show_default=True,
+    help="Blobs copied at once.",
+)
 @connection_options
 def copy(
     source: str,
