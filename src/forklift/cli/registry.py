@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from forklift.cli._policy import enforcer, policy_options
 from forklift.errors import UsageError
 
 if TYPE_CHECKING:
@@ -152,6 +153,7 @@ def push(
 @click.option("-q", "--quiet", is_flag=True, help="No progress; print only the digest.")
 @jobs_option(6)
 @connection_options
+@policy_options
 def pull(
     reference: str,
     platform: str | None,
@@ -161,6 +163,9 @@ def pull(
     insecure: tuple[str, ...],
     ca_bundle: str | None,
     timeout: float | None,
+    policy_file: str | None,
+    verify_policy: bool,
+    insecure_policy: bool,
 ) -> None:
     """Pull REFERENCE from its registry into the store, named REFERENCE.
 
@@ -172,6 +177,7 @@ def pull(
     from forklift.registry.client.images import pull_image
 
     _platform_choice(platform, all_platforms)
+    policy = enforcer(policy_file, verify_policy, insecure_policy)
     with make_progress(quiet) as progress:
         result = pull_image(
             reference.removeprefix("docker://"),
@@ -181,6 +187,7 @@ def pull(
             jobs=jobs,
             options=client_options(insecure, ca_bundle),
             timeout=timeout,
+            policy=policy,
         )
     if quiet:
         click.echo(str(result.digest))

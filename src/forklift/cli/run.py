@@ -11,6 +11,7 @@ from typing import NoReturn
 import click
 
 from forklift.cli._common import open_store, parse_size, print_json, print_table, time_ago
+from forklift.cli._policy import enforcer, policy_options
 from forklift.errors import ForkliftError, UsageError
 from forklift.runtime.containers import (
     ContainerRecord,
@@ -114,6 +115,7 @@ def _sigterm_as_interrupt(signum: int, frame: object) -> NoReturn:
     help="Seconds between forwarding SIGINT/SIGTERM and killing the container.",
 )
 @click.option("--runtime", help="OCI runtime: runc, crun or a path (default: runc, else crun).")
+@policy_options
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(
@@ -134,6 +136,9 @@ def run(
     read_only: bool,
     stop_timeout: float,
     runtime: str | None,
+    policy_file: str | None,
+    verify_policy: bool,
+    insecure_policy: bool,
     image: str,
     command: tuple[str, ...],
 ) -> None:
@@ -170,7 +175,14 @@ def run(
             read_only=read_only,
             group_add=group_add,
         )
-        outcome = Containers(open_store()).run(
+        store = open_store()
+        policy = enforcer(policy_file, verify_policy, insecure_policy)
+        if policy is not None:
+            stored = store.resolve(image)
+            from forklift.transports.layout import name_of
+
+            policy.check_stored(store, stored, name_of(image, stored.names))
+        outcome = Containers(store).run(
             image, options, stdin=INHERIT if (interactive or tty) else None
         )
     except ForkliftError as exc:

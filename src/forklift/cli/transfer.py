@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from forklift.cli._common import open_store
+from forklift.cli._policy import enforcer, policy_options
 from forklift.cli.progress import make_progress
 from forklift.cli.registry import client_options, connection_options
 from forklift.errors import InvalidInput, UsageError
@@ -37,7 +38,13 @@ def _platform(value: str | None) -> Platform | None:
     show_default=True,
     help="Blobs copied at once.",
 )
+@click.option(
+    "--no-referrers",
+    is_flag=True,
+    help="Leave signatures, attestations and SBOMs attached to the image behind.",
+)
 @connection_options
+@policy_options
 def copy(
     source: str,
     destination: str,
@@ -45,14 +52,20 @@ def copy(
     all_platforms: bool,
     quiet: bool,
     jobs: int,
+    no_referrers: bool,
     insecure: tuple[str, ...],
     ca_bundle: str | None,
     timeout: float | None,
+    policy_file: str | None,
+    verify_policy: bool,
+    insecure_policy: bool,
 ) -> None:
     """Copy an image between transports.
 
     Transports: NAME[:TAG] (the store), oci:DIR[:REF], oci-archive:FILE[:REF],
-    docker-archive:FILE[:NAME:TAG], docker://REGISTRY/REPO[:TAG].
+    docker-archive:FILE[:NAME:TAG], docker://REGISTRY/REPO[:TAG]. Signatures,
+    attestations and SBOMs attached to the image come along where the
+    destination can hold them (the store, oci:, docker://).
     """
     from forklift.transports.copy import copy as do_copy
 
@@ -75,7 +88,11 @@ def copy(
             jobs=jobs,
             source_options=registry if source.startswith("docker://") else None,
             destination_options=registry if destination.startswith("docker://") else None,
+            referrers=not no_referrers,
+            policy=enforcer(policy_file, verify_policy, insecure_policy),
         )
+    for note in result.attachments_left:
+        click.echo(f"Not copied: {note}", err=True)
     if not quiet:
         mounted = f", {result.blobs_mounted} mounted" if result.blobs_mounted else ""
         click.echo(

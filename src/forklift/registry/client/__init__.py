@@ -158,7 +158,7 @@ def __dir__() -> list[str]:
 # Modules that moved to forklift.transports.registry, importable under their old names.
 _MOVED = frozenset(
     {
-        "_httpx", "auth", "blob_locations", "challenge", "client", "concurrency",
+        "_httpx", "attachments", "auth", "blob_locations", "challenge", "client", "concurrency",
         "credentials", "download", "errors", "hosts", "options", "pagination",
         "retry", "session", "transport", "upload",
     }

@@ -33,12 +33,11 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from forklift.errors import DigestMismatch, InvalidInput, UsageError
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest, VerifyingReader
+from forklift.oci.referrers import Attachment
 from forklift.reference import Reference, parse_reference
 from forklift.store.store import Store
 from forklift.transports.base import ImageDestination, ImageSource
-
-if TYPE_CHECKING:
-    from forklift.transports.registry.upload import UploadSession
+from forklift.transports.registry import attachments as attached
 from forklift.transports.registry.auth import push_scope
 from forklift.transports.registry.blob_locations import BlobLocations
 from forklift.transports.registry.client import (
@@ -50,6 +49,9 @@ from forklift.transports.registry.client import (
 from forklift.transports.registry.credentials import Credentials, CredentialStore
 from forklift.transports.registry.options import ClientOptions
 from forklift.transports.registry.retry import Deadline
+
+if TYPE_CHECKING:
+    from forklift.transports.registry.upload import UploadSession
 
 
 class _RegistryBlobStream(VerifyingReader):
@@ -126,7 +128,10 @@ class RegistrySource(_Endpoint, ImageSource):
         ref = registry_reference(ref)
         super().__init__(ref, client, options, credentials, blob_locations, deadline)
         self.description = f"docker://{ref}"
+        self.reference = ref
         self._top: ManifestResponse | None = None
+        # manifests already fetched while listing attachments (read again by digest next)
+        self._fetched: dict[Digest, ManifestResponse] = {}
 
     def top(self) -> ManifestResponse:
         """The manifest (or index) ``ref`` names, fetched once and verified.
@@ -141,9 +146,23 @@ class RegistrySource(_Endpoint, ImageSource):
     def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
         if digest is None or (self._top is not None and digest == self._top.digest):
             got = self.top()
+        elif digest in self._fetched:
+            got = self._fetched[digest]
         else:
             got = self.client.get_manifest(self.repository, digest, deadline=self.deadline)
         return got.data, got.media_type
+
+    def list_attachments(
+        self, subject: Digest, *, tags: tuple[str, ...] | None = None
+    ) -> list[Attachment]:
+        return attached.list_attachments(
+            self.client,
+            self.repository,
+            subject,
+            tags=tags,
+            deadline=self.deadline,
+            fetched=self._fetched,
+        )
 
     def open_blob(self, desc: Descriptor) -> BinaryIO:
         reader = self.client.open_blob(
@@ -188,6 +207,7 @@ class RegistryDestination(_Endpoint, ImageDestination):
 
     supports_index = True
     requires_oci = False
+    supports_attachments = True
 
     def __init__(
         self,
@@ -306,6 +326,13 @@ class RegistryDestination(_Endpoint, ImageDestination):
             )
             return
         self._top = (raw, media_type)
+
+    def put_attachment(self, attachment: Attachment, raw: bytes) -> Attachment:
+        # pushed at once, before commit tags the image: a registry that wants images
+        # signed (forklift serve with a policy) finds the signature first
+        return attached.push_attachment(
+            self.client, self.repository, attachment, raw, deadline=self.deadline
+        )
 
     def commit(self) -> None:
         """Push the top-level manifest under the destination's tag (or digest)."""
