@@ -207,9 +207,11 @@ def import_(
     """Create an image from a root filesystem tarball (docker import). ROOTFS may be '-'."""
     from forklift.transports.rootfs import import_rootfs
 
-    apply_changes = None
+    change_fn = None
     if changes:
-        from forklift.build.metadata import apply_changes  # type: ignore[no-redef]
+        from forklift.build.metadata import apply_changes
+
+        change_fn = apply_changes
     names = (parse_reference(name),) if name else ()
     if rootfs != "-" and not Path(rootfs).exists():
         raise InvalidInput(f"{rootfs}: no such file")
@@ -218,7 +220,7 @@ def import_(
         rootfs,
         names,
         changes=changes,
-        apply_changes=apply_changes,
+        apply_changes=change_fn,
         message=message,
         platform=_platform(platform),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import threading
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, Self
 
 from forklift.copyrange import FileExtent
 from forklift.errors import UsageError
@@ -71,7 +71,7 @@ class ImageSource(abc.ABC):
     def close(self) -> None:
         """Release files and connections."""
 
-    def __enter__(self) -> ImageSource:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -149,7 +149,7 @@ class ImageDestination(abc.ABC):
     def close(self) -> None:
         """Release resources; an uncommitted destination is aborted."""
 
-    def __enter__(self) -> ImageDestination:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
