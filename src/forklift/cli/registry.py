@@ -210,7 +210,14 @@ def pull(
 @click.command()
 @click.argument("reference")
 @click.option("-n", "--page-size", type=click.IntRange(1), help="Ask for this many tags per page.")
-@click.option("--format", "fmt", type=click.Choice(["lines", "json"]), default="lines")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["lines", "json"]),
+    default="lines",
+    show_default=True,
+    help='lines: one tag per line; json: {"Repository", "Tags"}.',
+)
 @connection_options
 def tags(
     reference: str,
@@ -244,7 +251,13 @@ def tags(
 @click.command()
 @click.argument("registry")
 @click.option("-n", "--page-size", type=click.IntRange(1), help="Ask for this many names per page.")
-@click.option("--format", "fmt", type=click.Choice(["lines", "json"]), default="lines")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["lines", "json"]),
+    default="lines",
+    help="One name per line, or a JSON object {Repositories}.",
+)
 @connection_options
 def catalog(
     registry: str,

@@ -485,7 +485,7 @@ class Snapshotter:
         except (ValueError, KeyError, TypeError, ForkliftError) as exc:
             raise StoreError(f"snapshot metadata {directory / META} is damaged: {exc}") from None
 
-    def list(self) -> list[Snapshot]:
+    def list_snapshots(self) -> list[Snapshot]:
         """Every snapshot, in no particular order."""
         out = []
         if self.root.is_dir():
