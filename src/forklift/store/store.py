@@ -29,9 +29,7 @@ import importlib
 import logging
 import os
 import re
-import shutil
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -567,6 +565,8 @@ class Store:
                 if not dry_run:
                     path.unlink()
             if not dry_run:
+                import shutil
+
                 if dangling or orphans:
                     self.layout.write_index(entries)
                 if cache:
@@ -603,6 +603,9 @@ class Store:
                 if got != digest:
                     return name, "corrupt", f"content hashes to {got}", h.size
                 return name, "ok", None, h.size
+
+            # imported here: only fsck needs a pool (start-up time of every other verb)
+            from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
                 results = list(pool.map(check, files))

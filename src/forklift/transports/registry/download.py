@@ -15,9 +15,9 @@ import httpx
 
 from forklift.errors import DigestMismatch, RegistryError, SizeMismatch, TransportError
 from forklift.oci.digest import Digest, Hasher
-from forklift.registry.client.auth import pull_scope
-from forklift.registry.client.retry import Backoff, Deadline
-from forklift.registry.client.session import Session
+from forklift.transports.registry.auth import pull_scope
+from forklift.transports.registry.retry import Backoff, Deadline
+from forklift.transports.registry.session import Session
 
 _CONTENT_RANGE = re.compile(r"^bytes\s+(\d+)-(\d+)/(\d+|\*)$")
 

@@ -21,16 +21,13 @@ import contextlib
 import fcntl
 import json
 import os
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from forklift.errors import ForkliftError, InvalidInput, Location, ParseError
-from forklift.registry.client.hosts import credential_key, normalize_registry
+from forklift.transports.registry.hosts import credential_key, normalize_registry
 
 HELPER_PREFIX = "docker-credential-"
 # docker's marker for "the secret is an identity (refresh) token, not a password"
@@ -101,6 +98,8 @@ def _load_json(path: Path) -> dict[str, Any] | None:
         raise ParseError(
             f"invalid JSON: {exc.msg}", location=Location(str(path), exc.lineno, exc.colno)
         ) from None
+    except RecursionError:
+        raise InvalidInput(f"{path}: JSON nested too deeply") from None
     if not isinstance(doc, dict):
         raise InvalidInput(f"{path}: expected a JSON object at the top level")
     return doc
@@ -195,6 +194,10 @@ def _find_helper(doc: dict[str, Any], registry: str, path: Path) -> str | None:
 
 
 def _run_helper(name: str, action: str, stdin: str, configured_in: str) -> str:
+    # imported here: only credential helpers need them (start-up time)
+    import shutil
+    import subprocess
+
     exe = shutil.which(HELPER_PREFIX + name)
     if exe is None:
         raise CredentialsError(
@@ -249,7 +252,7 @@ def helper_get(name: str, server_url: str, configured_in: str = "") -> Credentia
         ) from None
     try:
         doc = json.loads(out)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise CredentialsError(
             f"credential helper {HELPER_PREFIX}{name} get returned invalid JSON"
         ) from None
@@ -320,6 +323,8 @@ def write_json_atomic(path: Path, doc: dict[str, Any], mode: int = 0o600) -> Non
     target = path.resolve() if path.is_symlink() else path
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     data = (json.dumps(doc, indent="\t") + "\n").encode()
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix="." + target.name + ".", dir=target.parent)
     try:
         os.fchmod(fd, mode)

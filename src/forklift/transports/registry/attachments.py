@@ -28,9 +28,9 @@ from forklift.oci.referrers import (
     describe_manifest,
     merge_tag_manifests,
 )
-from forklift.registry.client.client import ManifestResponse, RegistryClient
-from forklift.registry.client.errors import RegistryStatusError
-from forklift.registry.client.retry import Deadline
+from forklift.transports.registry.client import ManifestResponse, RegistryClient
+from forklift.transports.registry.errors import RegistryStatusError
+from forklift.transports.registry.retry import Deadline
 
 # what a tag-layout manifest may be (cosign writes OCI; older tools Docker schema 2)
 _TAG_LAYOUT_ACCEPT = (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST)

@@ -1,4 +1,4 @@
-"""Bounded concurrency for blob transfers (default 4 at once, as docker and skopeo do)."""
+"""Bounded concurrency for blob transfers (default 4 at once; pulls use 6, as skopeo does)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from forklift.registry.client.hosts import is_local, matches_insecure
+from forklift.transports.registry.hosts import is_local, matches_insecure
 
 MiB = 1024 * 1024
 
@@ -22,7 +22,7 @@ def _env_insecure() -> frozenset[str]:
 
 @dataclass(frozen=True)
 class ClientOptions:
-    """How a :class:`~forklift.registry.client.RegistryClient` talks to registries.
+    """How a :class:`~forklift.transports.registry.client.RegistryClient` talks to registries.
 
     ``insecure_registries`` lists hosts (``host:port``, ``host`` or CIDR
     ranges) that may be reached over plain HTTP or unverified TLS; loopback

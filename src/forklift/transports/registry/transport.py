@@ -10,7 +10,7 @@ writes one. Together with the one copy engine
   :meth:`RegistryDestination.reuse_blob` first, which sends a ``HEAD`` and
   then tries a cross-repository mount, from the source repository when the
   copy stays within one registry, else from repositories remembered to hold
-  the blob (:class:`~forklift.registry.client.BlobLocations`);
+  the blob (:class:`~forklift.transports.registry.blob_locations.BlobLocations`);
 * manifests of an index's images are pushed by digest as the engine copies
   them, and the top-level manifest by tag only on :meth:`commit`, so a tag
   never points at something incomplete;
@@ -19,6 +19,7 @@ writes one. Together with the one copy engine
 
 ``forklift.transports.names`` imports this module when a name starts with
 ``docker://`` and calls :func:`open_source` / :func:`open_destination`.
+:mod:`forklift.registry.client.images` builds pull and push on the two classes.
 """
 
 from __future__ import annotations
@@ -27,28 +28,30 @@ import contextlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from forklift.errors import DigestMismatch, InvalidInput, UsageError
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest, VerifyingReader
 from forklift.oci.referrers import Attachment
 from forklift.reference import Reference, parse_reference
-from forklift.registry.client import attachments as attached
-from forklift.registry.client.auth import push_scope
-from forklift.registry.client.blob_locations import BlobLocations
-from forklift.registry.client.client import (
+from forklift.store.store import Store
+from forklift.transports.base import ImageDestination, ImageSource
+from forklift.transports.registry import attachments as attached
+from forklift.transports.registry.auth import push_scope
+from forklift.transports.registry.blob_locations import BlobLocations
+from forklift.transports.registry.client import (
     BlobPush,
     ManifestResponse,
     PushedManifest,
     RegistryClient,
 )
-from forklift.registry.client.credentials import Credentials, CredentialStore
-from forklift.registry.client.options import ClientOptions
-from forklift.registry.client.retry import Deadline
-from forklift.registry.client.upload import UploadSession
-from forklift.store.store import Store
-from forklift.transports.base import ImageDestination, ImageSource
+from forklift.transports.registry.credentials import Credentials, CredentialStore
+from forklift.transports.registry.options import ClientOptions
+from forklift.transports.registry.retry import Deadline
+
+if TYPE_CHECKING:
+    from forklift.transports.registry.upload import UploadSession
 
 
 class _RegistryBlobStream(VerifyingReader):
@@ -225,6 +228,10 @@ class RegistryDestination(_Endpoint, ImageDestination):
         # the source's local files of blobs to upload (re-read only to resume an upload)
         self._local_files: dict[Digest, Path] = {}
         self._top: tuple[bytes, str] | None = None
+        # manifests found in the repository already (has_image), and the one the
+        # destination's tag (or digest) names there when it is the one being pushed
+        self._present: set[Digest] = set()
+        self._in_place: Digest | None = None
         #: the top-level manifest as pushed by :meth:`commit`
         self.pushed: PushedManifest | None = None
         #: how each blob got there: "exists", "mounted from REPO" or "uploaded"
@@ -232,6 +239,26 @@ class RegistryDestination(_Endpoint, ImageDestination):
 
     def has_blob(self, desc: Descriptor) -> bool:
         return self.client.has_blob(self.repository, desc.digest, deadline=self.deadline)
+
+    def has_image(self, digest: Digest, *, top_level: bool) -> bool:
+        """One ``HEAD`` of the manifest (by the destination's tag for the top level).
+
+        A registry stores a manifest only once the blobs it refers to are in the
+        repository (distribution checks them on PUT), so a manifest found here
+        brings its blobs, as go-containerregistry's ``remote.Write`` assumes too.
+        """
+        if top_level:
+            target: str | Digest = self.ref.digest or self.ref.tag or "latest"
+        else:
+            target = digest
+        head = self.client.head_manifest(self.repository, target, deadline=self.deadline)
+        if head is None or head.digest != digest:
+            return False
+        with self._lock:
+            self._present.add(digest)
+            if top_level:
+                self._in_place = digest
+        return True
 
     def reuse_blob(self, desc: Descriptor, source: ImageSource) -> str | None:
         mount_from: tuple[str, ...] = ()
@@ -290,9 +317,12 @@ class RegistryDestination(_Endpoint, ImageDestination):
         names: tuple[Reference, ...] | None = None,
     ) -> None:
         if not top_level:
+            digest = Digest.of(raw)
+            if digest in self._present or self._in_place is not None:
+                return  # there already (an index in place brings its images)
             # an index's image: by digest, before the index that refers to it
             self.client.put_manifest(
-                self.repository, Digest.of(raw), raw, media_type, deadline=self.deadline
+                self.repository, digest, raw, media_type, deadline=self.deadline
             )
             return
         self._top = (raw, media_type)
@@ -319,9 +349,14 @@ class RegistryDestination(_Endpoint, ImageDestination):
             target: str | Digest = digest
         else:
             target = self.ref.tag or "latest"
-        self.pushed = self.client.put_manifest(
-            self.repository, target, raw, media_type, deadline=self.deadline
-        )
+            digest = Digest.of(raw)
+        if digest == self._in_place:
+            # the tag names this very manifest already: nothing to change
+            self.pushed = PushedManifest(digest, None, False)
+        else:
+            self.pushed = self.client.put_manifest(
+                self.repository, target, raw, media_type, deadline=self.deadline
+            )
         self._top = None
 
     def abort(self) -> None:

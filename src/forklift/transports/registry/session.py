@@ -8,14 +8,27 @@ which
   HTTPS without verification falling back to plain HTTP, as docker does;
 * adds the ``Authorization`` the registry's challenge asks for, and on a 401
   learns the challenge, refreshes the token once and retries;
-* retries 5xx answers and connection errors with exponential backoff, and 429
-  after ``Retry-After``;
+* retries what another attempt can get past (5xx answers, connections reset
+  or cut mid-answer) with exponential backoff, and 429 after ``Retry-After``;
+  a name that does not resolve, a refused connection or a TLS failure fails at
+  once;
 * turns any other unexpected status into a one-line error.
+
+Credentials stay with the registry's origin: ``Authorization`` goes only to
+the scheme, host and port the ping chose. A URL the registry hands out
+(an upload ``Location``, a redirect to a CDN, a ``Link`` to the next page) on
+another origin is requested without it, and a 401 from there teaches the
+client nothing. An httpx request hook enforces this for every request and
+every redirect hop. Token services get stored credentials only over HTTPS,
+on the registry's own host, or on a host the user listed as insecure (see
+:meth:`Session.may_send_credentials`).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Collection
@@ -27,19 +40,28 @@ from urllib.parse import urljoin
 import httpx
 
 from forklift.errors import TransportError, UsageError
-from forklift.registry.client.auth import Authenticator, merge_scopes
-from forklift.registry.client.credentials import Credentials, CredentialStore
-from forklift.registry.client.errors import (
+from forklift.transports.registry.auth import Authenticator, merge_scopes
+from forklift.transports.registry.credentials import Credentials, CredentialStore
+from forklift.transports.registry.errors import (
     ERROR_BODY_LIMIT,
     AuthenticationRequired,
     Denied,
     RateLimited,
+    Unreachable,
     error_for_status,
     summary,
 )
-from forklift.registry.client.hosts import api_host, normalize_registry
-from forklift.registry.client.options import ClientOptions
-from forklift.registry.client.retry import Backoff, Deadline, parse_retry_after
+from forklift.transports.registry.hosts import (
+    Origin,
+    api_host,
+    matches_insecure,
+    normalize_registry,
+    origin_host_port,
+    split_host_port,
+    url_origin,
+)
+from forklift.transports.registry.options import ClientOptions
+from forklift.transports.registry.retry import Backoff, Deadline, parse_retry_after
 
 log = logging.getLogger("forklift.registry.client")
 
@@ -89,6 +111,52 @@ def _ssl_context(options: ClientOptions, host: str) -> ssl.SSLContext:
     return ctx
 
 
+# A request extension naming the one origin a request's Authorization may go to
+# (token requests: the realm); without it, the registry's own origin.
+CREDENTIALS_ORIGIN = "forklift.credentials_origin"
+
+# errnos of a connection that was there and broke: another attempt can succeed
+_TRANSIENT_ERRNOS = frozenset({errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE})
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(out) < 16:
+        out.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    return out
+
+
+def _name_not_resolved(exc: BaseException) -> bool:
+    return any(isinstance(e, socket.gaierror) for e in _causes(exc))
+
+
+def worth_retrying(exc: httpx.TransportError) -> bool:
+    """True for connection trouble another attempt can get past.
+
+    Resets, connections closed mid-answer and read/write timeouts can heal;
+    a name that does not resolve, a refused or unroutable connection, a TLS
+    failure or an unsupported URL will fail the same way again, so they are
+    reported at once (docker and skopeo spend 10-15 s retrying them).
+    """
+    if isinstance(exc, httpx.ConnectError):
+        # a reset during the TCP or TLS handshake is transient; refused is not
+        return any(
+            isinstance(e, OSError)
+            and not isinstance(e, ssl.SSLError)
+            and e.errno in _TRANSIENT_ERRNOS
+            for e in _causes(exc)
+        )
+    final = (
+        httpx.ConnectTimeout,
+        httpx.UnsupportedProtocol,
+        httpx.ProxyError,
+        httpx.LocalProtocolError,
+    )
+    return not isinstance(exc, final)
+
+
 def _is_tls_failure(exc: BaseException) -> bool:
     seen: BaseException | None = exc
     while seen is not None:
@@ -96,6 +164,23 @@ def _is_tls_failure(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return "ssl" in str(exc).lower() or "certificate" in str(exc).lower()
+
+
+# Bytes httpcore asks the socket for per read: 64 KiB by default, which makes a
+# 340 MB pull about 5,000 trips through h11, httpcore, httpx and the verifying
+# reader, each taking the GIL; 1 MiB reads take what the socket holds (often
+# more than 64 KiB once the other transfers had their turn) in one trip.
+READ_SIZE = 1 << 20
+
+
+def _larger_reads() -> None:
+    """Raise httpcore's per-read size (a class attribute of its HTTP/1.1 connection)."""
+    try:
+        from httpcore._sync.http11 import HTTP11Connection
+    except ImportError:  # another httpcore layout: keep its default
+        return
+    if getattr(HTTP11Connection, "READ_NUM_BYTES", READ_SIZE) < READ_SIZE:
+        HTTP11Connection.READ_NUM_BYTES = READ_SIZE
 
 
 @dataclass(frozen=True)
@@ -141,7 +226,11 @@ class Session:
             ),
             headers={"User-Agent": o.user_agent},
             follow_redirects=False,
+            event_hooks={"request": [self._keep_credentials_home]},
         )
+        _larger_reads()
+        # clients for token services on other hosts, each verifying TLS as that host needs
+        self._other_http: dict[str, httpx.Client] = {}
         self._backoff = Backoff(o.backoff_base, o.backoff_max)
         if isinstance(credentials, Credentials):
             fixed = credentials
@@ -149,13 +238,19 @@ class Session:
         else:
             store = credentials or CredentialStore()
             provider = lambda: store.get(self.registry)  # noqa: E731
-        self.auth = Authenticator(self.registry, self._send_plain, provider)
+        self.auth = Authenticator(
+            self.registry, self._send_plain, provider, may_send=self.may_send_credentials
+        )
         self._base_url: str | None = None
+        self._origin: Origin | None = None
         self._ping: PingResult | None = None
         self._ping_lock = threading.Lock()
 
     def close(self) -> None:
         self.http.close()
+        for other in self._other_http.values():
+            other.close()
+        self._other_http.clear()
 
     def deadline(self, deadline: Deadline | None = None) -> Deadline:
         """``deadline``, or a new one from ``options.operation_timeout``."""
@@ -192,6 +287,8 @@ class Session:
                     )
                 except TransportError as exc:
                     last_error = exc
+                    if exc.__cause__ is not None and _name_not_resolved(exc.__cause__):
+                        break  # plain HTTP will not resolve the name either
                     continue
                 body = _read_limited(resp)
                 version = resp.headers.get("docker-distribution-api-version")
@@ -214,6 +311,7 @@ class Session:
                         not_found=f"{self.registry} does not serve the registry API (/v2/ is 404)",
                     )
                 self._base_url = base
+                self._origin = url_origin(base)
                 self._ping = PingResult(base, scheme, version)
                 log.debug("registry %s at %s (auth %s)", self.registry, base, scheme)
                 return self._ping
@@ -230,6 +328,82 @@ class Session:
     def url(self, path_or_url: str) -> str:
         """An absolute URL for an API path (``/v2/...``) or a registry-given Location."""
         return urljoin(self.base_url + "/", path_or_url)
+
+    @staticmethod
+    def follow(resp: httpx.Response, location: str) -> str:
+        """A ``Location`` or ``Link`` target of ``resp``, absolute against the URL that
+        answered (RFC 9110), which is not always the registry's."""
+        return urljoin(str(resp.url), location)
+
+    # -- where credentials may go ---------------------------------------------------
+
+    def is_registry_url(self, url: str | httpx.URL) -> bool:
+        """True if ``url`` is on the registry's own origin (scheme, host and port)."""
+        return self._origin is not None and url_origin(str(url)) == self._origin
+
+    def _keep_credentials_home(self, request: httpx.Request) -> None:
+        """httpx request hook: drop an ``Authorization`` bound for another origin.
+
+        Runs for every request this session's pool sends, redirect hops
+        included, so no code path can hand the registry's credentials to a
+        host the registry pointed at.
+        """
+        if "authorization" not in request.headers:
+            return
+        allowed = request.extensions.get(CREDENTIALS_ORIGIN, self._origin)
+        if allowed is None or url_origin(str(request.url)) != allowed:
+            del request.headers["authorization"]
+            log.debug("not sending credentials to %s (not %s)", request.url.host, self.registry)
+
+    def may_send_credentials(self, realm: str) -> bool:
+        """True if stored credentials may go to the token service at ``realm``.
+
+        Over HTTPS, yes (the service proves who it is; a different host is
+        normal: Docker Hub's is ``auth.docker.io``). Over plain HTTP only to
+        the registry's own host when the registry itself is spoken to over
+        plain HTTP, or to a host the user listed as insecure: a registry must
+        not be able to send a password in clear text to a host of its choice.
+        """
+        origin = url_origin(realm)
+        if origin is None:
+            return False
+        scheme, host, _ = origin
+        if scheme == "https":
+            return True
+        own = self._origin
+        if own is not None and own[0] == "http" and own[1] == host:
+            return True
+        return matches_insecure(origin_host_port(origin), self.options.insecure_registries)
+
+    def _client_for(self, url: str) -> httpx.Client:
+        """The pool to reach ``url``: the registry's, or one verifying TLS for another host.
+
+        An insecure registry's pool does not verify certificates; a token
+        service on another host is verified unless that host is insecure too.
+        """
+        origin = url_origin(url)
+        own_host = split_host_port(self.host)[0].lower()
+        if origin is None or origin[1] == own_host:
+            return self.http
+        key = origin_host_port(origin)
+        with self._ping_lock:
+            client = self._other_http.get(key)
+            if client is None:
+                o = self.options
+                verify: ssl.SSLContext | bool = (
+                    False
+                    if o.is_insecure(key)
+                    else _ssl_context(o, key.removesuffix(":443") if origin[0] == "https" else key)
+                )
+                client = httpx.Client(
+                    verify=verify,
+                    timeout=httpx.Timeout(o.read_timeout, connect=o.connect_timeout),
+                    headers={"User-Agent": o.user_agent},
+                    follow_redirects=False,
+                    event_hooks={"request": [self._keep_credentials_home]},
+                )
+                self._other_http[key] = client
+        return client
 
     # -- sending ---------------------------------------------------------------------
 
@@ -260,23 +434,27 @@ class Session:
         failure fail at once (the caller falls back to plain HTTP).
         """
         attempt = 0
+        http = self._client_for(url)
+        # the caller (the Authenticator) decided these credentials may go to this URL
+        extensions = {CREDENTIALS_ORIGIN: url_origin(url)} if headers else None
         while True:
             deadline.check(what)
             try:
-                req = self.http.build_request(
+                req = http.build_request(
                     method,
                     url,
                     headers=headers,
                     params=tuple(params) if params else None,
                     data=data,
                     timeout=self._timeout(deadline),
+                    extensions=extensions,
                 )
-                resp = self.http.send(req, stream=True)
+                resp = http.send(req, stream=True)
             except httpx.TransportError as exc:
                 if tls_probe and (_is_tls_failure(exc) or isinstance(exc, httpx.ConnectError)):
-                    raise TransportError(f"cannot reach {url} ({what}): {exc}") from None
+                    raise self._network_error(exc, what, url) from exc
                 attempt += 1
-                if attempt >= self.options.max_attempts:
+                if not worth_retrying(exc) or attempt >= self.options.max_attempts:
                     raise self._network_error(exc, what, url) from None
                 self._pause(attempt, None, what, deadline)
                 continue
@@ -299,14 +477,18 @@ class Session:
         deadline.sleep(wait, what)
 
     def _network_error(self, exc: httpx.TransportError, what: str, url: str) -> TransportError:
+        final = not worth_retrying(exc)
+        kind = Unreachable if final else TransportError
         if isinstance(exc, httpx.ConnectError) and _is_tls_failure(exc):
-            return TransportError(
+            return kind(
                 f"TLS error talking to {self.registry} ({what}): {exc}",
                 hint="pass a CA bundle for this registry, or list it as insecure if it is yours",
             )
         if isinstance(exc, httpx.TimeoutException):
-            return TransportError(f"{self.registry}: {what} timed out ({type(exc).__name__})")
-        return TransportError(f"cannot reach {self.registry} ({what}): {exc or type(exc).__name__}")
+            return kind(f"{self.registry}: {what} timed out ({type(exc).__name__})")
+        if isinstance(exc, httpx.UnsupportedProtocol):
+            return kind(f"{self.registry}: {what}: cannot fetch {url}: {exc}")
+        return kind(f"cannot reach {self.registry} ({what}): {exc or type(exc).__name__}")
 
     def request(
         self,
@@ -344,10 +526,12 @@ class Session:
         attempt = 0
         auth_retried = False
         wanted = tuple(scopes)
+        # a Location, redirect or Link on another origin gets no credentials
+        own = self.is_registry_url(url)
         while True:
             deadline.check(what)
             send_headers = dict(headers or {})
-            authorization = self.auth.authorization(wanted, deadline)
+            authorization = self.auth.authorization(wanted, deadline) if own else None
             if authorization:
                 send_headers["Authorization"] = authorization
             try:
@@ -361,7 +545,7 @@ class Session:
                 resp = self.http.send(req, stream=True, follow_redirects=follow_redirects)
             except httpx.TransportError as exc:
                 attempt += 1
-                if not retry or attempt >= self.options.max_attempts:
+                if not retry or not worth_retrying(exc) or attempt >= self.options.max_attempts:
                     raise self._network_error(exc, what, url) from None
                 log.debug("%s: %s; retrying", what, exc)
                 self._pause(attempt, None, what, deadline)
@@ -375,14 +559,19 @@ class Session:
                     except httpx.TransportError as exc:
                         resp.close()
                         attempt += 1
-                        if not retry or attempt >= self.options.max_attempts:
+                        if (
+                            not retry
+                            or not worth_retrying(exc)
+                            or attempt >= self.options.max_attempts
+                        ):
                             raise self._network_error(exc, what, url) from None
                         self._pause(attempt, None, what, deadline)
                         continue
                     finally:
                         resp.close()
                 return resp
-            if status == 401 and not auth_retried:
+            # (a 401 from another origin says nothing about the registry's auth)
+            if status == 401 and not auth_retried and own and self.is_registry_url(resp.url):
                 challenge_before = self.auth.challenge
                 body_bytes = _read_limited(resp)
                 if self.auth.learn(resp.headers):

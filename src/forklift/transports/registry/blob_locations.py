@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import sqlite3
 
 log = logging.getLogger("forklift.registry.client")
 
@@ -35,6 +38,12 @@ CREATE TABLE IF NOT EXISTS blob_locations (
     PRIMARY KEY (registry, digest, repository)
 ) WITHOUT ROWID;
 """
+
+
+def _sqlite3() -> Any:
+    import sqlite3
+
+    return sqlite3
 
 
 def forklift_home() -> Path:
@@ -65,6 +74,8 @@ class BlobLocations:
     def _connect(self) -> sqlite3.Connection | None:
         if self._conn is not None or self._broken:
             return self._conn
+        import sqlite3  # on first use: many runs never touch the cache (start-up time)
+
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
@@ -113,7 +124,7 @@ class BlobLocations:
                     [(r[0], r[1], r[0], r[1], MAX_PER_BLOB) for r in rows],
                 )
                 conn.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except _sqlite3().Error as exc:
                 self._rollback(conn)
                 log.warning("blob location cache %s: %s", self.path, exc)
 
@@ -129,7 +140,7 @@ class BlobLocations:
                     "AND repository = ?",
                     (registry, str(digest), repository),
                 )
-            except sqlite3.Error as exc:
+            except _sqlite3().Error as exc:
                 log.warning("blob location cache %s: %s", self.path, exc)
 
     def repositories(self, registry: str, digest: str, *, exclude: str | None = None) -> list[str]:
@@ -144,7 +155,7 @@ class BlobLocations:
                     "AND seen > ? ORDER BY seen DESC",
                     (registry, str(digest), time.time() - MAX_AGE),
                 ).fetchall()
-            except sqlite3.Error as exc:
+            except _sqlite3().Error as exc:
                 log.warning("blob location cache %s: %s", self.path, exc)
                 return []
         return [r[0] for r in rows if r[0] != exclude]
@@ -153,5 +164,5 @@ class BlobLocations:
     def _rollback(conn: sqlite3.Connection) -> None:
         try:
             conn.execute("ROLLBACK")
-        except sqlite3.Error:
+        except _sqlite3().Error:
             pass

@@ -29,10 +29,10 @@ from forklift.errors import (
     TransportError,
 )
 from forklift.oci.digest import Digest
-from forklift.registry.client.auth import pull_scope, push_scope
-from forklift.registry.client.errors import RegistryStatusError, ServerError
-from forklift.registry.client.retry import Backoff, Deadline
-from forklift.registry.client.session import Session
+from forklift.transports.registry.auth import pull_scope, push_scope
+from forklift.transports.registry.errors import RegistryStatusError, ServerError, Unreachable
+from forklift.transports.registry.retry import Backoff, Deadline
+from forklift.transports.registry.session import Session
 
 PIECE = 1024 * 1024
 _RANGE = re.compile(r"^(?:bytes=)?(\d+)-(\d+)$")
@@ -72,7 +72,7 @@ def _location(session: Session, resp: httpx.Response) -> str:
         raise RegistryError(
             f"{session.registry}: the registry answered {resp.status_code} without a Location"
         )
-    return session.url(location)
+    return session.follow(resp, location)
 
 
 Reopen = Callable[[int], BinaryIO]
@@ -277,8 +277,9 @@ def _put_final(
 
 
 def _retryable(exc: ForkliftError) -> bool:
-    """Connection trouble and server errors are worth a resume; auth and 4xx are not."""
-    if isinstance(exc, TransportError) and not isinstance(exc, RegistryError):
+    """Broken connections and server errors are worth a resume; an unreachable
+    registry, auth and 4xx are not."""
+    if isinstance(exc, TransportError) and not isinstance(exc, RegistryError | Unreachable):
         return True
     return isinstance(exc, ServerError)
 
@@ -357,7 +358,7 @@ def _status(
         deadline=deadline,
     )
     new_location = (
-        session.url(resp.headers["location"]) if resp.headers.get("location") else location
+        session.follow(resp, resp.headers["location"]) if resp.headers.get("location") else location
     )
     m = _RANGE.match(resp.headers.get("range", "").strip())
     if m is None:

@@ -2,7 +2,7 @@
 
 One client talks to one registry (``docker.io``, ``localhost:5000``...) and
 is safe to share between threads: drive blob transfers from a thread pool
-(:func:`~forklift.registry.client.concurrency.bounded_map`). Everything it
+(:func:`~forklift.transports.registry.concurrency.bounded_map`). Everything it
 downloads is checked against its digest; everything it uploads is checked by
 the registry.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import httpx
 
@@ -32,15 +32,18 @@ from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest
 from forklift.oci.manifest import ImageIndex, Manifest, detect_media_type, parse_manifest
 from forklift.reference import Reference
-from forklift.registry.client import download, upload
-from forklift.registry.client.auth import CATALOG_SCOPE, pull_scope, push_scope
-from forklift.registry.client.blob_locations import BlobLocations
-from forklift.registry.client.credentials import Credentials, CredentialStore
-from forklift.registry.client.errors import AuthenticationRequired, Denied, RegistryStatusError
-from forklift.registry.client.options import ClientOptions
-from forklift.registry.client.pagination import next_link
-from forklift.registry.client.retry import Deadline
-from forklift.registry.client.session import PingResult, Session
+from forklift.transports.registry import download
+from forklift.transports.registry.auth import CATALOG_SCOPE, pull_scope, push_scope
+from forklift.transports.registry.blob_locations import BlobLocations
+from forklift.transports.registry.credentials import Credentials, CredentialStore
+from forklift.transports.registry.errors import AuthenticationRequired, Denied, RegistryStatusError
+from forklift.transports.registry.options import ClientOptions
+from forklift.transports.registry.retry import Deadline
+from forklift.transports.registry.session import PingResult, Session
+
+if TYPE_CHECKING:
+    # imported where used: a pull or a re-push never uploads (start-up time)
+    from forklift.transports.registry import upload
 
 # What forklift accepts when fetching a manifest: every OCI and Docker schema 2 type.
 MANIFEST_ACCEPT = (mt.OCI_MANIFEST, mt.OCI_INDEX, mt.DOCKER_MANIFEST, mt.DOCKER_MANIFEST_LIST)
@@ -369,7 +372,9 @@ class RegistryClient:
         self.blob_locations.remember(self.registry, repository, [str(digest)])
         location = resp.headers.get("location")
         return PushedManifest(
-            digest, self.session.url(location) if location else None, "oci-subject" in resp.headers
+            digest,
+            self.session.follow(resp, location) if location else None,
+            "oci-subject" in resp.headers,
         )
 
     def delete_manifest(
@@ -479,10 +484,12 @@ class RegistryClient:
             for item in items or ():
                 if isinstance(item, str):
                     yield item
+            from forklift.transports.registry.pagination import next_link
+
             link = next_link(resp.headers.get_list("link"))
             if not link:
                 return
-            url = self.session.url(link)
+            url = self.session.follow(resp, link)
             if url in seen:
                 return  # a registry that links a page to itself would loop forever
             seen.add(url)
@@ -735,6 +742,8 @@ class RegistryClient:
         (a local file): a ``reader`` that cannot seek is then streamed, and
         only what a broken connection lost is read again, through it.
         """
+        from forklift.transports.registry import upload
+
         upload.upload_blob(
             self.session,
             repository,
@@ -778,7 +787,9 @@ class RegistryClient:
         location = resp.headers.get("location")
         if not location:
             raise RegistryError(f"{self.registry}: mount fell back to an upload without a Location")
-        return upload.UploadSession(self.session.url(location), upload.min_chunk(resp))
+        from forklift.transports.registry import upload
+
+        return upload.UploadSession(self.session.follow(resp, location), upload.min_chunk(resp))
 
     def reuse_blob(
         self,

@@ -12,10 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from forklift.errors import InvalidInput, NotFound, RegistryError
+from forklift.errors import InvalidInput, NotFound, RegistryError, TransportError
 from forklift.oci import canonical
 
 ERROR_BODY_LIMIT = 64 * 1024
+
+
+class Unreachable(TransportError):
+    """The registry could not be reached at all: its name does not resolve, the
+    connection was refused, TLS failed. Another attempt would fail the same way,
+    so nothing retries it."""
 
 
 class RegistryStatusError(RegistryError):

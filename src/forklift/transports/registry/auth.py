@@ -17,16 +17,18 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
 from forklift.errors import ForkliftError, InvalidInput, RegistryError
 from forklift.oci import canonical
-from forklift.registry.client.challenge import Challenge, parse_challenges
-from forklift.registry.client.credentials import Credentials
-from forklift.registry.client.errors import AuthenticationRequired, Denied, summary
-from forklift.registry.client.retry import Deadline
+from forklift.transports.registry.credentials import Credentials
+from forklift.transports.registry.errors import AuthenticationRequired, Denied, summary
+from forklift.transports.registry.retry import Deadline
+
+if TYPE_CHECKING:
+    from forklift.transports.registry.challenge import Challenge
 
 DEFAULT_TOKEN_LIFETIME = 60.0
 CLIENT_ID = "forklift"
@@ -136,9 +138,13 @@ class Authenticator:
         registry: str,
         send: RawSender,
         credentials: Callable[[], Credentials | None],
+        *,
+        may_send: Callable[[str], bool] | None = None,
     ) -> None:
         self.registry = registry
         self._send = send
+        # whether stored credentials may go to a token realm (Session.may_send_credentials)
+        self._may_send = may_send or (lambda realm: True)
         self._credentials_fn = credentials
         self._credentials: Credentials | None = None
         self._credentials_loaded = False
@@ -170,6 +176,9 @@ class Authenticator:
 
     def learn(self, headers: httpx.Headers) -> bool:
         """Remember the challenge in a 401's headers; True if it is one forklift can answer."""
+        # imported here: a registry that never asks for credentials never needs it
+        from forklift.transports.registry.challenge import parse_challenges
+
         challenges = parse_challenges(headers.get_list("www-authenticate"))
         chosen = next((c for c in challenges if c.scheme == "bearer" and c.realm), None)
         if chosen is None:
@@ -238,6 +247,17 @@ class Authenticator:
         assert challenge is not None and challenge.realm
         creds = self.credentials()
         realm = challenge.realm
+        if not realm.lower().startswith(("https://", "http://")):
+            raise RegistryError(
+                f"{self.registry} names a token service forklift cannot use: {realm!r}"
+            )
+        if creds is not None and not creds.is_empty and not self._may_send(realm):
+            raise AuthenticationRequired(
+                f"refusing to send the credentials for {self.registry} to the token service "
+                f"at {realm}: plain HTTP to another host",
+                hint="a token service on another host must use HTTPS; if you trust this one, "
+                "list its host:port as an insecure registry",
+            )
         if creds is not None and creds.identity_token:
             resp = self._post_token(realm, challenge, scopes, creds, deadline, offline)
             if resp.status_code in (404, 405) and creds.username and creds.password:

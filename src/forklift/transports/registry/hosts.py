@@ -105,3 +105,32 @@ def matches_insecure(registry: str, insecure: frozenset[str]) -> bool:
             except ValueError:
                 continue
     return False
+
+
+Origin = tuple[str, str, int]
+
+
+def url_origin(url: str) -> Origin | None:
+    """``(scheme, host, port)`` of an absolute http(s) URL, default ports filled in.
+
+    Two URLs with the same origin reach the same server the same way; anything
+    else (another host, another port, plain HTTP instead of HTTPS) is another
+    party. None for URLs that are not absolute http(s) URLs.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    if port is None:
+        port = 443 if scheme == "https" else 80
+    return scheme, parts.hostname.lower(), port
+
+
+def origin_host_port(origin: Origin) -> str:
+    """``host:port`` of an origin (IPv6 in brackets), as insecure-registry lists spell it."""
+    _, host, port = origin
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
