@@ -11,7 +11,9 @@ registry goes first):
 - skopeo pull, registry -> OCI layout;
 - 8 concurrent skopeo pulls;
 - wrk: manifest GET rate and p50/p99 latency at 32 connections;
-- curl: one 100 MB blob GET.
+- curl: one 100 MB blob GET;
+- dd: the disk's own limit, writing the image's size with ``conv=fsync`` in the
+  same directory each round, so push and pull can be read as a share of it.
 
 ``--asgi`` also runs the forklift app under uvicorn+httptools+uvloop (if
 installed) for the manifest GET test, the measurement behind choosing granian.
@@ -119,6 +121,21 @@ def make_image(path: Path, total_mb: int, layers: int = 6) -> int:
 
 def skopeo(*args: str) -> None:
     subprocess.run(["skopeo", *args], check=True, capture_output=True)
+
+
+def dd_mbps(directory: Path, mb: int) -> float:
+    """The disk's write rate with a final fsync, as ``dd`` measures it."""
+    target = directory / "dd.out"
+    out = subprocess.run(
+        ["dd", "if=/dev/zero", f"of={target}", "bs=1M", f"count={mb}", "conv=fsync"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    target.unlink()
+    m = re.search(r"copied, ([\d.]+) s", out)
+    assert m, out
+    return mb * 1024 * 1024 / 1e6 / float(m.group(1))
 
 
 def timed(fn) -> float:
@@ -254,9 +271,11 @@ def main() -> None:
 
         mb = total / 1e6
         servers: dict[str, Server] = {}
+        disk: list[float] = []
         for rnd in range(args.rounds):
             for s in servers.values():
                 s.stop()
+            disk.append(dd_mbps(work, round(mb)))
             servers = fresh()
             order = list(servers) if rnd % 2 == 0 else list(reversed(servers))
             for kind in order:
@@ -324,6 +343,14 @@ def main() -> None:
                 line += f"  {statistics.median(res['forklift-uvicorn'][key]):.1f}"
             print(line)
         print("ratio > 1 means forklift is better (faster, or lower latency/time)")
+        dd = statistics.median(disk)
+        push = statistics.median(res["forklift"]["push MB/s"])
+        pull = statistics.median(res["forklift"]["pull MB/s"])
+        print(
+            f"disk (dd, conv=fsync) {dd:.0f} MB/s: forklift push {push / dd:.0%} of it, "
+            f"pull {pull / dd:.0%} (distribution {statistics.median(res['distribution']['push MB/s']) / dd:.0%} / "
+            f"{statistics.median(res['distribution']['pull MB/s']) / dd:.0%})"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -7,6 +7,7 @@ CNCF distribution (``/usr/bin/docker-registry``, plain HTTP on 127.0.0.1):
 
   push     forklift push (from its store)   vs  skopeo copy oci:LAYOUT docker://...
   pull     forklift pull (into a new store) vs  skopeo copy docker://... oci:DIR
+  pull-oci forklift copy docker://... oci:DIR vs the same skopeo copy
   repush   the same push again (every blob already there: HEADs only)
   mount    forklift copy docker://R/a docker://R/b  vs  skopeo copy (same): mounts, no bytes
 
@@ -34,7 +35,7 @@ from registry_client_push_pull import Registry, make_layout, run  # noqa: E402
 
 FORKLIFT = [sys.executable, "-m", "forklift"]
 SKOPEO = ["skopeo", "--insecure-policy"]
-OPS = ("push", "pull", "repush", "mount")
+OPS = ("push", "pull", "pull-oci", "repush", "mount")
 
 
 def main() -> None:
@@ -59,7 +60,7 @@ def main() -> None:
     subprocess.run([*FORKLIFT, "copy", "-q", f"oci:{layout}:v1", "bench:v1"], env=env, check=True)
     # create the mount home's blob-location database once (see "mount" below)
     sys.path.insert(0, str(HERE.parent / "src"))
-    from forklift.registry.client.blob_locations import BlobLocations
+    from forklift.transports.registry.blob_locations import BlobLocations
 
     (work / "mount-home" / "registry-client").mkdir(parents=True)
     locations = BlobLocations(work / "mount-home" / "registry-client" / "blob-locations.sqlite3")
@@ -91,11 +92,15 @@ def main() -> None:
                             ],
                         }  # fmt: skip
                         cmds["repush"] = cmds["push"]
+                        cmds["pull-oci"] = cmds["pull"]
                         op_env = env
                     else:
                         cmds = {
                             "push": [*FORKLIFT, "push", "-q", "bench:v1", f"{h}/bench/a:v1"],
                             "pull": [*FORKLIFT, "pull", "-q", f"{h}/bench/a:v1"],
+                            "pull-oci": [
+                                *FORKLIFT, "copy", "-q", f"docker://{h}/bench/a:v1", f"oci:{out}:v1",
+                            ],
                             "mount": [
                                 *FORKLIFT, "copy", "-q",
                                 f"docker://{h}/bench/a:v1", f"docker://{h}/bench/b:v1",
@@ -115,6 +120,8 @@ def main() -> None:
                             # anyone who used forklift before (creating it costs ~30 ms).
                             this_env = {**env, "FORKLIFT_HOME": str(work / "mount-home")}
                         results.setdefault((op, tool), []).append(run(cmds[op], this_env))
+                        if op in ("pull", "pull-oci"):
+                            shutil.rmtree(out, ignore_errors=True)
                 finally:
                     reg.stop()
                     shutil.rmtree(out, ignore_errors=True)
@@ -133,10 +140,18 @@ def main() -> None:
             walls = [w for w, _ in results[(op, tool)]]
             cpus = [c for _, c in results[(op, tool)]]
             med[tool] = (statistics.median(walls), statistics.median(cpus))
-            rate = f"{mb / med[tool][0]:8.0f}" if op in ("push", "pull") else f"{'':>8}"
+            rate = f"{mb / med[tool][0]:8.0f}" if op.startswith(("push", "pull")) else f"{'':>8}"
             print(f"{op:8} {tool:9} {med[tool][0]:8.3f} {rate} {med[tool][1]:7.2f}")
-        speed = med["skopeo"][0] / med["forklift"][0]
-        cpu = med["forklift"][1] / med["skopeo"][1] if med["skopeo"][1] else float("nan")
+        # the median of the per-round ratios (rounds alternate which tool goes first)
+        speed = statistics.median(
+            sk[0] / fk[0]
+            for sk, fk in zip(results[(op, "skopeo")], results[(op, "forklift")], strict=True)
+        )
+        cpu = statistics.median(
+            fk[1] / sk[1]
+            for sk, fk in zip(results[(op, "skopeo")], results[(op, "forklift")], strict=True)
+            if sk[1]
+        )
         print(
             f"{op:8} {'ratio':9} forklift is {speed:.2f}x skopeo's speed, uses {cpu:.2f}x its CPU"
         )

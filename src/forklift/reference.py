@@ -27,13 +27,13 @@ OFFICIAL_REPO_PREFIX = "library/"
 DEFAULT_TAG = "latest"
 NAME_MAX = 255
 
-_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _HOST = re.compile(
-    rf"^(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$"
+    rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
 )
-_HEX64 = re.compile(r"^[a-f0-9]{64}$")
+_HEX64 = re.compile(r"[a-f0-9]{64}")
 
 
 @dataclass(frozen=True, order=True)
@@ -96,7 +96,7 @@ class Reference:
 
 
 def _check_tag(tag: str, text: str) -> None:
-    if not _TAG.match(tag):
+    if not _TAG.fullmatch(tag):
         raise InvalidReference(
             f"invalid reference {text!r}: invalid tag {tag!r} "
             "(up to 128 of letters, digits, '_', '.', '-'; not starting with '.' or '-')"
@@ -129,7 +129,7 @@ def parse_reference(text: str, *, default_tag: bool = True) -> Reference:
         raise InvalidReference("invalid reference: empty")
     if text != text.strip() or any(c.isspace() for c in text):
         raise InvalidReference(f"invalid reference {text!r}: contains whitespace")
-    if _HEX64.match(text):
+    if _HEX64.fullmatch(text):
         raise InvalidReference(
             f"invalid reference {text!r}: a 64-character hex string is an image ID, not a name"
         )
@@ -153,15 +153,15 @@ def parse_reference(text: str, *, default_tag: bool = True) -> Reference:
     if not name:
         raise InvalidReference(f"invalid reference {text!r}: empty repository name")
     domain, path = _split_domain(name)
-    if not _HOST.match(domain):
+    if not _HOST.fullmatch(domain):
         raise InvalidReference(f"invalid reference {text!r}: invalid registry host {domain!r}")
     if not path:
         raise InvalidReference(f"invalid reference {text!r}: empty repository path")
     for component in path.split("/"):
         if not component:
             raise InvalidReference(f"invalid reference {text!r}: empty path component in {path!r}")
-        if not _COMPONENT.match(component):
-            if component.lower() != component and _COMPONENT.match(component.lower()):
+        if not _COMPONENT.fullmatch(component):
+            if component.lower() != component and _COMPONENT.fullmatch(component.lower()):
                 raise InvalidReference(
                     f"invalid reference {text!r}: repository name must be lowercase ({component!r})"
                 )
@@ -183,5 +183,7 @@ def parse_reference(text: str, *, default_tag: bool = True) -> Reference:
 def is_valid_repository(path: str) -> bool:
     """True if ``path`` is a valid repository path (as registries check names)."""
     return (
-        bool(path) and len(path) <= NAME_MAX and all(_COMPONENT.match(c) for c in path.split("/"))
+        bool(path)
+        and len(path) <= NAME_MAX
+        and all(_COMPONENT.fullmatch(c) for c in path.split("/"))
     )

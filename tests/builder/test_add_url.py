@@ -146,6 +146,27 @@ def test_download_retries_what_can_get_better(site: Site) -> None:
     assert site.requests == ["/missing"]  # a 404 is not retried
 
 
+def test_download_does_not_retry_what_cannot_get_better() -> None:
+    # A refused connection fails the same way again: the client's rule says no retry.
+    from forklift.transports.registry.retry import Deadline
+    from tests.helpers import free_port
+
+    class Counting(Deadline):
+        sleeps = 0
+
+        def sleep(self, seconds: float, what: str) -> None:
+            Counting.sleeps += 1
+
+    with pytest.raises(TransportError):
+        download(
+            f"http://127.0.0.1:{free_port()}/x",
+            io.BytesIO(),
+            options=ClientOptions(max_attempts=6),
+            deadline=Counting(None),
+        )
+    assert Counting.sleeps == 0
+
+
 def test_download_goes_through_the_environments_proxy(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,7 +7,7 @@ import string
 from hypothesis import given
 from hypothesis import strategies as st
 
-from forklift.registry.client.challenge import parse_challenges, quote
+from forklift.transports.registry.challenge import parse_challenges, quote
 
 
 def test_docker_hub_style_bearer_with_comma_in_quoted_scope() -> None:

@@ -173,6 +173,30 @@ def test_malformed_config_reports_file_line_column(isolated_env: Path) -> None:
     assert str(info.value).startswith(f"{path}:3:")
 
 
+def test_deeply_nested_config_is_a_one_line_error(isolated_env: Path) -> None:
+    path = docker_config(isolated_env)
+    path.parent.mkdir(parents=True)
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InvalidInput) as info:
+        CredentialStore().get("r.io")
+    assert str(info.value) == f"{path}: JSON nested too deeply"
+
+
+def test_deeply_nested_helper_answer_is_a_one_line_error(
+    isolated_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bindir = tmp_path / "deep-bin"
+    bindir.mkdir()
+    exe = bindir / "docker-credential-deep"
+    exe.write_text(f"#!{sys.executable}\nprint('[' * 100000 + ']' * 100000)\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    write_config(isolated_env, {"credsStore": "deep"})
+    with pytest.raises(CredentialsError) as info:
+        CredentialStore().get("r.io")
+    assert "docker-credential-deep get returned invalid JSON" in str(info.value)
+
+
 def test_bad_base64_is_reported_without_the_secret(isolated_env: Path) -> None:
     write_config(isolated_env, {"auths": {"r.io": {"auth": "not base64 hunter2!"}}})
     with pytest.raises(InvalidInput) as info:

@@ -6,13 +6,21 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from forklift.errors import DigestMismatch, TransportError
 from forklift.oci import Digest
-from forklift.registry.client import ClientOptions, RateLimited, RegistryClient, ServerError
+from forklift.registry.client import (
+    ClientOptions,
+    RateLimited,
+    RegistryClient,
+    ServerError,
+    Unreachable,
+)
 from tests.registry_server.servers import Server, start_forklift
 
 from .images import make_image, random_bytes, sha256
@@ -328,3 +336,112 @@ def test_open_blob_raises_instead_of_eof_on_bad_bytes(
         assert len(got) == SIZE and bytes(got) != data
     finally:
         proxy.stop()
+
+
+# -- failing fast: retry only what another attempt can get past ------------------------
+
+
+class Attempts:
+    """Counts the requests a client's session sends and the pauses before retries.
+
+    A spy, not a mock: every request still goes out over the real network.
+    """
+
+    def __init__(self, client: RegistryClient, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sent: list[str] = []
+        self.pauses = 0
+        session = client.session
+        send, pause = session.http.send, session._pause
+
+        def counting_send(request: Any, **kwargs: Any) -> Any:
+            self.sent.append(str(request.url))
+            return send(request, **kwargs)
+
+        def counting_pause(*args: Any, **kwargs: Any) -> None:
+            self.pauses += 1
+            pause(*args, **kwargs)
+
+        monkeypatch.setattr(session.http, "send", counting_send)
+        monkeypatch.setattr(session, "_pause", counting_pause)
+
+
+def test_a_refused_connection_is_not_retried(
+    make_client: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from .servers import free_port
+
+    host = f"127.0.0.1:{free_port()}"
+    client = make_client(host, options=ClientOptions())  # the default: 6 attempts
+    attempts = Attempts(client, monkeypatch)
+    with pytest.raises(Unreachable) as info:
+        client.ping()
+    assert f"cannot reach {host}" in str(info.value)
+    assert "Connection refused" in str(info.value)
+    # HTTPS, then plain HTTP (a loopback registry may use either); no second try of either
+    assert attempts.sent == [f"https://{host}/v2/", f"http://{host}/v2/"]
+    assert attempts.pauses == 0
+
+
+def test_a_name_that_does_not_resolve_is_not_retried(
+    make_client: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # .invalid never resolves (RFC 6761); listed as insecure so plain HTTP would be a
+    # candidate too, but a name that did not resolve for HTTPS will not for HTTP either
+    options = ClientOptions(insecure_registries=frozenset({"nosuch.invalid"}))
+    client = make_client("nosuch.invalid", options=options)
+    attempts = Attempts(client, monkeypatch)
+    with pytest.raises(Unreachable) as info:
+        client.get_manifest("x", "latest")
+    assert "cannot reach nosuch.invalid" in str(info.value)
+    assert attempts.sent == ["https://nosuch.invalid/v2/"]
+    assert attempts.pauses == 0
+
+
+def test_a_connection_closed_before_the_answer_is_retried(
+    registry: Distribution, make_client: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the proxy closes the first two connections as soon as the request arrives
+    proxy = TcpProxy(registry.port, cut=Cut(UP, after=0, times=2))
+    try:
+        client = make_client(proxy.host, options=replace(FAST_RETRY, plain_http=True))
+        attempts = Attempts(client, monkeypatch)
+        assert client.ping().base_url == f"http://{proxy.host}"
+        assert attempts.pauses == 2
+        assert proxy.connections == 3
+    finally:
+        proxy.stop()
+
+
+FAST_RETRY = ClientOptions(backoff_base=0.01, backoff_max=0.05)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("pull", "nosuch.invalid/x"),
+        ("pull", "127.0.0.1:{port}/x"),
+        ("copy", "docker://127.0.0.1:{port}/x", "oci:{tmp}/out"),
+    ],
+    ids=["dns", "refused", "copy-refused"],
+)
+def test_cli_reports_an_unreachable_registry_in_one_line(
+    args: tuple[str, ...], tmp_path: Path
+) -> None:
+    from tests.helpers import assert_no_traceback, free_port, run_cli
+
+    port = free_port()
+    argv = [a.format(port=port, tmp=tmp_path) for a in args]
+    result = run_cli(*argv)
+    assert result.returncode == 1
+    assert_no_traceback(result)
+    assert "cannot reach " in result.stderr
+
+
+def test_from_an_unreachable_registry_fails_the_build_in_one_line(tmp_path: Path) -> None:
+    from tests.helpers import assert_no_traceback, free_port, run_cli
+
+    (tmp_path / "Dockerfile").write_text(f"FROM 127.0.0.1:{free_port()}/nosuch/image\n")
+    result = run_cli("build", "-q", "-t", "x", str(tmp_path))
+    assert result.returncode == 1
+    assert_no_traceback(result)
+    assert "could not be pulled: cannot reach 127.0.0.1:" in result.stderr

@@ -9,7 +9,7 @@ import pytest
 
 from forklift.errors import TransportError, UsageError
 from forklift.registry.client import ClientOptions, RegistryClient, normalize_registry
-from forklift.registry.client.hosts import api_host, credential_key, is_local, matches_insecure
+from forklift.transports.registry.hosts import api_host, credential_key, is_local, matches_insecure
 
 from .servers import Distribution, KeyPair, make_keypair, start_distribution
 

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from forklift.errors import TransportError
 from forklift.registry.client import BlobLocations, bounded_map
-from forklift.registry.client.auth import covers, merge_scopes
-from forklift.registry.client.pagination import next_link
-from forklift.registry.client.retry import Backoff, Deadline, parse_retry_after
+from forklift.transports.registry.auth import covers, merge_scopes
+from forklift.transports.registry.pagination import next_link
+from forklift.transports.registry.retry import Backoff, Deadline, parse_retry_after
 
 
 def test_merge_scopes_combines_actions_per_resource() -> None:
@@ -106,7 +106,7 @@ def test_blob_locations_persist_prefer_recent_and_forget(tmp_path: Path) -> None
 
 
 def test_blob_locations_keep_a_bounded_number_per_blob(tmp_path: Path) -> None:
-    from forklift.registry.client.blob_locations import MAX_PER_BLOB
+    from forklift.transports.registry.blob_locations import MAX_PER_BLOB
 
     loc = BlobLocations(tmp_path / "loc.db")
     digest = "sha256:" + "3" * 64
@@ -167,3 +167,20 @@ def test_bounded_map_raises_the_first_error_and_cancels_the_rest() -> None:
     with pytest.raises(ValueError, match="boom"):
         bounded_map(job, range(20), limit=2)
     assert len(started) < 20
+
+
+def test_modules_that_moved_still_import_under_their_old_names() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import forklift.registry.client.transport as old\n"
+        "from forklift.registry.client.session import Session\n"
+        "import forklift.transports.registry.transport as new\n"
+        "import forklift.transports.registry.session as session\n"
+        "print(old is new, Session is session.Session, old.__name__)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["True", "True", "forklift.transports.registry.transport"]

@@ -82,7 +82,7 @@ def test_default_bind_is_loopback_only_without_auth(tmp_path: Path) -> None:
     [
         ("root: [unclosed\n", "c.yaml:2:1"),
         ("bogus: 1\n", "bogus: unknown setting"),
-        ("gc: {grace: soon}\n", "gc.grace: expected int/float"),
+        ("gc: {grace: soon}\n", "c.yaml:1:13: gc.grace: invalid duration 'soon'"),
         ("auth: {access: [{account: a, repository: b, actions: [fly]}]}\n", "unknown action 'fly'"),
     ],
 )
@@ -221,15 +221,167 @@ def test_metadata_put_manifest_is_all_or_nothing(tmp_path: Path) -> None:
     result = meta.put_manifest(
         "r",
         _manifest("sha256:" + "1" * 64, (("sha256:" + "a" * 64, 10), ("sha256:" + "b" * 64, 5))),
-        "t",
+        ["t"],
     )
     assert result.missing_blobs == ("sha256:" + "b" * 64,)
     assert meta.get_manifest("r", "t", by_digest=False) is None
     assert meta.list_tags("r", None, None) == []
-    ok = meta.put_manifest("r", _manifest("sha256:" + "2" * 64, (("sha256:" + "a" * 64, 10),)), "t")
+    ok = meta.put_manifest(
+        "r", _manifest("sha256:" + "2" * 64, (("sha256:" + "a" * 64, 10),)), ["t"]
+    )
     assert ok.ok
     assert meta.get_manifest("r", "t", by_digest=False).digest == "sha256:" + "2" * 64
     # a referenced blob is never "unused", however old
     assert meta.unused_blobs(time.time() + 10) == []
     assert not meta.delete_blob_if_unused("sha256:" + "a" * 64, time.time() + 10)
     meta.close()
+
+
+# -- config: every key checked, with its place in the file ---------------------------------
+
+UNKNOWN_KEYS_YAML = [
+    ("auth:\n  htpaswd: users\n", "c.yaml:2:3: auth.htpaswd: unknown setting"),
+    (
+        "auth:\n  htpasswd: users\n  acess:\n    - {account: a, repository: b, actions: [pull]}\n",
+        "c.yaml:3:3: auth.acess: unknown setting",
+    ),
+    ("gc: {interval: 1h, graze: 30m}\n", "c.yaml:1:20: gc.graze: unknown setting"),
+    ("tls:\n  cert: a\n  kee: b\n", "c.yaml:3:3: tls.kee: unknown setting"),
+    (
+        "auth:\n  token:\n    realm: x\n    expirey: 5m\n",
+        "c.yaml:4:5: auth.token.expirey: unknown setting",
+    ),
+    (
+        "auth:\n  access:\n    - {account: a, repository: b, actions: [pull], extra: 1}\n",
+        "c.yaml:3:52: auth.access[0].extra: unknown setting",
+    ),
+    (
+        "auth:\n  token:\n    trusted:\n      - issuer: x\n        key: k\n        kid: 1\n",
+        "c.yaml:6:9: auth.token.trusted[0].kid: unknown setting",
+    ),
+    ("storage: {sparse: true}\n", "c.yaml:1:11: storage.sparse: unknown setting"),
+    ("metrics: {auth: yes please}\n", "c.yaml:1:17: metrics.auth: expected true or false"),
+    ("gc:\n  interval: 10 minutes\n", "c.yaml:2:13: gc.interval: invalid duration"),
+    ("gc:\n  grace: -5m\n", "c.yaml:2:10: gc.grace: invalid duration"),
+    ("max_manifest_size: 1.5\n", "c.yaml:1:20: max_manifest_size: expected an integer"),
+    ("- just\n- a list\n", "(top level): expected a mapping"),
+]
+
+
+@pytest.mark.parametrize(("text", "needle"), UNKNOWN_KEYS_YAML)
+def test_every_key_is_checked_with_its_place_yaml(tmp_path: Path, text: str, needle: str) -> None:
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(ParseError) as err:
+        load_config(tmp_path / "c.yaml")
+    assert needle in str(err.value), str(err.value)
+
+
+UNKNOWN_KEYS_TOML = [
+    ('[auth]\nhtpaswd = "users"\n', "c.toml:2:1: auth.htpaswd: unknown setting"),
+    ('[gc]\ninterval = "1h"\ngraze = "30m"\n', "c.toml:3:1: gc.graze: unknown setting"),
+    ('tls = {cert = "a", kee = "b"}\n', "c.toml:1:20: tls.kee: unknown setting"),
+    ('[auth.token]\n# a comment\nexpirey = "5m"\n', "c.toml:3:1: auth.token.expirey: unknown"),
+    (
+        '[[auth.access]]\naccount = "a"\nrepository = "b"\nactions = ["pull"]\n\n'
+        '[[auth.access]]\naccount = "c"\nrepo = "d"\n',
+        "c.toml:8:1: auth.access[1].repo: unknown setting",
+    ),
+    (
+        'auth.access = [\n  {account = "a", repository = "b", actions = ["pull", "fly"]},\n]\n',
+        "c.toml:2:56: auth.access[0].actions[1]: unknown action 'fly'",
+    ),
+    ('gc.interval = "soon"\n', "c.toml:1:15: gc.interval: invalid duration 'soon'"),
+    ("bogus = 1\n", "c.toml:1:1: bogus: unknown setting"),
+]
+
+
+@pytest.mark.parametrize(("text", "needle"), UNKNOWN_KEYS_TOML)
+def test_every_key_is_checked_with_its_place_toml(tmp_path: Path, text: str, needle: str) -> None:
+    (tmp_path / "c.toml").write_text(text)
+    with pytest.raises(ParseError) as err:
+        load_config(tmp_path / "c.toml")
+    assert needle in str(err.value), str(err.value)
+
+
+def test_misspelled_auth_key_never_starts_an_open_registry(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("auth: {htpaswd: users}\n")
+    out = subprocess.run(
+        [*FORKLIFT, "serve", "--config", str(tmp_path / "c.yaml"), "--root", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=30,
+    )
+    assert out.returncode != 0
+    assert "auth.htpaswd: unknown setting" in out.stderr
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90), ("90s", 90), ("15m", 900), ("2h", 7200), ("1d", 86400), ("1.5h", 5400)],
+)
+def test_durations_in_the_config(tmp_path: Path, text: str, seconds: float) -> None:
+    (tmp_path / "c.yaml").write_text(
+        f"shutdown_timeout: {text}\ngc: {{interval: {text}, grace: {text}, upload_ttl: {text}}}\n"
+        f"auth:\n  token: {{expiry: {text}}}\n"
+    )
+    cfg = load_config(tmp_path / "c.yaml")
+    assert (cfg.gc.interval, cfg.gc.grace, cfg.gc.upload_ttl) == (seconds, seconds, seconds)
+    assert cfg.shutdown_timeout == seconds
+    assert cfg.auth.token is not None and cfg.auth.token.expiry == seconds
+    (tmp_path / "c.toml").write_text(f'[gc]\ninterval = "{text}"\ngrace = {seconds}\n')
+    toml = load_config(tmp_path / "c.toml")
+    assert (toml.gc.interval, toml.gc.grace) == (seconds, seconds)
+
+
+def test_new_sections_load(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "storage: {sparse_index: true}\n"
+        "auth: {htpasswd: u, automatic_mount: true, token: }\n"
+        "metrics: {enabled: true, auth: true, accounts: [prom]}\n"
+    )
+    cfg = load_config(tmp_path / "c.yaml")
+    assert cfg.sparse_index is True
+    assert cfg.auth.automatic_mount is True and cfg.auth.mounts_without_from
+    assert cfg.auth.token is not None  # "token:" with nothing under it: the defaults
+    assert (cfg.metrics.auth, cfg.metrics.accounts) == (True, ("prom",))
+
+
+# -- the core's validation regexes match whole strings --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "busybox:v1\n",
+        "busybox\n",
+        "host:5000\n/app",
+        "app@sha256:" + "a" * 64 + "\n",
+        "app:v1\n@sha256:" + "a" * 64,
+    ],
+)
+def test_references_with_a_trailing_newline_are_invalid(text: str) -> None:
+    from forklift.errors import InvalidReference
+    from forklift.reference import parse_reference
+
+    with pytest.raises(InvalidReference):
+        parse_reference(text)
+
+
+def test_digests_and_media_types_match_whole_strings() -> None:
+    from forklift.errors import InvalidDigest
+    from forklift.oci import Digest
+    from forklift.oci import mediatypes as mt
+
+    with pytest.raises(InvalidDigest):
+        Digest.parse("sha256:" + "a" * 64 + "\n")
+    with pytest.raises(InvalidDigest):
+        Digest("sha256", "a" * 63 + "\n")
+    assert not mt.is_valid("application/json\n")
+    assert mt.is_valid("application/json")
+    assert not names.is_tag("v1\n") and names.is_tag("v1")
+    with pytest.raises(apierrors.APIError):
+        names.check_repository("team/app\n")
+    with pytest.raises(apierrors.APIError):
+        names.check_upload_id("0f0f-1\n")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from forklift.registry.server import check_consistency
+from forklift.registry.server.fsck import check_root
 from tests.registry_server.oci_client import (
     OCI_CONFIG,
     OCI_LAYER,
@@ -100,7 +100,7 @@ def test_sigkill_mid_push_leaves_a_consistent_store(tmp_path: Path) -> None:
         assert pushed, "no push completed before the kill; the test proves nothing"
     server = start_forklift(root, "--gc-interval", "0", "--access-log", "")
     try:
-        assert check_consistency(root) == []
+        assert check_root(root) == []
         with httpx.Client(base_url=server.url, timeout=10) as c:
             for ref, want in pushed.items():
                 name, tag = ref.split(":")

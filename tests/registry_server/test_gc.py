@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from forklift.registry.server import check_consistency
+from forklift.registry.server.fsck import check_root
 from tests.registry_server.oci_client import (
     OCI_CONFIG,
     OCI_EMPTY,
@@ -85,7 +85,7 @@ def test_gc_removes_only_unreferenced_blobs(registry: Server) -> None:
     r = reg.req("GET", "/v2/gc/app/manifests/b", headers={"accept": OCI_MANIFEST})
     assert digest(r.content) == b
     assert reg.req("GET", f"/v2/gc/app/blobs/{digest(shared)}").content == shared
-    assert check_consistency(registry.root) == []
+    assert check_root(registry.root) == []
     reg.close()
 
 
@@ -134,7 +134,7 @@ def test_gc_untagged_keeps_index_children_and_referrers(registry: Server) -> Non
         )
     assert reg.req("HEAD", f"/v2/gc/tags/manifests/{old}").status_code == 404
     assert {*child_blobs, digest(sig)} <= _files(registry.root)
-    assert check_consistency(registry.root) == []
+    assert check_root(registry.root) == []
     reg.close()
 
 
@@ -239,7 +239,7 @@ def test_gc_while_clients_push_and_pull(tmp_path: Path) -> None:
         # tmp images were deleted and their own blobs collected; every kept tag is whole
         time.sleep(2.1)
         gc_cli(root, "--now", "--grace", "2s")
-        assert check_consistency(root) == []
+        assert check_root(root) == []
         with httpx.Client(base_url=server.url, timeout=20) as c:
             for ref, want in keep.items():
                 name, tag = ref.split(":")
@@ -247,3 +247,107 @@ def test_gc_while_clients_push_and_pull(tmp_path: Path) -> None:
                 assert digest(r.content) == want
     finally:
         server.stop()
+
+
+def test_gc_untagged_never_deletes_a_manifest_re_pushed_under_a_new_tag(tmp_path: Path) -> None:
+    """GC with untagged collection races clients that untag a manifest and push it again.
+
+    Each client owns a repository holding an "anchor" image (tagged for good,
+    so the blobs stay) and a manifest M that it pushes under tag t<i>, reads
+    back, then untags, making M fair game for GC, over and over. GC runs in a
+    loop with no grace period, in another thread with its own database
+    connection, as ``forklift serve gc`` would. A push that answered 201 must
+    leave its tag readable until the client itself deletes it. Before the fix,
+    GC picked M while untagged and deleted it, with the new tag, afterwards.
+    """
+    from forklift.registry.server.gc import collect
+    from forklift.registry.server.metadata import SQLiteMetadata
+    from forklift.registry.server.storage import FilesystemStorage
+
+    root = tmp_path / "root"
+    server = start_forklift(root, "--gc-interval", "0", "--access-log", "")
+    stop = threading.Event()
+    collected: list[str] = []
+    gc_errors: list[BaseException] = []
+
+    def gc_loop() -> None:
+        meta = SQLiteMetadata(root / "metadata.db")
+        storage = FilesystemStorage(root)
+        try:
+            while not stop.is_set():
+                report = collect(storage, meta, grace=0, upload_ttl=3600, untagged=True)
+                collected.extend(report.untagged_manifests)
+        except BaseException as exc:
+            gc_errors.append(exc)
+        finally:
+            meta.close()
+
+    lost: list[str] = []
+    # anchors first, before GC runs: their blobs stay referenced throughout
+    cycled = {f"race/w{w}": _anchor(server, f"race/w{w}") for w in range(4)}
+    threads = [threading.Thread(target=gc_loop)]
+    for name, manifest in cycled.items():
+        threads.append(
+            threading.Thread(target=_untag_and_push, args=(server, name, manifest, lost))
+        )
+    try:
+        for t in threads:
+            t.start()
+        for t in threads[1:]:
+            t.join(300)
+    finally:
+        stop.set()
+        threads[0].join(60)
+        server.stop()
+    assert gc_errors == []
+    assert lost == []
+    # GC did take the untagged manifests between pushes, many times
+    assert len(collected) > 50, len(collected)
+    assert check_root(root) == []
+
+
+def _anchor(server: Server, name: str) -> bytes:
+    """Blobs plus a tagged "anchor" image in ``name``; returns another manifest of the blobs."""
+    config = dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers"}})
+    layer = random_blob(3000)
+
+    def image(note: str) -> bytes:
+        return dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": desc(OCI_CONFIG, config),
+                "layers": [desc(OCI_LAYER, layer)],
+                "annotations": {"note": note},
+            }
+        )
+
+    reg = Reg(server.url)
+    try:
+        reg.push_blob(name, config)
+        reg.push_blob(name, layer)
+        assert reg.push_manifest(name, "anchor", image("anchor")).status_code == 201
+    finally:
+        reg.close()
+    return image("cycled")
+
+
+def _untag_and_push(
+    server: Server, name: str, manifest: bytes, lost: list[str], rounds: int = 150
+) -> None:
+    reg = Reg(server.url)
+    try:
+        for i in range(rounds):
+            tag = f"t{i}"
+            r = reg.push_manifest(name, tag, manifest)
+            if r.status_code != 201:
+                lost.append(f"{name}:{tag} push {r.status_code} {r.text}")
+                continue
+            got = reg.req("GET", f"/v2/{name}/manifests/{tag}")
+            if got.status_code != 200 or got.content != manifest:
+                lost.append(f"{name}:{tag} read back {got.status_code}")
+            reg.req("DELETE", f"/v2/{name}/manifests/{tag}")
+    except BaseException as exc:
+        lost.append(f"{name}: {exc!r}")
+    finally:
+        reg.close()

@@ -216,3 +216,38 @@ def test_copy_between_a_registry_and_files(
     assert doc["config"]["digest"] == small_image.image.config.digest
     assert [x["digest"] for x in doc["layers"]] == list(small_image.diff_ids)
     assert sha256(raw) == fk("pull", "-q", back, check=True).stdout.strip()
+
+
+def test_repush_of_an_image_in_place_asks_only_about_its_manifest(
+    registry, fk: Fk, repo_name: str, tmp_path: Path
+) -> None:
+    """The tag names this very manifest already: one HEAD, no blob request, no PUT.
+
+    The requests are seen by a proxy between the CLI and CNCF distribution.
+    """
+    from tests.registry_client.proxies import HttpFaultProxy
+
+    one = make_test_image((200_000,), seed=41)
+    two = make_test_image((210_000,), seed=42, architecture="arm64", variant="v8")
+    load_into_store(tmp_path, "single:1", [one])
+    load_into_store(tmp_path, "multi:1", [one, two], index_bytes([one, two]))
+    proxy = HttpFaultProxy(registry.port, [])
+    try:
+        for name, tag, blobs in (("single:1", "single", 2), ("multi:1", "multi", 4)):
+            dest = f"{proxy.host}/{repo_name}:{tag}"
+            fk("push", name, dest, check=True)
+            proxy.seen.clear()
+            again = fk("push", name, dest, check=True)
+            api = [(m, t) for m, t in proxy.seen if t != "/v2/"]
+            assert api == [("HEAD", f"/v2/{repo_name}/manifests/{tag}")], api
+            assert f"0 blobs uploaded (0B), 0 mounted, {blobs} already there" in again.stderr
+
+        # the tag moves to another image: its blobs are checked and the tag is PUT again
+        load_into_store(tmp_path, "single:1", [two])
+        proxy.seen.clear()
+        fk("push", "single:1", f"{proxy.host}/{repo_name}:single", check=True)
+        methods = [m for m, t in proxy.seen if "/blobs/" in t]
+        assert methods.count("HEAD") == 2
+        assert ("PUT", f"/v2/{repo_name}/manifests/single") in proxy.seen
+    finally:
+        proxy.stop()

@@ -15,7 +15,7 @@ heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("rich", "pygments")
 print("heavy:", heavy)
 print("main-stub-left:", "httpx._main" in sys.modules)
 import httpx
-from forklift.registry.client import _httpx
+from forklift.transports.registry import _httpx
 print("stand-in:", httpx.main is _httpx._main)
 import httpx._main as real  # the real CLI module still imports on demand
 print("real:", real.__name__, hasattr(real, "main") and real.main is not httpx.main)

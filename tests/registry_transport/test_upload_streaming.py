@@ -11,11 +11,11 @@ import pytest
 from forklift.oci import Digest
 from forklift.oci.digest import VerifyingReader
 from forklift.registry.client import BlobLocations, ClientOptions
-from forklift.registry.client.transport import RegistryDestination
-from forklift.registry.client.upload import PIECE, _Source
 from forklift.store.store import Store
 from forklift.transports.copy import copy_image
 from forklift.transports.layout import StoreSource
+from forklift.transports.registry.transport import RegistryDestination
+from forklift.transports.registry.upload import PIECE, _Source
 from tests.registry_client.images import random_bytes, sha256
 from tests.registry_client.proxies import UP, Cut, TcpProxy
 from tests.registry_client.servers import http_get
@@ -83,7 +83,7 @@ def test_chunked_push_from_the_store_resumes_after_a_cut(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     reg = request.getfixturevalue("registry" if kind == "distribution" else "kept_sessions")
-    from forklift.registry.client import transport
+    from forklift.transports.registry import transport
 
     reread: list[int] = []
     real = transport._reopener

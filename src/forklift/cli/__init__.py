@@ -45,6 +45,7 @@ COMMANDS: dict[str, str] = {
     "push": "forklift.cli.registry:push",
     "pull": "forklift.cli.registry:pull",
     "tags": "forklift.cli.registry:tags",
+    "catalog": "forklift.cli.registry:catalog",
     "delete": "forklift.cli.registry:delete",
     "lint": "forklift.cli.lint:lint",
     "analyze": "forklift.cli.analyze:analyze",
@@ -56,6 +57,8 @@ COMMANDS: dict[str, str] = {
     "verify-attestation": "forklift.cli.sign:verify_attestation",
     "image": "forklift.cli.aliases:image",
     "container": "forklift.cli.aliases:container",
+    "scan": "forklift.cli.scan:scan",
+    "db": "forklift.cli.scan:db",
 }
 
 

@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -148,6 +149,28 @@ def _pairs(values: tuple[str, ...], what: str, *, from_env: bool = False) -> dic
 @click.option(
     "--sbom-output", type=click.Path(dir_okay=False), help="Also write the --sbom document here."
 )
+@click.option(
+    "--scan",
+    "scan_",
+    is_flag=True,
+    help="Scan the built image (forklift scan) before tagging it; see --scan-exit-code.",
+)
+@click.option(
+    "--scan-severity", default="UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL", help="Severities --scan reports."
+)
+@click.option(
+    "--scan-exit-code",
+    type=int,
+    default=0,
+    help="With --scan: exit with this code, and tag nothing, when the scan reports anything.",
+)
+@click.option(
+    "--scan-format",
+    type=click.Choice(["table", "json", "sarif"]),
+    default="table",
+    help="With --scan: the report's format.",
+)
+@click.option("--scan-output", type=click.Path(dir_okay=False), help="Write the scan report here.")
 def build(
     context: str,
     tags: tuple[str, ...],
@@ -183,6 +206,11 @@ def build(
     sbom: bool,
     sbom_format: str,
     sbom_output: str | None,
+    scan_: bool,
+    scan_severity: str,
+    scan_exit_code: int,
+    scan_format: str,
+    scan_output: str | None,
 ) -> None:
     """Build an image from a Dockerfile (CONTEXT is a directory, or '-' for a tar on stdin)."""
     from forklift.build.options import BuildOptions, find_dockerfile, parse_output, parse_secret
@@ -207,11 +235,14 @@ def build(
         if lint:
             _lint_first(context, path, dockerfile_text)
         out = parse_output(output) if output else parse_output("type=image")
+        wanted_tags = tuple(parse_reference(t) for t in tags)
+        # with --scan the image is tagged only after the scan passed
+        scan_first = scan_ and out.type == "image"
         options = BuildOptions(
             context=context,
             dockerfile=file,
             dockerfile_text=dockerfile_text,
-            tags=tuple(parse_reference(t) for t in tags),
+            tags=() if scan_first else wanted_tags,
             target=target,
             build_args=args,
             no_cache=no_cache,
@@ -253,6 +284,15 @@ def build(
         with make_progress(mode) as display:
             builder = Builder(options, progress=display)
             result = builder.run()
+        if scan_:
+            passed = _scan_built(str(result.digest), scan_severity, scan_format, scan_output)
+            if not passed and scan_exit_code:
+                click.echo("Error: the scan reported findings; the image was not tagged", err=True)
+                sys.exit(scan_exit_code)
+            if scan_first and wanted_tags:
+                for ref in wanted_tags:
+                    builder.store.tag(str(result.digest), ref)
+                result = replace(result, tags=wanted_tags)
         if sbom:  # before signing: --sign-key turns an attached SBOM into an attestation
             from forklift.sbom.attach import attach_sbom
 
@@ -299,6 +339,27 @@ def build(
             click.echo(f"Tagged {t.familiar()}", err=True)
         if result.exported:
             click.echo(f"Wrote {result.exported}", err=True)
+
+
+def _scan_built(digest: str, severity: str, fmt: str, output: str | None) -> bool:
+    """``--scan``: scan the built image; True if nothing was reported."""
+    from forklift.cli.scan import _csv
+    from forklift.scan.db.model import Severity
+    from forklift.scan.report import render
+    from forklift.scan.scanner import ScanOptions, scan_image
+
+    levels = _csv(severity.lower(), tuple(s.value.lower() for s in Severity), "--scan-severity")
+    result = scan_image(
+        digest, ScanOptions(severities=frozenset(Severity(x.upper()) for x in levels))
+    )
+    text = render(result, fmt)
+    if output:
+        from forklift.fsutil import atomic_write
+
+        atomic_write(output, text.encode())
+    else:
+        click.echo(text, err=True, nl=False)
+    return not result.failed
 
 
 def _now() -> datetime.datetime:

@@ -1,4 +1,4 @@
-"""Registry verbs: push, pull, tags, delete (and the options ``inspect --remote`` shares).
+"""Registry verbs: push, pull, tags, catalog, delete (and the options ``inspect --remote`` shares).
 
 Thin: each verb turns its options into :class:`ClientOptions` and calls
 :mod:`forklift.registry.client.images`. Imports of the registry client happen
@@ -45,10 +45,20 @@ def connection_options(f: F) -> F:
     return f
 
 
-def jobs_option(f: F) -> F:
-    return click.option(
-        "-j", "--jobs", type=click.IntRange(1, 32), default=4, help="Blobs transferred at once."
-    )(f)
+def jobs_option(default: int) -> Callable[[F], F]:
+    """``-j/--jobs``: blobs transferred at once (skopeo downloads 6 at once, docker pushes 5)."""
+
+    def decorate(f: F) -> F:
+        return click.option(
+            "-j",
+            "--jobs",
+            type=click.IntRange(1, 32),
+            default=default,
+            show_default=True,
+            help="Blobs transferred at once.",
+        )(f)
+
+    return decorate
 
 
 def client_options(insecure: tuple[str, ...], ca_bundle: str | None) -> ClientOptions:
@@ -84,7 +94,7 @@ def _platform_choice(platform: str | None, all_platforms: bool) -> None:
     type=click.Path(dir_okay=False),
     help="Also write the manifest digest to this file.",
 )
-@jobs_option
+@jobs_option(4)
 @connection_options
 def push(
     image: str,
@@ -141,7 +151,7 @@ def push(
 @click.option("--platform", help="From a multi-platform image, pull this one (os/arch[/variant]).")
 @click.option("--all-platforms", is_flag=True, help="Pull the whole multi-platform index.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress; print only the digest.")
-@jobs_option
+@jobs_option(6)
 @connection_options
 @policy_options
 def pull(
@@ -229,13 +239,53 @@ def tags(
     if fmt == "json":
         import json
 
-        from forklift.registry.client.transport import registry_reference
+        from forklift.transports.registry.transport import registry_reference
 
         ref = registry_reference(reference.removeprefix("docker://"))
         click.echo(json.dumps({"Repository": ref.name, "Tags": list(found)}, indent=2))
         return
     for tag in found:
         click.echo(tag)
+
+
+@click.command()
+@click.argument("registry")
+@click.option("-n", "--page-size", type=click.IntRange(1), help="Ask for this many names per page.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["lines", "json"]),
+    default="lines",
+    help="One name per line, or a JSON object {Repositories}.",
+)
+@connection_options
+def catalog(
+    registry: str,
+    page_size: int | None,
+    fmt: str,
+    insecure: tuple[str, ...],
+    ca_bundle: str | None,
+    timeout: float | None,
+) -> None:
+    """List every repository of REGISTRY (all pages), one per line.
+
+    Many registries serve the catalog only to administrators, or not at all.
+    """
+    from forklift.registry.client.images import catalog as list_catalog
+
+    found = list_catalog(
+        registry.removeprefix("docker://").rstrip("/"),
+        page_size=page_size,
+        options=client_options(insecure, ca_bundle),
+        timeout=timeout,
+    )
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps({"Repositories": list(found)}, indent=2))
+        return
+    for name in found:
+        click.echo(name)
 
 
 @click.command()

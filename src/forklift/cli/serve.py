@@ -16,17 +16,12 @@ def _duration(value: str | None, flag: str) -> float | None:
     """'90', '90s', '15m', '2h', '1d' -> seconds."""
     if value is None:
         return None
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    text = value.strip().lower()
-    mult = units.get(text[-1:])
-    number = text[:-1] if mult else text
+    from forklift.registry.server.config import parse_duration
+
     try:
-        seconds = float(number) * (mult or 1)
-    except ValueError:
-        raise UsageError(f"invalid {flag} {value!r}: expected seconds or 30s/15m/2h/1d") from None
-    if seconds < 0:
-        raise UsageError(f"invalid {flag} {value!r}: must not be negative")
-    return seconds
+        return parse_duration(value)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
 
 
 def _need_serve_extra() -> None:
@@ -79,6 +74,11 @@ def _config(config_file: str | None, overrides: dict[str, Any]) -> Any:
     "--token-auth", is_flag=True, default=None, help="Docker token auth (built-in /token)."
 )
 @click.option("--anonymous-pull", is_flag=True, default=None, help="Let anyone pull.")
+@click.option(
+    "--automatic-mount/--no-automatic-mount",
+    default=None,
+    help="Mount without ?from= from repositories the caller may pull (default: only without auth).",
+)
 @click.option("--tls-cert", type=click.Path(dir_okay=False), help="TLS certificate (PEM).")
 @click.option("--tls-key", type=click.Path(dir_okay=False), help="TLS private key (PEM).")
 @click.option("--delete-enabled/--delete-disabled", default=None, help="Allow DELETE (default on).")
@@ -113,6 +113,7 @@ def serve(ctx: click.Context, **opts: Any) -> None:
         "signature_policy": Path(opts["signature_policy"]) if opts["signature_policy"] else None,
         "auth.htpasswd": Path(opts["htpasswd"]) if opts["htpasswd"] else None,
         "auth.anonymous_pull": opts["anonymous_pull"],
+        "auth.automatic_mount": opts["automatic_mount"],
         "gc.interval": _duration(opts["gc_interval"], "--gc-interval"),
         "gc.grace": _duration(opts["gc_grace"], "--gc-grace"),
         "gc.untagged": opts["gc_untagged"],

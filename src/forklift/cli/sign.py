@@ -35,7 +35,7 @@ def _client(
 ) -> dict[str, Any]:
     opts: dict[str, Any] = {"options": client_options(insecure, ca_bundle)}
     if timeout is not None:
-        from forklift.registry.client.retry import Deadline
+        from forklift.transports.registry.retry import Deadline
 
         opts["deadline"] = Deadline(timeout)
     return opts

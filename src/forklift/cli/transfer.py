@@ -52,7 +52,14 @@ SKOPEO_COPY_FLAGS = (
 @click.option("--platform", help="From a multi-platform image, copy this one (os/arch[/variant]).")
 @click.option("--all-platforms", is_flag=True, help="Copy every image of a multi-platform index.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-@click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, help="Blobs copied at once.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 32),
+    default=6,
+    show_default=True,
+    help="Blobs copied at once.",
+)
 @click.option(
     "--no-referrers",
     is_flag=True,
@@ -88,7 +95,7 @@ def copy(
         raise UsageError("--platform and --all-platforms exclude each other")
     registry: dict[str, object] = {}
     if source.startswith("docker://") or destination.startswith("docker://"):
-        from forklift.registry.client.retry import Deadline
+        from forklift.transports.registry.retry import Deadline
 
         registry = {"options": client_options(insecure, ca_bundle)}
         if timeout is not None:

@@ -19,8 +19,8 @@ CANONICAL = "sha256"
 
 # The grammar of the OCI spec; anything matching it but not in ALGORITHMS is
 # "unsupported" rather than "malformed", which gives a better message.
-_GRAMMAR = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
-_HEX = re.compile(r"^[a-f0-9]+$")
+_GRAMMAR = re.compile(r"([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)")
+_HEX = re.compile(r"[a-f0-9]+")
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -36,7 +36,7 @@ class Digest:
             raise InvalidDigest(
                 f"unsupported digest algorithm {self.algorithm!r} (supported: sha256, sha512)"
             )
-        if len(self.hex) != want or not _HEX.match(self.hex):
+        if len(self.hex) != want or not _HEX.fullmatch(self.hex):
             raise InvalidDigest(
                 f"invalid {self.algorithm} digest {self.algorithm}:{self.hex}: "
                 f"expected {want} lower-case hex characters"
@@ -47,7 +47,7 @@ class Digest:
         """Parse ``algorithm:hex``; raise :class:`InvalidDigest` saying what is wrong."""
         if not isinstance(text, str):
             raise InvalidDigest(f"digest must be a string, not {type(text).__name__}")
-        m = _GRAMMAR.match(text)
+        m = _GRAMMAR.fullmatch(text)
         if m is None:
             raise InvalidDigest(f"invalid digest {text!r}: expected 'algorithm:hex'")
         return cls(m.group(1), m.group(2))

@@ -67,13 +67,13 @@ DOCKER_TO_OCI: dict[str, str] = {v: k for k, v in OCI_TO_DOCKER.items()}
 
 # RFC 6838 type/subtype, as the OCI descriptor spec asks of mediaType.
 _RFC6838 = re.compile(
-    r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$"
+    r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
 )
 
 
 def is_valid(media_type: str) -> bool:
     """True if ``media_type`` is syntactically a media type (RFC 6838)."""
-    return bool(_RFC6838.match(media_type))
+    return bool(_RFC6838.fullmatch(media_type))
 
 
 def layer_compression(media_type: str) -> str:

@@ -70,8 +70,8 @@ class Target:
                 for blob in blobs:
                     self.store.put_blob(blob)
                 return self.store.attach(self.digest, raw, tag=tag)
-        from forklift.registry.client.attachments import push_attachment
-        from forklift.registry.client.transport import RegistrySource
+        from forklift.transports.registry.attachments import push_attachment
+        from forklift.transports.registry.transport import RegistrySource
 
         assert isinstance(self.source, RegistrySource)
         client, repo = self.source.client, self.source.repository
@@ -89,7 +89,7 @@ def _reader(data: bytes) -> Callable[[], BinaryIO]:
 
 
 def _registry_target(text: str, **client: Any) -> Target:
-    from forklift.registry.client.transport import RegistrySource
+    from forklift.transports.registry.transport import RegistrySource
 
     ref = parse_reference(text)
     src = RegistrySource(ref, **client)

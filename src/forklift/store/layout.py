@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from forklift.copyrange import SMALL, FileExtent, copy_while_draining
 from forklift.errors import DigestMismatch, InvalidInput, NotFound, SizeMismatch, StoreError
 from forklift.fsutil import atomic_write, fsync_dir
 from forklift.oci import canonical
@@ -54,6 +54,8 @@ class BlobWriter:
         self._hasher = Hasher(expected.algorithm if expected else "sha256")
         self._count = 0
         tmp_dir.mkdir(parents=True, exist_ok=True)
+        import tempfile  # here: most commands never write a blob (start-up time)
+
         fd, self._tmp = tempfile.mkstemp(dir=tmp_dir, prefix="blob-", suffix=".partial")
         self._file: BinaryIO = os.fdopen(fd, "wb", buffering=_BUFSIZE)
         self.digest: Digest | None = None
@@ -73,6 +75,19 @@ class BlobWriter:
                 "bytes promised"
             )
         return self._file.write(data)
+
+    def copy_extent(self, extent: FileExtent, stream: BinaryIO) -> None:
+        """Let the kernel copy the blob from ``extent`` while ``stream`` (the verifying
+        reader this writer trusts) is read to its end to check the same bytes."""
+        size = self.expected_size
+        if self._verified_by is None or size is None or size < SMALL:
+            self.copy_from(stream)
+            return
+        self._file.flush()
+        start = self._file.tell()
+        copy_while_draining(extent, self._file.fileno(), start, size, stream)
+        self._file.seek(start + size)
+        self._count += size
 
     def copy_from(self, src: BinaryIO) -> None:
         """Write everything readable from ``src``."""

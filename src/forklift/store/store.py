@@ -29,9 +29,7 @@ import importlib
 import logging
 import os
 import re
-import shutil
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -54,8 +52,8 @@ from forklift.store.layout import REF_NAME, BlobWriter, OciLayout
 # blobs. Named by import path so the core imports nothing above it.
 PRUNE_HOOKS: list[str] = ["forklift.runtime.snapshots:prune_hook"]
 log = logging.getLogger("forklift.store")
-_HEX_PREFIX = re.compile(r"^(?:sha256:)?[a-f0-9]{1,64}$")
-_ROOT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+_HEX_PREFIX = re.compile(r"(?:sha256:)?[a-f0-9]{1,64}")
+_ROOT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 
 
 def default_home() -> Path:
@@ -279,7 +277,7 @@ class Store:
                         return [image]
                 elif any(str(n) == str(ref) for n in image.names):
                     return [image]
-        if _HEX_PREFIX.match(text) or text.startswith("sha256:"):
+        if _HEX_PREFIX.fullmatch(text) or text.startswith("sha256:"):
             prefix = text.removeprefix("sha256:")
             by_manifest = [i for i in images if i.digest.hex.startswith(prefix)]
             by_id = [i for i in images if i.id.hex.startswith(prefix)]
@@ -466,7 +464,7 @@ class Store:
     # -- roots of other subsystems ---------------------------------------------------
 
     def _root_path(self, kind: str, name: str) -> Path:
-        if not _ROOT_NAME.match(kind) or not _ROOT_NAME.match(name):
+        if not _ROOT_NAME.fullmatch(kind) or not _ROOT_NAME.fullmatch(name):
             raise UsageError(f"invalid root name {kind}/{name}")
         return self.home / "roots" / kind / f"{name}.json"
 
@@ -567,6 +565,8 @@ class Store:
                 if not dry_run:
                     path.unlink()
             if not dry_run:
+                import shutil
+
                 if dangling or orphans:
                     self.layout.write_index(entries)
                 if cache:
@@ -603,6 +603,9 @@ class Store:
                 if got != digest:
                     return name, "corrupt", f"content hashes to {got}", h.size
                 return name, "ok", None, h.size
+
+            # imported here: only fsck needs a pool (start-up time of every other verb)
+            from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
                 results = list(pool.map(check, files))

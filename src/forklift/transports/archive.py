@@ -12,8 +12,9 @@ import contextlib
 import json
 import threading
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
+from forklift.copyrange import SMALL, FileExtent
 from forklift.errors import InvalidInput, NotFound
 from forklift.layers.compression import detect_compression, open_layer
 from forklift.oci import canonical
@@ -24,7 +25,7 @@ from forklift.oci.digest import Digest, Hasher
 from forklift.oci.manifest import ImageIndex, ImageManifest, parse_manifest
 from forklift.reference import Reference, parse_reference
 from forklift.store.layout import REF_NAME
-from forklift.transports.base import ImageDestination, ImageSource
+from forklift.transports.base import ImageSource, LocalDestination
 from forklift.transports.layout import CONTAINERD_NAME
 from forklift.transports.tarball import TarIndex, TarWriter
 
@@ -78,6 +79,12 @@ class OciArchiveSource(ImageSource):
                 f"{self.description}: blob {desc.digest} is missing from the archive"
             ) from None
 
+    def blob_extent(self, desc: Descriptor) -> FileExtent | None:
+        try:
+            return self.tar.extent(self._blob_name(desc.digest))
+        except NotFound:
+            return None
+
     def close(self) -> None:
         self.tar.close()
 
@@ -96,12 +103,13 @@ def _select_entry(entries: list[Descriptor], ref: str | None, where: str) -> Des
     raise InvalidInput(f"{where}: holds {len(entries)} images; name one ({where}:NAME)")
 
 
-class OciArchiveDestination(ImageDestination):
+class OciArchiveDestination(LocalDestination):
     """Writes an OCI layout as a tar file (atomically, on :meth:`commit`)."""
 
     requires_oci = True
 
     def __init__(self, path: str, ref: str | None) -> None:
+        super().__init__()
         self.description = f"oci-archive:{path}"
         self.ref = ref
         self.tar = TarWriter(path)
@@ -117,9 +125,17 @@ class OciArchiveDestination(ImageDestination):
         return self._name(desc.digest) in self.tar
 
     def put_blob(self, desc: Descriptor, stream: BinaryIO) -> None:
+        extent = self.take_extent(desc)
+        name = self._name(desc.digest)
         with self._lock:
-            if self._name(desc.digest) not in self.tar:
-                self.tar.add_stream(self._name(desc.digest), stream, desc.size)
+            if name in self.tar:
+                return
+            if extent is None or desc.size < SMALL:
+                self.tar.add_stream(name, stream, desc.size)
+                return
+            offset = self.tar.reserve(name, desc.size)
+        # outside the lock: the blobs of one image are copied (and hashed) at once
+        self.tar.fill(offset, desc.size, extent, stream)
 
     def put_manifest(
         self,
@@ -283,16 +299,21 @@ class DockerArchiveSource(ImageSource):
             raise NotFound(f"{self.description}: no blob {desc.digest}")
         return self.tar.open(member)
 
+    def blob_extent(self, desc: Descriptor) -> FileExtent | None:
+        member = self._blobs.get(desc.digest)
+        return self.tar.extent(member) if member is not None else None
+
     def close(self) -> None:
         self.tar.close()
 
 
-class DockerArchiveDestination(ImageDestination):
+class DockerArchiveDestination(LocalDestination):
     """Writes a ``docker save``-style tarball that docker, podman and skopeo load."""
 
     supports_index = False
 
     def __init__(self, path: str, name: Reference | None = None) -> None:
+        super().__init__()
         self.description = f"docker-archive:{path}"
         self.default_names = (name,) if name else ()
         self.tar = TarWriter(path)
@@ -311,21 +332,31 @@ class DockerArchiveDestination(ImageDestination):
             stream.read()  # EOF: lets a verifying stream check the digest
             self._configs[desc.digest] = data
             return
+        compression = mt.layer_compression(desc.media_type)
+        if compression == "":
+            # Already a plain tar: its digest is its diff ID (the stream verifies it).
+            name = f"{desc.digest.encoded}.tar"
+            extent = self.take_extent(desc)
+            with self._lock:
+                if desc.digest in self._diff_ids:
+                    return
+                self._diff_ids[desc.digest] = desc.digest
+                if extent is None or desc.size < SMALL:
+                    self.tar.add_stream(name, stream, desc.size)
+                    return
+                offset = self.tar.reserve(name, desc.size)
+            # outside the lock: the layers of one image are copied (and hashed) at once
+            self.tar.fill(offset, desc.size, extent, stream)
+            return
         with self._lock:
             if desc.digest in self._diff_ids:
-                return
-            compression = mt.layer_compression(desc.media_type)
-            if compression == "":
-                # Already a plain tar: its digest is its diff ID (the stream verifies it).
-                self.tar.add_stream(f"{desc.digest.encoded}.tar", stream, desc.size)
-                self._diff_ids[desc.digest] = desc.digest
                 return
             hasher = Hasher()
             tee = _HashingReader(open_layer(stream, f"layer {desc.digest}"), hasher)
             # The member is named after its diff ID, known only at the end: the header is patched.
             self.tar.add_stream(
                 f"{desc.digest.encoded}.tar",
-                tee,
+                cast(BinaryIO, tee),
                 final_name=lambda: f"{hasher.digest().encoded}.tar",
             )
             # The stream must be read to EOF for the caller's verification to run.

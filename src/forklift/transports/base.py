@@ -8,9 +8,11 @@ image from any source to any destination, verifying every digest on the way.
 from __future__ import annotations
 
 import abc
+import threading
 from pathlib import Path
 from typing import BinaryIO, Protocol, Self
 
+from forklift.copyrange import FileExtent
 from forklift.errors import UsageError
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest
@@ -46,6 +48,13 @@ class ImageSource(abc.ABC):
     def blob_path(self, desc: Descriptor) -> Path | None:
         """A local file holding the blob, when there is one (lets copies avoid a pipe)."""
         return None
+
+    def blob_extent(self, desc: Descriptor) -> FileExtent | None:
+        """Where the blob's bytes lie unchanged in a local file (a blob file, an archive
+        member), when they do: a local destination then lets the kernel copy them while
+        the stream from :meth:`open_blob` is read only to verify them."""
+        path = self.blob_path(desc)
+        return FileExtent(path) if path is not None else None
 
     def list_attachments(
         self, subject: Digest, *, tags: tuple[str, ...] | None = None
@@ -95,6 +104,17 @@ class ImageDestination(abc.ABC):
         """
         return "exists" if self.has_blob(desc) else None
 
+    def has_image(self, digest: Digest, *, top_level: bool) -> bool:
+        """True if the manifest ``digest`` and every blob it refers to are here already.
+
+        The engine then checks none of its blobs (a re-push asks one question
+        instead of one per blob) and still hands the manifest over with
+        :meth:`put_manifest`. For the ``top_level`` image it means the
+        manifest is also where :meth:`commit` would put it (a registry: under
+        the destination's tag). The default, False, has every blob checked.
+        """
+        return False
+
     @abc.abstractmethod
     def put_blob(self, desc: Descriptor, stream: BinaryIO) -> None:
         """Store a blob. Must read ``stream`` to EOF (which verifies it) before keeping it."""
@@ -136,6 +156,33 @@ class ImageDestination(abc.ABC):
         if exc_type is not None:
             self.abort()
         self.close()
+
+
+class LocalDestination(ImageDestination):
+    """A destination in local files: blobs the source keeps unchanged in a local file
+    are copied by the kernel (see :mod:`forklift.copyrange`).
+
+    :meth:`reuse_blob` notes where the source keeps each blob it has to copy;
+    :meth:`put_blob` implementations take that with :meth:`take_extent`.
+    """
+
+    def __init__(self) -> None:
+        self._extents: dict[Digest, FileExtent] = {}
+        self._extents_lock = threading.Lock()
+
+    def reuse_blob(self, desc: Descriptor, source: ImageSource) -> str | None:
+        if self.has_blob(desc):
+            return "exists"
+        extent = source.blob_extent(desc)
+        if extent is not None:
+            with self._extents_lock:
+                self._extents[desc.digest] = extent
+        return None
+
+    def take_extent(self, desc: Descriptor) -> FileExtent | None:
+        """Where the source keeps ``desc``'s bytes unchanged, if it said so (once)."""
+        with self._extents_lock:
+            return self._extents.pop(desc.digest, None)
 
 
 class ImagePolicy(Protocol):

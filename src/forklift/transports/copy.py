@@ -8,7 +8,6 @@ bytes whose digest and size are what the manifest promised. ``push``, ``pull``,
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
@@ -127,29 +126,53 @@ class _Copier:
             self.progress.blob_finished(desc)
 
     def image(
-        self, raw: bytes, manifest: ImageManifest, *, top_level: bool, names: Any
+        self,
+        raw: bytes,
+        manifest: ImageManifest,
+        *,
+        top_level: bool,
+        names: Any,
+        present: bool = False,
     ) -> tuple[bytes, str]:
-        """Copy one image's blobs, then its manifest (converted when the destination needs OCI)."""
-        # The config first (small; some destinations need it before layers), then layers in parallel.
-        self.blob(manifest.config)
+        """Copy one image's blobs, then its manifest (converted when the destination needs OCI).
+
+        ``present``: the destination is known to hold the image already (its index is
+        there), so no blob is checked.
+        """
         layers = list({layer.digest: layer for layer in manifest.layers}.values())
-        if self.jobs > 1 and len(layers) > 1:
-            with ThreadPoolExecutor(max_workers=min(self.jobs, len(layers))) as pool:
-                for future in [pool.submit(self.blob, layer) for layer in layers]:
-                    future.result()
-        else:
-            for layer in layers:
-                self.blob(layer)
-        source_digest = Digest.of(raw)
+        written = manifest
         if self.dst.requires_oci and manifest.media_type == mt.DOCKER_MANIFEST:
-            manifest = to_oci_manifest(manifest)
-            raw = manifest.to_bytes()
-        self.dst.put_manifest(raw, manifest.media_type, top_level=top_level, names=names)
-        self.manifests.append((source_digest, Digest.of(raw)))
-        return raw, manifest.media_type
+            written = to_oci_manifest(manifest)
+        written_raw = raw if written is manifest else written.to_bytes()
+        if present or self.dst.has_image(Digest.of(written_raw), top_level=top_level):
+            # everything is there already: nothing to check blob by blob
+            for desc in (manifest.config, *layers):
+                self.skipped += 1
+                if self.progress:
+                    self.progress.blob_started(desc, skipped=True)
+        else:
+            # The config first (small; some destinations need it before layers), then
+            # layers in parallel.
+            self.blob(manifest.config)
+            if self.jobs > 1 and len(layers) > 1:
+                # imported here: a copy with nothing to move never needs it (start-up time)
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(max_workers=min(self.jobs, len(layers))) as pool:
+                    for future in [pool.submit(self.blob, layer) for layer in layers]:
+                        future.result()
+            else:
+                for layer in layers:
+                    self.blob(layer)
+        self.dst.put_manifest(written_raw, written.media_type, top_level=top_level, names=names)
+        self.manifests.append((Digest.of(raw), Digest.of(written_raw)))
+        return written_raw, written.media_type
 
     def index(self, raw: bytes, index: ImageIndex, *, names: Any) -> tuple[bytes, str]:
         """Copy every image of an index, then the index (rewritten if children were converted)."""
+        converts = self.dst.requires_oci and index.media_type == mt.DOCKER_MANIFEST_LIST
+        # an index already in place (under the destination's name) brings all its images
+        present = not converts and self.dst.has_image(Digest.of(raw), top_level=True)
         children = []
         for child in index.manifests:
             child_raw, _ = self.src.get_manifest(child.digest)
@@ -161,12 +184,14 @@ class _Copier:
                 raise InvalidInput(
                     f"{self.src.description}: nested image indexes are not supported"
                 )
-            new_raw, new_type = self.image(child_raw, child_manifest, top_level=False, names=None)
+            new_raw, new_type = self.image(
+                child_raw, child_manifest, top_level=False, names=None, present=present
+            )
             children.append(
                 replace(child, media_type=new_type, digest=Digest.of(new_raw), size=len(new_raw))
             )
         source_digest = Digest.of(raw)
-        if self.dst.requires_oci and index.media_type == mt.DOCKER_MANIFEST_LIST:
+        if converts:
             index = replace(index, manifests=tuple(children), media_type=mt.OCI_INDEX, raw=b"")
             raw = index.to_bytes()
         self.dst.put_manifest(raw, index.media_type, top_level=True, names=names)

@@ -16,7 +16,7 @@ from forklift.reference import Reference
 from forklift.store import attachments as attach_index
 from forklift.store.layout import REF_NAME, OciLayout
 from forklift.store.store import Store
-from forklift.transports.base import ImageDestination, ImageSource
+from forklift.transports.base import ImageSource, LocalDestination
 
 CONTAINERD_NAME = "io.containerd.image.name"
 
@@ -64,12 +64,13 @@ def _only_tags(found: list[Attachment], tags: tuple[str, ...] | None) -> list[At
     return [a for a in found if a.tag is None or a.tag in tags]
 
 
-class LayoutDestination(ImageDestination):
+class LayoutDestination(LocalDestination):
     """Writes blobs into an OCI layout; index entries are written on :meth:`commit`."""
 
     supports_attachments = True
 
     def __init__(self, layout: OciLayout, description: str) -> None:
+        super().__init__()
         self.layout = layout
         self.description = description
         self._tops: list[tuple[Descriptor, tuple[Reference, ...] | None]] = []
@@ -98,8 +99,12 @@ class LayoutDestination(ImageDestination):
 
     def put_blob(self, desc: Descriptor, stream: BinaryIO) -> None:
         verifier = _verifier_of(stream)
+        extent = self.take_extent(desc)
         with self.layout.blob_writer(desc.digest, desc.size, verified_by=verifier) as w:
-            w.copy_from(stream)
+            if extent is not None and verifier is not None:
+                w.copy_extent(extent, stream)
+            else:
+                w.copy_from(stream)
             if verifier is not None:
                 stream.read()  # reach EOF so the verdict is in, even if copy_from stopped at size
             w.commit()

@@ -5,13 +5,12 @@
 ``oci:DIR[:REF]``                           an OCI image layout directory
 ``oci-archive:FILE[:REF]``                  a tarred OCI image layout
 ``docker-archive:FILE[:NAME[:TAG]]``        a ``docker save`` tarball (``:@N`` picks the Nth)
-``docker://REF``                            a registry (the registry client)
+``docker://REF``                            a registry (``forklift.transports.registry``)
 ==========================================  ==================================================
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +20,6 @@ from forklift.store.store import Store
 from forklift.transports.base import ImageDestination, ImageSource
 
 LOCAL_TRANSPORTS = ("store", "oci", "oci-archive", "docker-archive")
-# Transports implemented by features above this layer, imported only when used:
-# transport -> module exposing open_source(spec, **options) and open_destination(spec, **options).
-EXTERNAL_TRANSPORTS: dict[str, str] = {"docker": "forklift.registry.client.transport"}
 
 
 @dataclass(frozen=True)
@@ -102,8 +98,9 @@ def open_source(name: str | ImageName, store: Store | None = None, **options: An
         path, ref = n.path_and_ref()
         named, position = docker_archive_ref(ref)
         return archive.DockerArchiveSource(path, str(named) if named else None, position=position)
-    module = importlib.import_module(EXTERNAL_TRANSPORTS[n.transport])
-    return module.open_source(n.spec, store=store, **options)
+    from forklift.transports.registry import transport
+
+    return transport.open_source(n.spec, store=store, **options)
 
 
 def open_destination(
@@ -132,5 +129,6 @@ def open_destination(
         if position is not None:
             raise InvalidReference(f"{n}: a position (@N) only selects images to read")
         return archive.DockerArchiveDestination(path, named)
-    module = importlib.import_module(EXTERNAL_TRANSPORTS[n.transport])
-    return module.open_destination(n.spec, store=store, **options)
+    from forklift.transports.registry import transport
+
+    return transport.open_destination(n.spec, store=store, **options)

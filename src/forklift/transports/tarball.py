@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from forklift.copyrange import FileExtent, copy_while_draining
 from forklift.errors import InvalidInput, NotFound
 from forklift.fsutil import fsync_dir
 
@@ -112,6 +113,10 @@ class TarIndex:
 
     def size(self, name: str) -> int:
         return self._member(name).size
+
+    def extent(self, name: str) -> FileExtent:
+        """Where member ``name``'s bytes lie in the archive file."""
+        return FileExtent(self.path, self._member(name).offset)
 
     def open(self, name: str) -> BinaryIO:
         m = self._member(name)
@@ -224,6 +229,23 @@ class TarWriter:
             self._f.write(header)
             self._f.seek(end)
         return written
+
+    def reserve(self, name: str, size: int) -> int:
+        """Write member ``name``'s header and leave room for its ``size`` bytes; return
+        where they go. Fill the room with :meth:`fill` (other members may be added
+        meanwhile, from other threads, under the caller's lock)."""
+        self._f.write(self._header(name, size))
+        start = self._f.tell()
+        # a hole: zeros until filled, padding included (the archive's end extends the file)
+        self._f.seek(start + size + (-size % BLOCK))
+        self._names.add(name)
+        return start
+
+    def fill(self, offset: int, size: int, extent: FileExtent, stream: BinaryIO) -> None:
+        """Put ``size`` bytes from ``extent`` at ``offset`` (from :meth:`reserve`), copied
+        by the kernel while ``stream``, a verifying reader of the same bytes, is drained.
+        Safe to run in several threads at once, for different members."""
+        copy_while_draining(extent, self._f.fileno(), offset, size, stream)
 
     def commit(self) -> None:
         self._f.write(b"\0" * (BLOCK * 2))

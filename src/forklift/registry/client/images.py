@@ -25,18 +25,18 @@ from forklift.oci.digest import Digest
 from forklift.oci.manifest import ImageIndex, ImageManifest, Manifest
 from forklift.oci.platform import Platform, host_platform
 from forklift.reference import Reference
-from forklift.registry.client.client import ManifestResponse, RegistryClient
-from forklift.registry.client.credentials import Credentials, CredentialStore
-from forklift.registry.client.options import ClientOptions
-from forklift.registry.client.retry import Deadline
-from forklift.registry.client.transport import (
+from forklift.store.store import Store, StoredImage
+from forklift.transports.base import CopyProgress, ImagePolicy
+from forklift.transports.copy import CopyResult, copy_image
+from forklift.transports.registry.client import ManifestResponse, RegistryClient
+from forklift.transports.registry.credentials import Credentials, CredentialStore
+from forklift.transports.registry.options import ClientOptions
+from forklift.transports.registry.retry import Deadline
+from forklift.transports.registry.transport import (
     RegistryDestination,
     RegistrySource,
     registry_reference,
 )
-from forklift.store.store import Store, StoredImage
-from forklift.transports.base import CopyProgress, ImagePolicy
-from forklift.transports.copy import CopyResult, copy_image
 
 Creds = Credentials | CredentialStore | None
 
@@ -113,7 +113,7 @@ def pull_image(
     platform: Platform | str | None = None,
     all_platforms: bool = False,
     progress: CopyProgress | None = None,
-    jobs: int = 4,
+    jobs: int = 6,
     options: ClientOptions | None = None,
     credentials: Creds = None,
     timeout: float | None = None,
@@ -169,7 +169,7 @@ def pull(
     progress: CopyProgress | None = None,
     *,
     all_platforms: bool = False,
-    jobs: int = 4,
+    jobs: int = 6,
     options: ClientOptions | None = None,
     credentials: Creds = None,
     timeout: float | None = None,
@@ -406,6 +406,32 @@ def list_tags(
             yield tag
 
 
+def catalog(
+    registry: str,
+    *,
+    page_size: int | None = None,
+    options: ClientOptions | None = None,
+    credentials: Creds = None,
+    timeout: float | None = None,
+) -> Iterator[str]:
+    """Every repository of ``registry`` (``GET /v2/_catalog``), following its pagination.
+
+    Registries may restrict the catalog to administrators (Docker Hub does not
+    serve it at all): they answer 401/403, raised as usual.
+    """
+    from forklift.transports.registry.hosts import normalize_registry
+
+    deadline = Deadline(timeout)
+    if timeout is not None:
+        options = replace(options or ClientOptions(), operation_timeout=timeout)
+    with RegistryClient(
+        normalize_registry(registry), options=options, credentials=credentials
+    ) as client:
+        for name in client.catalog(page_size=page_size):
+            deadline.check(f"catalog of {client.registry}")
+            yield name
+
+
 @dataclass(frozen=True)
 class DeleteResult:
     """What a delete removed: a tag only, or a manifest (with every tag pointing at it)."""
@@ -451,6 +477,7 @@ __all__ = [
     "PullResult",
     "PushResult",
     "RemoteImage",
+    "catalog",
     "default_destination",
     "delete",
     "ensure_image",

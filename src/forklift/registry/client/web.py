@@ -3,12 +3,13 @@
 A build that downloads a file must trust the same certificate authorities, go
 through the same proxies, retry the same failures and honour the same
 insecure-host list as a pull from a registry. :func:`download` does that with
-:class:`~forklift.registry.client.options.ClientOptions`: the system trust
-store plus ``ca_bundle`` and the docker/podman ``certs.d/<host>`` files,
-unverified TLS only for hosts listed as insecure, proxies from the environment
-(httpx's ``HTTP(S)_PROXY``/``NO_PROXY``, as for registries), and retries of
-connection failures, 5xx and 429 with the same backoff, within the
-operation's deadline. Redirects are followed (a download URL often points at a
+:class:`~forklift.registry.client.ClientOptions`: the system trust store plus
+``ca_bundle`` and the docker/podman ``certs.d/<host>`` files, unverified TLS
+only for hosts listed as insecure, proxies from the environment (httpx's
+``HTTP(S)_PROXY``/``NO_PROXY``, as for registries), and retries of what can get
+better (resets, 5xx, 429; not a name that does not resolve or a refused
+connection, by the client's ``worth_retrying``) with the same backoff, within
+the operation's deadline. Redirects are followed (a download URL often points at a
 CDN); nothing is sent that a registry would need (no credentials).
 """
 
@@ -24,10 +25,10 @@ from typing import BinaryIO
 import httpx
 
 from forklift.errors import TransportError
-from forklift.registry.client.hosts import split_host_port
-from forklift.registry.client.options import ClientOptions
-from forklift.registry.client.retry import Backoff, Deadline, parse_retry_after
-from forklift.registry.client.session import RETRY_STATUSES, _ssl_context
+from forklift.transports.registry.hosts import split_host_port
+from forklift.transports.registry.options import ClientOptions
+from forklift.transports.registry.retry import Backoff, Deadline, parse_retry_after
+from forklift.transports.registry.session import RETRY_STATUSES, _ssl_context, worth_retrying
 
 log = logging.getLogger("forklift.registry.client")
 
@@ -102,7 +103,8 @@ def download(
                     return _write(resp, out, url)
             except (_Retry, httpx.TransportError) as exc:
                 attempt += 1
-                if attempt >= options.max_attempts:
+                final = isinstance(exc, httpx.TransportError) and not worth_retrying(exc)
+                if final or attempt >= options.max_attempts:
                     raise TransportError(f"{what}: {exc or type(exc).__name__}") from None
                 wait = backoff.delay(attempt - 1)
                 if retry_after is not None:

@@ -8,12 +8,13 @@ Public API:
 - :func:`collect` - one garbage collection over a storage driver + metadata store;
 - :class:`StorageDriver` / :class:`FilesystemStorage` and :class:`MetadataStore` /
   :class:`SQLiteMetadata` - the two backend interfaces and their defaults;
-- :func:`check_consistency` - verify tags, manifests and blobs of a registry root.
+- :func:`check_consistency` / :func:`check_root` - verify tags, manifests and blobs
+  (of any backend pair / of a default root).
 """
 
 from forklift.registry.server.app import RegistryApp
 from forklift.registry.server.config import ServerConfig, load_config
-from forklift.registry.server.fsck import check_consistency
+from forklift.registry.server.fsck import check_consistency, check_root
 from forklift.registry.server.gc import GCReport, collect
 from forklift.registry.server.metadata import MetadataStore, SQLiteMetadata
 from forklift.registry.server.runner import run
@@ -28,6 +29,7 @@ __all__ = [
     "ServerConfig",
     "StorageDriver",
     "check_consistency",
+    "check_root",
     "collect",
     "load_config",
     "run",

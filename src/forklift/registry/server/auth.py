@@ -3,16 +3,26 @@
 Every request names what it needs as :class:`Need` items (``repository``,
 name, action). :meth:`Auth.check` returns the caller's :class:`Identity` or
 raises the 401 (with the right ``WWW-Authenticate`` challenge) or 403 error.
+
+bcrypt is slow on purpose (tens of milliseconds at the usual costs), so
+password checks run on a small thread pool of their own, never on the event
+loop: a client sending wrong passwords costs CPU, but does not stall other
+requests. Good credentials are cached (keyed by a hash of the header) for
+five minutes. An unknown user name costs the same bcrypt work as a known one,
+so response times do not tell which user names exist.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import fnmatch
 import hashlib
+import os
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +35,11 @@ from forklift.registry.server.config import ACTIONS, AccessRule, AuthConfig
 
 _CACHE_TTL = 300.0
 _CACHE_MAX = 4096
+# password checks waiting for the pool; beyond this, 429 (a flood must not queue forever)
+_MAX_PENDING_CHECKS = 64
+# bcrypt (and htpasswd) use only the first 72 bytes of a password
+_BCRYPT_MAX = 72
+_DEFAULT_COST = 10
 
 
 @dataclass(frozen=True)
@@ -41,10 +56,15 @@ class Need:
 
 @dataclass(frozen=True)
 class Identity:
-    """Who is calling. ``grants`` is set for token callers: what the token allows."""
+    """Who is calling. ``grants`` is set for token callers: what the token allows.
+
+    ``local``: the token comes from this registry's own issuer, so a broader
+    token for the same account would be granted by these access rules.
+    """
 
     account: str | None
     grants: frozenset[tuple[str, str, str]] | None = None
+    local: bool = False
 
     @property
     def anonymous(self) -> bool:
@@ -77,6 +97,14 @@ def load_htpasswd(path: Path) -> dict[str, bytes]:
     return users
 
 
+def _cost(hashed: bytes) -> int:
+    """The cost factor of a bcrypt hash (``$2y$10$...`` -> 10)."""
+    try:
+        return min(max(int(hashed[4:6]), 4), 31)
+    except ValueError:
+        return _DEFAULT_COST
+
+
 def parse_scope(text: str) -> list[Need]:
     """``repository:a/b:pull,push`` -> Needs (unknown types yield nothing)."""
     typ, _, rest = text.partition(":")
@@ -97,6 +125,16 @@ class Auth:
         )
         self._basic_cache: dict[str, tuple[str, float]] = {}
         self._token_cache: dict[str, tuple[Identity, float]] = {}
+        # what an unknown user's password is checked against: same cost as the real ones
+        cost = max((_cost(h) for h in self.users.values()), default=_DEFAULT_COST)
+        self._decoy = bcrypt.hashpw(os.urandom(16).hex().encode(), bcrypt.gensalt(cost))
+        # half the cores: a wrong-password flood must leave CPU for the event loop.
+        # (Not a lower priority: on a busy machine a niced pool starves, its queue
+        # grows, and waiting requests slow the server down more than the work did.)
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, (os.cpu_count() or 2) // 2), thread_name_prefix="forklift-auth"
+        )
+        self._pending = 0
         self.signing_key: jwt.PrivateKey | None = None
         self.trusted: list[jwt.TrustedKey] = []
         tok = config.token
@@ -164,34 +202,65 @@ class Auth:
             parts.append(f'error="{error}"')
         return "Bearer " + ",".join(parts)
 
-    def basic_user(self, header: str) -> str | None:
-        """The user of a valid ``Basic`` Authorization header, else None."""
+    def _cached_user(self, header: str) -> str | None:
+        hit = self._basic_cache.get(hashlib.sha256(header.encode()).hexdigest())
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        return None
+
+    def basic_user_blocking(self, header: str) -> str | None:
+        """The user of a valid ``Basic`` Authorization header, else None (runs bcrypt)."""
         if header[:6].lower() != "basic ":
             return None
-        key = hashlib.sha256(header.encode()).hexdigest()
-        now = time.monotonic()
-        hit = self._basic_cache.get(key)
-        if hit is not None and hit[1] > now:
-            return hit[0]
+        user = self._cached_user(header)
+        if user is not None:
+            return user
         try:
             user, _, password = base64.b64decode(header[6:].strip()).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return None
         hashed = self.users.get(user)
-        if hashed is None:
-            return None
-        # bcrypt is deliberately slow (~0.1 s); cache the verdict for good credentials
-        fixed = hashed.replace(b"$2y$", b"$2b$", 1)
+        # htpasswd hashed only the first 72 bytes; checking those matches what it stored
+        secret = password.encode()[:_BCRYPT_MAX]
         try:
-            ok = bcrypt.checkpw(password.encode(), fixed)
+            if hashed is None:
+                bcrypt.checkpw(secret, self._decoy)  # same work: no user-name oracle
+                return None
+            ok = bcrypt.checkpw(secret, hashed.replace(b"$2y$", b"$2b$", 1))
         except ValueError:
             return None
         if not ok:
             return None
         if len(self._basic_cache) > _CACHE_MAX:
             self._basic_cache.clear()
-        self._basic_cache[key] = (user, now + _CACHE_TTL)
+        key = hashlib.sha256(header.encode()).hexdigest()
+        self._basic_cache[key] = (user, time.monotonic() + _CACHE_TTL)
         return user
+
+    async def run_blocking(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn`` on the auth pool (bcrypt work); 429 if too much is already waiting."""
+        if self._pending >= _MAX_PENDING_CHECKS:
+            raise apierrors.APIError(
+                "TOOMANYREQUESTS", 429, "too many authentication attempts in progress"
+            )
+        self._pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        finally:
+            self._pending -= 1
+
+    async def basic_user(self, header: str) -> str | None:
+        """:meth:`basic_user_blocking` without blocking the event loop."""
+        if header[:6].lower() != "basic ":
+            return None
+        user = self._cached_user(header)
+        if user is not None:
+            return user
+        return await self.run_blocking(self.basic_user_blocking, header)
+
+    def close(self) -> None:
+        """Stop the password-check threads."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _bearer_identity(self, header: str) -> Identity | None:
         if header[:7].lower() != "bearer ":
@@ -219,21 +288,36 @@ class Auth:
                         if a == "*" and typ == "repository":
                             grants.update((typ, name, x) for x in ACTIONS)
         sub = claims.get("sub")
-        identity = Identity(sub if isinstance(sub, str) and sub else None, frozenset(grants))
+        identity = Identity(
+            sub if isinstance(sub, str) and sub else None,
+            frozenset(grants),
+            local=claims.get("iss") == tok.issuer,
+        )
         if len(self._token_cache) > _CACHE_MAX:
             self._token_cache.clear()
         self._token_cache[token] = (identity, float(claims["exp"]))
         return identity
 
-    def check(self, authorization: str | None, needs: list[Need], base_url: str) -> Identity:
-        """Authenticate the caller and check ``needs``; raise 401/403 on failure."""
+    async def check(
+        self,
+        authorization: str | None,
+        needs: list[Need],
+        base_url: str,
+        also_ask: tuple[Need, ...] = (),
+    ) -> Identity:
+        """Authenticate the caller and check ``needs``; raise 401/403 on failure.
+
+        ``also_ask`` goes into a token challenge without being required (a
+        mount's ``pull`` on the source repository: a token without it still
+        uploads, it just cannot mount).
+        """
         if self.mode == "none":
             return ANONYMOUS
         header = authorization or ""
         if self.mode == "htpasswd":
             identity = ANONYMOUS
             if header:
-                user = self.basic_user(header)
+                user = await self.basic_user(header)
                 if user is None:
                     raise apierrors.unauthorized(self._challenge(needs, base_url))
                 identity = Identity(user)
@@ -247,24 +331,47 @@ class Auth:
                     self._challenge(needs, base_url), [n.scope() for n in needs]
                 )
             raise apierrors.denied()
+        asked = [*needs, *also_ask]
         identity_or_none = self._bearer_identity(header)
         if identity_or_none is None:
             raise apierrors.unauthorized(
-                self._challenge(needs, base_url), [n.scope() for n in needs]
+                self._challenge(asked, base_url), [n.scope() for n in needs]
             )
         if not all(self.permits(identity_or_none, n) for n in needs):
             raise apierrors.unauthorized(
-                self._challenge(needs, base_url, "insufficient_scope"),
+                self._challenge(asked, base_url, "insufficient_scope"),
                 [n.scope() for n in needs],
             )
         return identity_or_none
+
+    def ask_for_more(
+        self, identity: Identity, needs: list[Need], extra: list[Need], base_url: str
+    ) -> None:
+        """Raise 401 ``insufficient_scope`` if a new token would grant one of ``extra``.
+
+        For a token caller of this registry's own issuer whose token lacks
+        ``extra`` (a mount source's ``pull``) although the access rules would
+        grant it: the client fetches a token for the challenge's scopes and
+        retries. Never for a grant the rules refuse, so a client cannot loop.
+        """
+        if self.mode != "token" or not identity.local or identity.account is None:
+            return
+        grantable = [n for n in extra if n.action in self.allowed_actions(identity.account, n.name)]
+        if grantable:
+            raise apierrors.unauthorized(
+                self._challenge([*needs, grantable[0]], base_url, "insufficient_scope"),
+                [n.scope() for n in needs],
+            )
 
     # -- token endpoint --------------------------------------------------------
 
     def issue_token(
         self, authorization: str | None, service: str | None, scopes: list[str]
     ) -> dict[str, Any]:
-        """The built-in token endpoint: check credentials, grant what the rules allow."""
+        """The built-in token endpoint: check credentials, grant what the rules allow.
+
+        Blocking (bcrypt): the app calls it through :meth:`run_blocking`.
+        """
         tok = self.config.token
         if tok is None or self.signing_key is None:
             raise apierrors.unsupported("token auth is not enabled", 404)
@@ -272,7 +379,7 @@ class Auth:
             raise apierrors.APIError("DENIED", 400, f"unknown service {service!r}")
         account: str | None = None
         if authorization:
-            account = self.basic_user(authorization)
+            account = self.basic_user_blocking(authorization)
             if account is None:
                 raise apierrors.unauthorized('Basic realm="forklift token"')
         access: dict[tuple[str, str], list[str]] = {}

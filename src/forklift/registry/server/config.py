@@ -8,39 +8,77 @@ File format (YAML shown; TOML has the same keys)::
     delete_enabled: true
     max_manifest_size: 4194304
     access_log: "-"            # "-" = stderr, a path, or "" to turn it off
+    shutdown_timeout: 30s
+    signature_policy: policy.json   # protected repositories take signed images only
+    storage:
+      sparse_index: false      # accept indexes/manifests whose children or layers are absent
+    metrics:
+      enabled: true
+      auth: false              # true: /metrics needs Basic credentials of an htpasswd user
+      accounts: []             # with auth: only these users (empty = any user)
     auth:
       htpasswd: users.htpasswd # basic auth, or the users of the token endpoint
       anonymous_pull: false
+      automatic_mount: false   # mount without ?from= from repositories the caller may pull
       token:                   # present = Docker token auth
         realm: https://registry.example/token   # default: this server's /token
         service: forklift
         issuer: forklift
         signing_key: token.pem # default: <root>/token-signing-key.pem (created)
-        expiry: 300
+        expiry: 5m
         trusted:               # external issuers whose tokens are accepted
           - {issuer: auth.example, key: issuer.pem}
       access:                  # who may do what; first match does not stop: grants add up
         - {account: alice, repository: "team/*", actions: [pull, push, delete]}
         - {account: "*", repository: "public/*", actions: [pull]}
     gc:
-      interval: 3600           # seconds between background runs, 0 = off
-      grace: 3600              # never collect anything touched more recently
+      interval: 1h             # between background runs, 0 = off
+      grace: 1h                # never collect anything touched more recently
       untagged: false          # also delete manifests no tag reaches
-      upload_ttl: 86400        # abandoned uploads expire after this long
+      upload_ttl: 1d           # abandoned uploads expire after this long
+
+Every key at every level is checked: an unknown key, a wrong type or a bad
+duration is an error naming the file, line and column. Durations are numbers
+of seconds or strings such as ``90s``, ``15m``, ``2h``, ``1d``.
 """
 
 from __future__ import annotations
 
-import tomllib
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from forklift.errors import InvalidInput, Location, ParseError, UsageError
+from forklift.errors import ParseError, UsageError
+from forklift.registry.server import configsource
+from forklift.registry.server.configsource import KeyPath, Source
 
 ACTIONS = ("pull", "push", "delete")
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*([smhd]?)")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from ``90``, ``1.5``, ``"90"``, ``"90s"``, ``"15m"``, ``"2h"``, ``"1d"``.
+
+    Raises ``ValueError`` with a message for anything else (negative included).
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        m = _DURATION.fullmatch(value.strip().lower())
+        if m is None:
+            raise ValueError(f"invalid duration {value!r}: expected seconds or 30s/15m/2h/1d")
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    else:
+        raise ValueError(f"expected a duration, got {type(value).__name__}")
+    if seconds < 0:
+        raise ValueError(f"invalid duration {value!r}: must not be negative")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -83,12 +121,21 @@ class AuthConfig:
     token: TokenConfig | None = None
     anonymous_pull: bool = False
     access: tuple[AccessRule, ...] = ()
+    # mount without ?from= (automatic content discovery); None: on only without auth
+    automatic_mount: bool | None = None
 
     @property
     def mode(self) -> str:
         if self.token is not None:
             return "token"
         return "htpasswd" if self.htpasswd is not None else "none"
+
+    @property
+    def mounts_without_from(self) -> bool:
+        """Whether ``POST ?mount=`` without ``from`` looks in other repositories."""
+        if self.automatic_mount is not None:
+            return self.automatic_mount
+        return self.mode == "none"
 
 
 @dataclass(frozen=True)
@@ -102,6 +149,15 @@ class GCConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """The ``/metrics`` endpoint: on or off, open or behind Basic credentials."""
+
+    enabled: bool = True
+    auth: bool = False
+    accounts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     """Everything ``forklift serve`` needs."""
 
@@ -111,10 +167,12 @@ class ServerConfig:
     tls_key: Path | None = None
     auth: AuthConfig = field(default_factory=AuthConfig)
     gc: GCConfig = field(default_factory=GCConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     delete_enabled: bool = True
     max_manifest_size: int = 4 * 1024 * 1024
     access_log: str = "-"
     shutdown_timeout: float = 30.0
+    sparse_index: bool = False
     #: signature policy for protected repositories (registry/server/signing.py)
     signature_policy: Path | None = None
 
@@ -127,28 +185,96 @@ class ServerConfig:
             raise UsageError(f"invalid --addr {addr!r}: expected HOST:PORT")
         return (host.strip("[]") or "0.0.0.0"), int(port)
 
-
-def _fail(path: Path, key: str, message: str) -> ParseError:
-    return ParseError(f"{key}: {message}", location=Location(str(path)))
-
-
-def _get(d: dict[str, Any], key: str, kind: type | tuple[type, ...], path: Path, where: str) -> Any:
-    value = d.get(key)
-    if value is not None and not isinstance(value, kind):
-        name = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-        raise _fail(path, f"{where}{key}", f"expected {name}, got {type(value).__name__}")
-    return value
+    def check(self) -> None:
+        """Cross-field checks that no single key can express."""
+        if self.metrics.auth and self.auth.htpasswd is None:
+            raise UsageError("metrics.auth needs users to check: set auth.htpasswd")
 
 
-def _section(d: dict[str, Any], key: str, path: Path, where: str = "") -> dict[str, Any]:
-    return _get(d, key, dict, path, where) or {}
+# -- the schema of the file ---------------------------------------------------------------
+
+# A schema is a type (str, bool, int), DURATION, a dict of keys -> schemas, or a
+# one-element list [schema] for "a list of those".
+DURATION = "duration"
+_Schema = Any
+
+_TOKEN: dict[str, _Schema] = {
+    "realm": str,
+    "service": str,
+    "issuer": str,
+    "signing_key": str,
+    "expiry": DURATION,
+    "trusted": [{"issuer": str, "key": str}],
+}
+_SCHEMA: dict[str, _Schema] = {
+    "root": str,
+    "addr": str,
+    "tls": {"cert": str, "key": str},
+    "delete_enabled": bool,
+    "max_manifest_size": int,
+    "access_log": str,
+    "shutdown_timeout": DURATION,
+    "signature_policy": str,
+    "storage": {"sparse_index": bool},
+    "metrics": {"enabled": bool, "auth": bool, "accounts": [str]},
+    "auth": {
+        "htpasswd": str,
+        "anonymous_pull": bool,
+        "automatic_mount": bool,
+        "token": _TOKEN,
+        "access": [{"account": str, "repository": str, "actions": [str]}],
+    },
+    "gc": {"interval": DURATION, "grace": DURATION, "untagged": bool, "upload_ttl": DURATION},
+}
+_TYPE_NAMES = {str: "a string", bool: "true or false", int: "an integer"}
 
 
-def _rel(base: Path, value: str | None) -> Path | None:
-    if value is None:
-        return None
-    p = Path(value)
-    return p if p.is_absolute() else base / p
+def _dotted(path: KeyPath) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or "(top level)"
+
+
+class _Checker:
+    def __init__(self, source: Source) -> None:
+        self.source = source
+
+    def fail(self, path: KeyPath, message: str, *, at_value: bool = True) -> ParseError:
+        where = (*path, "") if at_value else path
+        return ParseError(f"{_dotted(path)}: {message}", location=self.source.location(where))
+
+    def check(self, value: Any, schema: _Schema, path: KeyPath) -> Any:
+        """``value`` checked against ``schema``; durations become seconds."""
+        if isinstance(schema, dict):
+            if not isinstance(value, dict):
+                raise self.fail(path, f"expected a mapping, got {type(value).__name__}")
+            out: dict[str, Any] = {}
+            for key, sub in value.items():
+                if key not in schema:
+                    known = ", ".join(sorted(schema))
+                    raise self.fail(
+                        (*path, str(key)),
+                        f"unknown setting (known here: {known})",
+                        at_value=False,
+                    )
+                if sub is None:
+                    continue  # an empty YAML value: the default
+                out[key] = self.check(sub, schema[key], (*path, key))
+            return out
+        if isinstance(schema, list):
+            if not isinstance(value, list):
+                raise self.fail(path, f"expected a list, got {type(value).__name__}")
+            return [self.check(item, schema[0], (*path, i)) for i, item in enumerate(value)]
+        if schema == DURATION:
+            try:
+                return parse_duration(value)
+            except ValueError as exc:
+                raise self.fail(path, str(exc)) from None
+        ok = isinstance(value, schema) and (schema is bool or not isinstance(value, bool))
+        if not ok:
+            raise self.fail(path, f"expected {_TYPE_NAMES[schema]}, got {type(value).__name__}")
+        return value
 
 
 def load_config(path: Path) -> ServerConfig:
@@ -156,94 +282,79 @@ def load_config(path: Path) -> ServerConfig:
 
     Relative paths in the file are relative to the file's directory.
     """
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InvalidInput(f"cannot read config {path}: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text) or {}
-    except tomllib.TOMLDecodeError as exc:
-        raise ParseError(str(exc), location=Location(str(path))) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        loc = Location(str(path), mark.line + 1, mark.column + 1) if mark else Location(str(path))
-        raise ParseError(f"invalid YAML: {getattr(exc, 'problem', exc)}", location=loc) from None
-    if not isinstance(data, dict):
-        raise _fail(path, "(top level)", "expected a mapping")
-    known = {"root", "addr", "tls", "delete_enabled", "max_manifest_size", "access_log", "auth"}
-    known |= {"gc", "shutdown_timeout", "signature_policy"}
-    for key in data:
-        if key not in known:
-            raise _fail(path, str(key), f"unknown setting (known: {', '.join(sorted(known))})")
+    source = configsource.read(path)
+    checker = _Checker(source)
+    data: dict[str, Any] = checker.check(source.data, _SCHEMA, ())
     base = path.parent
-    cfg = ServerConfig()
+
+    def rel(value: str | None) -> Path | None:
+        if value is None:
+            return None
+        p = Path(value)
+        return p if p.is_absolute() else base / p
+
     kw: dict[str, Any] = {}
-    if (root := _get(data, "root", str, path, "")) is not None:
-        kw["root"] = _rel(base, root)
-    if (addr := _get(data, "addr", str, path, "")) is not None:
-        kw["addr"] = addr
-    tls = _section(data, "tls", path)
-    kw["tls_cert"] = _rel(base, _get(tls, "cert", str, path, "tls."))
-    kw["tls_key"] = _rel(base, _get(tls, "key", str, path, "tls."))
-    for key, kind in (("delete_enabled", bool), ("max_manifest_size", int)):
-        if (v := _get(data, key, kind, path, "")) is not None:
-            kw[key] = v
-    if (v := _get(data, "shutdown_timeout", (int, float), path, "")) is not None:
-        kw["shutdown_timeout"] = float(v)
-    if (log := _get(data, "access_log", str, path, "")) is not None:
-        kw["access_log"] = log if log in ("-", "") else str(_rel(base, log))
-    if (policy := _get(data, "signature_policy", str, path, "")) is not None:
-        kw["signature_policy"] = _rel(base, policy)
-    kw["auth"] = _load_auth(_section(data, "auth", path), base, path)
-    gc = _section(data, "gc", path)
-    gc_kw: dict[str, Any] = {}
-    for key in ("interval", "grace", "upload_ttl"):
-        if (v := _get(gc, key, (int, float), path, "gc.")) is not None:
-            gc_kw[key] = float(v)
-    if (v := _get(gc, "untagged", bool, path, "gc.")) is not None:
-        gc_kw["untagged"] = v
-    kw["gc"] = GCConfig(**gc_kw)
-    return replace(cfg, **kw)
+    simple: dict[str, Callable[[Any], Any]] = {
+        "root": rel,
+        "addr": str,
+        "delete_enabled": bool,
+        "max_manifest_size": int,
+        "shutdown_timeout": float,
+        "access_log": lambda v: v if v in ("-", "") else str(rel(v)),
+        "signature_policy": rel,
+    }
+    for key, convert in simple.items():
+        if key in data:
+            kw[key] = convert(data[key])
+    tls = data.get("tls", {})
+    kw["tls_cert"] = rel(tls.get("cert"))
+    kw["tls_key"] = rel(tls.get("key"))
+    if "sparse_index" in data.get("storage", {}):
+        kw["sparse_index"] = data["storage"]["sparse_index"]
+    metrics = data.get("metrics", {})
+    kw["metrics"] = MetricsConfig(
+        enabled=metrics.get("enabled", True),
+        auth=metrics.get("auth", False),
+        accounts=tuple(metrics.get("accounts", ())),
+    )
+    kw["auth"] = _auth(checker, data.get("auth", {}), rel)
+    kw["gc"] = GCConfig(**data.get("gc", {}))
+    return replace(ServerConfig(), **kw)
 
 
-def _load_auth(auth: dict[str, Any], base: Path, path: Path) -> AuthConfig:
-    kw: dict[str, Any] = {"htpasswd": _rel(base, _get(auth, "htpasswd", str, path, "auth."))}
-    if (v := _get(auth, "anonymous_pull", bool, path, "auth.")) is not None:
-        kw["anonymous_pull"] = v
+def _auth(checker: _Checker, auth: dict[str, Any], rel: Callable[[str | None], Any]) -> AuthConfig:
     rules = []
-    for i, rule in enumerate(_get(auth, "access", list, path, "auth.") or []):
-        where = f"auth.access[{i}]."
-        if not isinstance(rule, dict):
-            raise _fail(path, where[:-1], "expected a mapping")
-        account = _get(rule, "account", str, path, where)
-        repo = _get(rule, "repository", str, path, where)
-        actions = _get(rule, "actions", list, path, where)
-        if account is None or repo is None or actions is None:
-            raise _fail(path, where[:-1], "needs account, repository and actions")
-        for a in actions:
-            if a not in (*ACTIONS, "*"):
-                raise _fail(path, f"{where}actions", f"unknown action {a!r} (pull, push, delete)")
-        expanded = ACTIONS if "*" in actions else tuple(actions)
-        rules.append(AccessRule(account, repo, expanded))
-    kw["access"] = tuple(rules)
+    for i, rule in enumerate(auth.get("access", [])):
+        where: KeyPath = ("auth", "access", i)
+        missing = [k for k in ("account", "repository", "actions") if k not in rule]
+        if missing:
+            raise checker.fail(where, f"missing {', '.join(missing)}")
+        for j, action in enumerate(rule["actions"]):
+            if action not in (*ACTIONS, "*"):
+                raise checker.fail(
+                    (*where, "actions", j), f"unknown action {action!r} (pull, push, delete, *)"
+                )
+        expanded = ACTIONS if "*" in rule["actions"] else tuple(rule["actions"])
+        rules.append(AccessRule(rule["account"], rule["repository"], expanded))
+    token: TokenConfig | None = None
     if "token" in auth:
-        tok = _section(auth, "token", path, "auth.")
-        tkw: dict[str, Any] = {}
-        for key in ("realm", "service", "issuer"):
-            if (v := _get(tok, key, str, path, "auth.token.")) is not None:
-                tkw[key] = v
-        if (v := _get(tok, "expiry", int, path, "auth.token.")) is not None:
-            tkw["expiry"] = v
-        tkw["signing_key"] = _rel(base, _get(tok, "signing_key", str, path, "auth.token."))
+        tok = dict(auth["token"])
         trusted = []
-        for i, t in enumerate(_get(tok, "trusted", list, path, "auth.token.") or []):
-            where = f"auth.token.trusted[{i}]."
-            if not isinstance(t, dict) or not isinstance(t.get("issuer"), str):
-                raise _fail(path, where[:-1], "needs issuer and key")
-            key = _get(t, "key", str, path, where)
-            if key is None:
-                raise _fail(path, f"{where}key", "missing")
-            trusted.append(TrustedIssuer(t["issuer"], _rel(base, key) or Path(key)))
-        tkw["trusted"] = tuple(trusted)
-        kw["token"] = TokenConfig(**tkw)
-    return AuthConfig(**kw)
+        for i, t in enumerate(tok.pop("trusted", [])):
+            missing = [k for k in ("issuer", "key") if k not in t]
+            if missing:
+                raise checker.fail(("auth", "token", "trusted", i), f"missing {', '.join(missing)}")
+            trusted.append(TrustedIssuer(t["issuer"], rel(t["key"])))
+        if "expiry" in tok:
+            tok["expiry"] = max(1, round(tok["expiry"]))
+        tok["signing_key"] = rel(tok.get("signing_key"))
+        token = TokenConfig(**tok, trusted=tuple(trusted))
+    elif "token" in (checker.source.data.get("auth") or {}):
+        token = TokenConfig()  # "token:" with nothing under it: the defaults
+    return AuthConfig(
+        htpasswd=rel(auth.get("htpasswd")),
+        token=token,
+        anonymous_pull=auth.get("anonymous_pull", False),
+        access=tuple(rules),
+        automatic_mount=auth.get("automatic_mount"),
+    )

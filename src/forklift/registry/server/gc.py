@@ -5,11 +5,13 @@ Order of a run (each step only removes things older than the grace period):
 1. expire abandoned uploads (not touched for ``upload_ttl``) and upload files
    that have no session (a crash between creating the two);
 2. optionally delete manifests that no tag reaches in their repository
-   (children of tagged indexes and referrers of live manifests stay);
+   (children of tagged indexes and referrers of live manifests stay), deciding
+   per repository inside the transaction that deletes, so a manifest re-pushed
+   or re-tagged meanwhile stays;
 3. drop manifests no repository holds any more;
 4. delete blobs that no manifest references and nobody used (uploaded,
    mounted, HEAD/GET) within the grace period, re-checking each one in a
-   write transaction while holding the storage's sweep lock, so an upload
+   write transaction while holding the sweep lock (:class:`.storage.SweepLocks`), so an upload
    committing the same digest or a manifest push referencing it either
    happens before (and the blob stays) or after (and re-creates/rejects);
 5. delete blob files that have no metadata row (crash leftovers).
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 
 from forklift.oci import Digest
 from forklift.registry.server.metadata import MetadataStore
-from forklift.registry.server.storage import StorageDriver
+from forklift.registry.server.storage import StorageDriver, sweep_locks
 
 
 @dataclass
@@ -63,6 +65,7 @@ def collect(
     now: float | None = None,
 ) -> GCReport:
     """Run one collection; blocking (call it from a worker thread in the server)."""
+    locks = sweep_locks(storage, meta)
     now = time.time() if now is None else now
     cutoff = now - grace
     report = GCReport(dry_run)
@@ -84,11 +87,9 @@ def collect(
     # 2. untagged manifests
     dropped: dict[str, set[str]] = {}
     if untagged:
-        for repo, digest in meta.untagged_manifests(cutoff):
+        for repo, digest in meta.collect_untagged_manifests(cutoff, dry_run):
             report.untagged_manifests.append(f"{repo}@{digest}")
             dropped.setdefault(digest, set()).add(repo)
-            if not dry_run:
-                meta.delete_manifest(repo, digest)
 
     # 3. manifests no repository holds
     report.manifests = meta.delete_orphan_manifests(cutoff, dry_run)
@@ -107,7 +108,7 @@ def collect(
             report.freed_bytes += meta.blob_size(digest) or 0
     else:
         for start in range(0, len(candidates), 64):
-            with storage.sweep_lock():
+            with locks.sweep_lock():
                 for digest in candidates[start : start + 64]:
                     size = meta.blob_size(digest) or 0
                     if meta.delete_blob_if_unused(digest, cutoff):
@@ -117,14 +118,14 @@ def collect(
 
     # 5. files without a row
     recorded = meta.all_blob_digests()
-    for file_digest, size, mtime in list(storage.iter_blobs()):
-        if str(file_digest) in recorded or mtime >= cutoff:
+    for stored, size, mtime in list(storage.iter_blobs()):
+        if str(stored) in recorded or mtime >= cutoff:
             continue
-        report.orphan_files.append(str(file_digest))
+        report.orphan_files.append(str(stored))
         report.freed_bytes += size
         if not dry_run:
-            with storage.sweep_lock():
+            with locks.sweep_lock():
                 # re-check under the lock: a commit may have recorded it meanwhile
-                if meta.blob_size(str(file_digest)) is None:
-                    storage.delete_blob(file_digest)
+                if meta.blob_size(str(stored)) is None:
+                    storage.delete_blob(stored)
     return report

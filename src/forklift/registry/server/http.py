@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -25,7 +25,17 @@ class ClientGone(Exception):
 class Request:
     """One HTTP request: method, path, query, headers and a body stream."""
 
-    __slots__ = ("_query", "headers", "method", "path", "receive", "received", "route", "scope")
+    __slots__ = (
+        "_query",
+        "body_done",
+        "headers",
+        "method",
+        "path",
+        "receive",
+        "received",
+        "route",
+        "scope",
+    )
 
     def __init__(self, scope: Scope, receive: Any) -> None:
         self.scope = scope
@@ -43,6 +53,10 @@ class Request:
         self._query: dict[str, list[str]] | None = None
         self.received = 0
         self.route = "other"  # metrics/log label, set by the router
+        # no body announced: nothing to read (HTTP/1.1 bodies need a length or chunking)
+        self.body_done = "transfer-encoding" not in self.headers and self.headers.get(
+            "content-length", "0"
+        ).strip() in ("0", "")
 
     @property
     def query(self) -> dict[str, list[str]]:
@@ -84,11 +98,35 @@ class Request:
             if msg["type"] == "http.disconnect":
                 raise ClientGone()
             chunk = msg.get("body", b"")
+            more = msg.get("more_body", False)
+            if not more:
+                self.body_done = True
             if chunk:
                 self.received += len(chunk)
                 yield chunk
-            if not msg.get("more_body", False):
+            if not more:
                 return
+
+    async def drain(self, limit: int) -> bool:
+        """Read and drop what is left of the body, up to ``limit`` bytes.
+
+        An answer sent before the body was read (401, 404, 416, 413...) must
+        leave the connection usable: the client has sent, or is sending, the
+        body, and the next request on the connection starts after it. True if
+        the body was read to its end; False if it is longer than ``limit`` (the
+        caller then closes the connection instead).
+        """
+        if self.body_done:
+            return True
+        declared = self.content_length
+        if declared is not None and declared - self.received > limit:
+            return False
+        dropped = 0
+        async for chunk in self.stream():
+            dropped += len(chunk)
+            if dropped > limit:
+                return False
+        return True
 
     async def read(self, limit: int) -> bytes | None:
         """The whole body, or None if it is longer than ``limit``."""
@@ -114,24 +152,43 @@ class FileBody:
 
 @dataclass
 class Response:
-    """What a handler returns."""
+    """What a handler returns: ``body`` bytes, a ``file`` or a ``stream`` of ``length`` bytes."""
 
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
     file: FileBody | None = None
     head: bool = False  # send headers only (HEAD), with the full Content-Length
+    stream: AsyncGenerator[bytes, None] | None = None
+    length: int = 0  # of ``stream``
 
 
 async def send_response(scope: Scope, send: Any, resp: Response) -> int:
     """Send ``resp``; return the number of body bytes sent."""
-    length = resp.file.length if resp.file is not None else len(resp.body)
+    if resp.file is not None:
+        length = resp.file.length
+    elif resp.stream is not None:
+        length = resp.length
+    else:
+        length = len(resp.body)
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers]
     headers.append((b"content-length", str(length).encode()))
     await send({"type": "http.response.start", "status": resp.status, "headers": headers})
     if resp.head or resp.status in (204, 304):
+        if resp.stream is not None:
+            await resp.stream.aclose()
         await send({"type": "http.response.body", "body": b""})
         return 0
+    if resp.stream is not None:
+        sent = 0
+        try:
+            async for data in resp.stream:
+                sent += len(data)
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+        finally:
+            await resp.stream.aclose()
+        await send({"type": "http.response.body", "body": b""})
+        return sent
     if resp.file is None:
         await send({"type": "http.response.body", "body": resp.body})
         return length

@@ -3,21 +3,40 @@
 Repositories, tags, manifests (their exact bytes are kept here, so a manifest
 push is one transaction), which repository may see which blob, referrers and
 uploads in progress. Blob *bytes* live in the storage driver; a blob row here
-means "committed and complete". A PostgreSQL store for several replicas
-implements the same methods.
+means "committed and complete". A PostgreSQL store for several replicas will
+implement the same methods.
 
-Invariants the methods keep (garbage collection relies on them):
+What every implementation must guarantee:
 
-- a ``blobs`` row exists only after the bytes were committed durably;
+- Each method is one atomic, isolated operation (a transaction): readers see
+  the state before or after a write, never part of it. Writes are durable when
+  the method returns, at least against a crash of the process (SQLite: WAL
+  with ``synchronous=NORMAL`` loses nothing on SIGKILL; a power loss may roll
+  back the last transactions, never to an inconsistent state).
+- A ``blobs`` row exists only after the storage driver committed the bytes
+  durably (the app calls :meth:`MetadataStore.add_blob` after
+  ``commit_upload``, under the commit lock).
 - ``put_manifest`` checks that every referenced blob and child manifest is
   visible in the repository *in the same write transaction* that records the
-  manifest, and ``delete_blob_if_unused`` re-checks references in its own
-  write transaction, so a push and a collection can never interleave badly.
+  manifest and its tags; ``delete_blob_if_unused`` and
+  ``collect_untagged_manifests`` re-check references and age in the write
+  transaction that deletes. So a push and a collection can interleave in any
+  order: the push either lands first (and keeps what it references) or fails
+  with the missing references named (and the client uploads them again).
+- A re-push of an existing manifest refreshes its age in the repository, so a
+  collection that started earlier cannot delete it.
+- Methods block (disk or network): the app calls writes from worker threads;
+  reads must be fast enough for the event loop (an indexed lookup) and must
+  not wait for writers (SQLite: WAL readers never do).
+- After a crash, nothing needs repair: every invariant above holds at every
+  commit boundary. Upload sessions may outlive their bytes or the other way
+  round; garbage collection removes both kinds of leftover.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -46,7 +65,7 @@ class NewManifest:
     digest: str
     media_type: str
     body: bytes
-    blobs: tuple[tuple[str, int], ...]  # (digest, size) of config and layers
+    blobs: tuple[tuple[str, int], ...]  # (digest, size) of the config (first) and layers
     children: tuple[str, ...]  # manifests an index lists
     subject: str | None
     artifact_type: str | None
@@ -88,7 +107,7 @@ class PutResult:
 
 
 class MetadataStore(Protocol):
-    """Registry metadata. Every method is one atomic operation."""
+    """Registry metadata. Every method is one atomic operation (see the module docstring)."""
 
     # blobs
     def blob_size(self, digest: str) -> int | None:
@@ -100,11 +119,15 @@ class MetadataStore(Protocol):
         ...
 
     def add_blob(self, repo: str, digest: str, size: int) -> None:
-        """Record a committed blob and make it visible in ``repo``."""
+        """Record a committed blob, make it visible in ``repo`` and restart its grace period."""
         ...
 
     def link_blob(self, repo: str, digest: str) -> bool:
         """Make an existing blob visible in ``repo`` (mount); False if it does not exist."""
+        ...
+
+    def blob_repos(self, digest: str, limit: int) -> list[str]:
+        """Repositories in which a blob is visible, in name order, at most ``limit``."""
         ...
 
     def unlink_blob(self, repo: str, digest: str) -> bool:
@@ -112,12 +135,21 @@ class MetadataStore(Protocol):
         ...
 
     def touch_blob(self, digest: str) -> None:
-        """Mark a blob as recently used (GC grace restarts)."""
+        """Mark a blob as recently used (its GC grace period restarts)."""
         ...
 
     # manifests and tags
-    def put_manifest(self, repo: str, manifest: NewManifest, tag: str | None) -> PutResult:
-        """Store a manifest (and tag) if everything it references is visible in ``repo``."""
+    def put_manifest(
+        self, repo: str, manifest: NewManifest, tags: Sequence[str], *, sparse: bool = False
+    ) -> PutResult:
+        """Store a manifest and point ``tags`` at it, if what it references is in ``repo``.
+
+        All or nothing: on a missing reference nothing changes and the result
+        names what is missing. ``sparse`` accepts absent layers and child
+        manifests (blobs that are present must still have the right size; the
+        config must be present). Re-storing an existing manifest restarts its
+        age in ``repo``.
+        """
         ...
 
     def get_manifest(self, repo: str, reference: str, by_digest: bool) -> ManifestRecord | None:
@@ -144,8 +176,15 @@ class MetadataStore(Protocol):
         """Repository names in lexical order, after ``last``, at most ``limit``."""
         ...
 
-    def referrers(self, repo: str, subject: str, artifact_type: str | None) -> list[Referrer]:
-        """Manifests in ``repo`` whose subject is ``subject``."""
+    def referrers(
+        self,
+        repo: str,
+        subject: str,
+        artifact_type: str | None,
+        limit: int | None = None,
+        last: str | None = None,
+    ) -> list[Referrer]:
+        """Manifests in ``repo`` whose subject is ``subject``, by digest, after ``last``."""
         ...
 
     # uploads
@@ -174,8 +213,15 @@ class MetadataStore(Protocol):
         ...
 
     # garbage collection
-    def untagged_manifests(self, cutoff: float) -> list[tuple[str, str]]:
-        """(repo, digest) of manifests no tag reaches, older than ``cutoff``."""
+    def collect_untagged_manifests(self, cutoff: float, dry_run: bool) -> list[tuple[str, str]]:
+        """Delete (or list) the manifests of each repository that no tag reaches.
+
+        A manifest is reached by a tag, as a child of a reached index, or as a
+        referrer of a reached manifest. Only manifests stored in the repository
+        before ``cutoff`` go. Reachability is computed *in the transaction that
+        deletes*, per repository, so a tag or re-push that lands first keeps
+        its manifest. Returns (repo, digest) pairs.
+        """
         ...
 
     def delete_orphan_manifests(self, cutoff: float, dry_run: bool) -> list[str]:
@@ -191,11 +237,20 @@ class MetadataStore(Protocol):
         ...
 
     def delete_blob_if_unused(self, digest: str, cutoff: float) -> bool:
-        """Re-check and forget an unused blob; True if it was forgotten."""
+        """Re-check (no reference, unused since ``cutoff``) and forget a blob; True if forgotten."""
         ...
 
     def all_blob_digests(self) -> set[str]:
         """Every committed blob."""
+        ...
+
+    # consistency checks
+    def tags_and_manifests(self) -> Iterator[tuple[str, str, str]]:
+        """(repo, tag, digest) of every tag."""
+        ...
+
+    def manifest_blob_refs(self) -> list[tuple[str, str, str]]:
+        """(repo, manifest digest, blob digest) of every blob a held manifest references."""
         ...
 
     def stats(self) -> dict[str, int]:
@@ -236,48 +291,92 @@ CREATE TABLE IF NOT EXISTS uploads(
 """
 
 
+# One writer lock per database file for the whole process: writers of several
+# SQLiteMetadata objects (the app, a GC run) queue here instead of polling
+# SQLite's busy handler. Other processes are kept out by SQLite's own lock.
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(path: str) -> threading.Lock:
+    key = os.path.realpath(path)
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(key, threading.Lock())
+
+
 class SQLiteMetadata:
     """The default metadata store: one SQLite database in WAL mode.
 
-    One connection guarded by a lock serves every thread: statements are short,
-    and WAL with ``synchronous=NORMAL`` survives a process crash (SIGKILL)
-    without losing committed transactions.
+    Each thread gets its own connection, so readers (the event loop) never wait
+    for a writer (a worker thread) or for garbage collection (its own thread and
+    connection). Write transactions are ``BEGIN IMMEDIATE`` under a per-file
+    process lock. WAL with ``synchronous=NORMAL`` survives a process crash
+    (SIGKILL) without losing committed transactions.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        try:
-            self._db = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=30
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=30000")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open registry database {self.path}: {exc}") from None
-        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_guard = threading.Lock()
+        self._wlock = _write_lock(self.path)
+        self._closed = False
+        with self._wlock:
+            db = self._conn()
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(_SCHEMA)
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open registry database {self.path}: {exc}") from None
 
     # -- helpers ---------------------------------------------------------------
 
+    def _conn(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is not None:
+            return db
+        if self._closed:
+            raise StoreError(f"registry database {self.path} is closed")
+        try:
+            db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=30000")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open registry database {self.path}: {exc}") from None
+        self._local.db = db
+        with self._conns_guard:
+            self._conns.append(db)
+        return db
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+        db = self._conn()
+        with self._wlock:
+            db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
+                yield db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            db.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: several statements see one snapshot."""
+        db = self._conn()
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
 
     def _one(self, sql: str, args: Sequence[Any]) -> Any:
-        with self._lock:
-            return self._db.execute(sql, args).fetchone()
+        return self._conn().execute(sql, args).fetchone()
 
     def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+        return self._conn().execute(sql, args).fetchall()
 
     # -- blobs -----------------------------------------------------------------
 
@@ -314,6 +413,14 @@ class SQLiteMetadata:
             db.execute("INSERT OR IGNORE INTO repo_blobs VALUES(?,?)", (repo, digest))
             return True
 
+    def blob_repos(self, digest: str, limit: int) -> list[str]:
+        return [
+            r[0]
+            for r in self._all(
+                "SELECT repo FROM repo_blobs WHERE digest=? ORDER BY repo LIMIT ?", (digest, limit)
+            )
+        ]
+
     def unlink_blob(self, repo: str, digest: str) -> bool:
         with self._write() as db:
             cur = db.execute("DELETE FROM repo_blobs WHERE repo=? AND digest=?", (repo, digest))
@@ -325,29 +432,39 @@ class SQLiteMetadata:
 
     # -- manifests -------------------------------------------------------------
 
-    def put_manifest(self, repo: str, manifest: NewManifest, tag: str | None) -> PutResult:
+    def put_manifest(
+        self, repo: str, manifest: NewManifest, tags: Sequence[str], *, sparse: bool = False
+    ) -> PutResult:
+        if isinstance(tags, str):
+            raise TypeError("tags must be a sequence of tags, not one string")
         now = time.time()
         with self._write() as db:
             missing_blobs: list[str] = []
             wrong_size: list[str] = []
-            for digest, size in manifest.blobs:
+            for i, (digest, size) in enumerate(manifest.blobs):
                 row = db.execute(
                     "SELECT b.size FROM repo_blobs r JOIN blobs b ON b.digest=r.digest "
                     "WHERE r.repo=? AND r.digest=?",
                     (repo, digest),
                 ).fetchone()
                 if row is None:
-                    missing_blobs.append(digest)
+                    # in sparse mode only the config (listed first) must be present
+                    if not sparse or i == 0:
+                        missing_blobs.append(digest)
                 elif row[0] != size:
                     wrong_size.append(digest)
-            missing_manifests = [
-                child
-                for child in manifest.children
-                if db.execute(
-                    "SELECT 1 FROM repo_manifests WHERE repo=? AND digest=?", (repo, child)
-                ).fetchone()
-                is None
-            ]
+            missing_manifests = (
+                []
+                if sparse
+                else [
+                    child
+                    for child in manifest.children
+                    if db.execute(
+                        "SELECT 1 FROM repo_manifests WHERE repo=? AND digest=?", (repo, child)
+                    ).fetchone()
+                    is None
+                ]
+            )
             result = PutResult(tuple(missing_blobs), tuple(missing_manifests), tuple(wrong_size))
             if not result.ok:
                 return result
@@ -378,10 +495,10 @@ class SQLiteMetadata:
                 "ON CONFLICT(repo, digest) DO UPDATE SET created=excluded.created",
                 (repo, manifest.digest, now),
             )
-            if tag is not None:
-                db.execute(
-                    "INSERT OR REPLACE INTO tags VALUES(?,?,?,?)", (repo, tag, manifest.digest, now)
-                )
+            db.executemany(
+                "INSERT OR REPLACE INTO tags VALUES(?,?,?,?)",
+                [(repo, tag, manifest.digest, now) for tag in dict.fromkeys(tags)],
+            )
             return result
 
     def get_manifest(self, repo: str, reference: str, by_digest: bool) -> ManifestRecord | None:
@@ -439,7 +556,14 @@ class SQLiteMetadata:
             args.append(limit)
         return [r[0] for r in self._all(sql, args)]
 
-    def referrers(self, repo: str, subject: str, artifact_type: str | None) -> list[Referrer]:
+    def referrers(
+        self,
+        repo: str,
+        subject: str,
+        artifact_type: str | None,
+        limit: int | None = None,
+        last: str | None = None,
+    ) -> list[Referrer]:
         sql = (
             "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations "
             "FROM repo_manifests r JOIN manifests m ON m.digest=r.digest "
@@ -449,7 +573,13 @@ class SQLiteMetadata:
         if artifact_type is not None:
             sql += " AND m.artifact_type=?"
             args.append(artifact_type)
-        sql += " ORDER BY m.created, m.digest"
+        if last is not None:
+            sql += " AND m.digest > ?"
+            args.append(last)
+        sql += " ORDER BY m.digest"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
         return [
             Referrer(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else {})
             for r in self._all(sql, args)
@@ -483,41 +613,20 @@ class SQLiteMetadata:
 
     # -- garbage collection ----------------------------------------------------
 
-    def untagged_manifests(self, cutoff: float) -> list[tuple[str, str]]:
+    def collect_untagged_manifests(self, cutoff: float, dry_run: bool) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
         repos = [r[0] for r in self._all("SELECT DISTINCT repo FROM repo_manifests")]
         for repo in repos:
-            held = {
-                r[0]: r[1]
-                for r in self._all(
-                    "SELECT digest, created FROM repo_manifests WHERE repo=?", (repo,)
-                )
-            }
-            live = {r[0] for r in self._all("SELECT digest FROM tags WHERE repo=?", (repo,))}
-            # children of live indexes and referrers of live manifests stay live
-            frontier = set(live)
-            while frontier:
-                marks = ",".join("?" * len(frontier))
-                args = list(frontier)
-                children = {
-                    r[0]
-                    for r in self._all(
-                        f"SELECT child FROM manifest_refs WHERE kind='manifest' "
-                        f"AND parent IN ({marks})",
-                        args,
+            # one transaction per repository: the reachability that decides is
+            # the reachability at the moment of deleting
+            with self._read() if dry_run else self._write() as db:
+                doomed = _unreached(db, repo, cutoff)
+                if not dry_run:
+                    db.executemany(
+                        "DELETE FROM repo_manifests WHERE repo=? AND digest=?",
+                        [(repo, d) for d in doomed],
                     )
-                }
-                refs = {
-                    r[0]
-                    for r in self._all(
-                        f"SELECT digest FROM manifests WHERE subject IN ({marks})", args
-                    )
-                }
-                frontier = ((children | refs) & held.keys()) - live
-                live |= frontier
-            out.extend(
-                (repo, d) for d, created in held.items() if d not in live and created < cutoff
-            )
+            out.extend((repo, d) for d in doomed)
         return out
 
     def delete_orphan_manifests(self, cutoff: float, dry_run: bool) -> list[str]:
@@ -602,5 +711,38 @@ class SQLiteMetadata:
         }
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._closed = True
+        with self._conns_guard:
+            conns, self._conns = self._conns, []
+        for db in conns:
+            db.close()
+        self._local = threading.local()
+
+
+def _unreached(db: sqlite3.Connection, repo: str, cutoff: float) -> list[str]:
+    """Manifests of ``repo`` stored before ``cutoff`` that no tag reaches."""
+    held = dict(db.execute("SELECT digest, created FROM repo_manifests WHERE repo=?", (repo,)))
+    live = {r[0] for r in db.execute("SELECT digest FROM tags WHERE repo=?", (repo,))}
+    # children of live indexes and referrers of live manifests stay live
+    frontier = sorted(live)
+    while frontier:
+        found: set[str] = set()
+        for start in range(0, len(frontier), 500):  # SQLite caps bound parameters
+            args = frontier[start : start + 500]
+            marks = ",".join("?" * len(args))
+            found.update(
+                r[0]
+                for r in db.execute(
+                    f"SELECT child FROM manifest_refs WHERE kind='manifest' AND parent IN ({marks})",
+                    args,
+                )
+            )
+            found.update(
+                r[0]
+                for r in db.execute(
+                    f"SELECT digest FROM manifests WHERE subject IN ({marks})", args
+                )
+            )
+        frontier = sorted((found & held.keys()) - live)
+        live.update(frontier)
+    return sorted(d for d, created in held.items() if d not in live and created < cutoff)

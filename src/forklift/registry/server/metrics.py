@@ -3,6 +3,11 @@
 Counters: requests by method/route/status, bytes received and sent, GC runs
 and what they removed. A latency histogram per route. Gauges (storage size,
 counts) are read from the metadata store when scraped.
+
+Every label takes values from a fixed set, whatever clients send: methods
+outside HTTP's usual ones count as ``OTHER``, paths that match no endpoint as
+route ``other``, and statuses are the few the server answers with. So no
+client can grow the number of series (and the scrape) without bound.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import bisect
 from collections import defaultdict
 from collections.abc import Callable
 
+METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"})
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -30,7 +36,9 @@ class Metrics:
     def observe(
         self, method: str, route: str, status: int, seconds: float, rx: int, tx: int
     ) -> None:
-        """Record one finished request."""
+        """Record one finished request (``route`` comes from the router's fixed set)."""
+        if method not in METHODS:
+            method = "OTHER"
         self.requests[(method, route, status)] += 1
         self.bytes_in += rx
         self.bytes_out += tx

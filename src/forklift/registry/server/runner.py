@@ -7,20 +7,27 @@ extension, so blob bodies are sent by the Rust side without passing through
 Python. Embedded mode keeps one process (SQLite, the upload hash states and the
 GC task live in it) and makes SIGTERM/SIGINT a graceful stop: granian stops
 accepting, in-flight requests finish, then the lifespan shutdown runs.
+
+The listening socket is ours, not granian's: granian binds with
+``SO_REUSEPORT``, with which a second server on the same address starts and
+the kernel spreads connections over two different registries. We bind without
+it, so an address in use is an error before anything starts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from forklift.errors import UsageError
+from forklift.errors import ForkliftError, UsageError
 from forklift.registry.server.app import RegistryApp
 from forklift.registry.server.config import ServerConfig
 
@@ -74,20 +81,68 @@ def check_bind(config: ServerConfig) -> tuple[str, int]:
     return host, port
 
 
+BACKLOG = 1024
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port, refusing an address another process uses."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        # SO_REUSEADDR only lets us rebind past TIME_WAIT; without SO_REUSEPORT
+        # a live listener on the address makes bind() fail
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # accepted connections inherit it: small answers go out at once (as granian's own)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind(address)
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ForkliftError(
+                f"cannot listen on {host}:{port}: address already in use",
+                hint="another server (perhaps another forklift serve) listens there",
+            ) from None
+        raise ForkliftError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.setblocking(False)  # the Rust side (tokio) expects a non-blocking listener
+    return sock
+
+
+def _server_on(sock: socket.socket, app: RegistryApp, **kwargs: Any) -> Any:
+    """A granian embedded server that serves on ``sock`` instead of binding its own."""
+    from granian._granian import SocketHolder
+    from granian.server.embed import Server
+
+    class _OwnSocketServer(Server):
+        def _init_shared_socket(self) -> None:
+            # a duplicate: whoever closes its descriptor first, the socket lives on
+            fd = os.dup(sock.fileno())
+            self._ssp = None
+            self._shd: Any = SocketHolder(fd, False, BACKLOG)  # type: ignore[call-arg]
+            self._sfd: Any = fd
+
+    return _OwnSocketServer(app, **kwargs)
+
+
 async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> None:
     """Serve until SIGTERM/SIGINT."""
     from granian.constants import HTTPModes, Interfaces
     from granian.log import LogLevels
-    from granian.server.embed import Server
 
     host, port = check_bind(config)
+    sock = listen(host, port)
     log = _open_log(config.access_log)
     app = RegistryApp(config, access_log=log)
     kwargs: dict[str, object] = {}
     if config.tls_cert is not None:
         kwargs["ssl_cert"] = Path(config.tls_cert)
         kwargs["ssl_key"] = Path(config.tls_key) if config.tls_key else None
-    server = Server(
+    server = _server_on(
+        sock,
         app,
         address=host,
         port=port,
@@ -105,8 +160,10 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> Non
         log_enabled=True,
         log_level=LogLevels.warning,
         log_dictconfig=_GRANIAN_LOGGING,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
+    # in-flight requests get this long after SIGTERM before the worker is stopped
+    server.workers_kill_timeout = max(1, round(config.shutdown_timeout))
     loop = asyncio.get_running_loop()
     stopping = False
 
@@ -128,6 +185,7 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> Non
     try:
         await server.serve()
     finally:
+        sock.close()
         app.meta.close()
         if log is not None and log is not sys.stderr:
             with contextlib.suppress(OSError):

@@ -1,11 +1,40 @@
 """Where blob bytes live: the :class:`StorageDriver` interface and the filesystem driver.
 
 A driver stores two kinds of byte streams: *blobs*, immutable and addressed by
-digest, shared by every repository; and *uploads*, append-only files named by
-an upload id that become a blob when the client finishes them. It knows
-nothing about repositories, tags or manifests: that is the metadata store's
-job. An S3-compatible driver implements the same methods (``local_path``
-returns ``None`` there, so the app streams instead of using zero-copy).
+digest, shared by every repository; and *uploads*, append-only byte streams
+named by an upload id that become a blob when the client finishes them. It
+knows nothing about repositories, tags or manifests: that is the metadata
+store's job (:mod:`.metadata`), and the metadata store is the authority on
+what exists: a blob whose bytes are stored but that has no metadata row is
+garbage, never content.
+
+What every driver must guarantee (an S3-compatible driver included):
+
+- ``commit_upload`` is atomic and durable: before it returns, the blob is
+  readable under its digest with exactly the upload's bytes, and stays so
+  after a crash; a crash during the call leaves either no blob or the whole
+  blob, never a partial one, and the upload may or may not still exist.
+  Committing a digest that already exists replaces it with identical bytes.
+- ``delete_blob`` and ``delete_upload`` are idempotent (absent is not an
+  error). A reader that opened a blob before it was deleted may finish or
+  fail; it never reads other bytes.
+- Uploads are durable only at ``commit_upload``: after a crash an upload may
+  have lost its last bytes; ``upload_size`` tells what is there, and the
+  client resumes from that.
+- No method may follow a name outside the driver's own namespace: digests and
+  upload ids reach a driver validated (``algorithm:hex``, ``[A-Za-z0-9-]``).
+- Methods block (disk or network); the app calls them from worker threads.
+
+Optional capabilities, found with ``isinstance`` (all are ``runtime_checkable``):
+
+- :class:`LocalBlobFiles` (``local_path``): blobs are plain files, so the HTTP
+  server can send them itself (zero-copy). Without it the app streams
+  ``open_blob``.
+- :class:`SweepLocks` (``commit_lock``/``sweep_lock``): the lock pair garbage
+  collection needs. A driver or a metadata store shared by several processes
+  provides it (the filesystem driver uses flock(2) on ``gc.lock``); without
+  either, :func:`sweep_locks` falls back to a lock inside this process, which
+  is only correct when one process uses the storage.
 
 Filesystem layout under the root::
 
@@ -19,11 +48,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from forklift.errors import ForkliftError, StoreError
+from forklift.fsutil import fsync_dir
 from forklift.oci import Digest
 
 
@@ -36,27 +67,21 @@ class UploadWriter(Protocol):
 
 
 class StorageDriver(Protocol):
-    """Byte storage for blobs and uploads in progress.
-
-    Implementations must make ``commit_upload`` atomic (a blob is either absent
-    or complete) and durable before it returns, and must tolerate concurrent
-    readers of a blob while it is being deleted.
-    """
-
-    def local_path(self, digest: Digest) -> str | None:
-        """A filesystem path of the blob for zero-copy sends, or None."""
-        ...
+    """Byte storage for blobs and uploads in progress (guarantees: see the module docstring)."""
 
     def blob_size(self, digest: Digest) -> int | None:
         """The stored size of a blob, or None if it is absent."""
         ...
 
-    def open_blob(self, digest: Digest) -> BinaryIO:
-        """Open a blob for reading (raises FileNotFoundError if absent)."""
+    def open_blob(self, digest: Digest, offset: int = 0) -> BinaryIO:
+        """A reader of a blob's bytes from ``offset`` to the end.
+
+        Raises ``FileNotFoundError`` if the blob is absent.
+        """
         ...
 
     def create_upload(self, upload_id: str) -> None:
-        """Start an empty upload."""
+        """Start an empty upload (``FileExistsError`` if the id is taken)."""
         ...
 
     def upload_size(self, upload_id: str) -> int | None:
@@ -64,7 +89,11 @@ class StorageDriver(Protocol):
         ...
 
     def upload_writer(self, upload_id: str, offset: int) -> UploadWriter:
-        """A writer that appends at ``offset`` (dropping anything after it)."""
+        """A writer that appends at ``offset``, dropping anything stored after it.
+
+        The app serialises requests on one upload, so there is never more than
+        one writer per upload.
+        """
         ...
 
     def truncate_upload(self, upload_id: str, size: int) -> None:
@@ -72,11 +101,14 @@ class StorageDriver(Protocol):
         ...
 
     def open_upload(self, upload_id: str) -> BinaryIO:
-        """Open an upload for reading (to re-hash it after a restart)."""
+        """Open an upload for reading from its start (to re-hash it after a restart)."""
         ...
 
     def commit_upload(self, upload_id: str, digest: Digest) -> None:
-        """Make the upload's bytes the blob ``digest``, atomically and durably."""
+        """Make the upload's bytes the blob ``digest``: atomic and durable when it returns.
+
+        The upload no longer exists afterwards. The caller has verified the digest.
+        """
         ...
 
     def delete_upload(self, upload_id: str) -> None:
@@ -88,12 +120,37 @@ class StorageDriver(Protocol):
         ...
 
     def iter_blobs(self) -> Iterator[tuple[Digest, int, float]]:
-        """Every stored blob as (digest, size, mtime)."""
+        """Every stored blob as (digest, size, mtime); may miss blobs committed meanwhile."""
         ...
 
     def iter_uploads(self) -> Iterator[tuple[str, int, float]]:
-        """Every upload as (id, size, mtime)."""
+        """Every upload as (id, size, mtime); may miss uploads created meanwhile."""
         ...
+
+
+@runtime_checkable
+class LocalBlobFiles(Protocol):
+    """Capability: blobs are files on this machine (lets the HTTP server send them itself)."""
+
+    def local_path(self, digest: Digest) -> str | None:
+        """The blob's file path, or None if it cannot be served as a file."""
+        ...
+
+
+@runtime_checkable
+class SweepLocks(Protocol):
+    """Capability: the lock pair that keeps blob commits and garbage collection apart.
+
+    ``commit_lock`` is shared: many commits hold it at once, each from before
+    ``commit_upload`` until the blob's metadata row is written.
+    ``sweep_lock`` is exclusive: it waits for every commit lock and blocks new
+    ones, in *every process* that uses the same storage, and is held while a
+    collector deletes a blob's row and then its bytes. Without this, a commit
+    of the same digest could land between those two steps and be recorded as
+    present while its bytes are deleted. Neither is held across a client's
+    request body, so holders never wait on the network. A crashed holder must
+    release its lock (flock does; a database lock dies with its session).
+    """
 
     def commit_lock(self) -> contextlib.AbstractContextManager[None]:
         """Held (shared) while a blob is committed and recorded."""
@@ -102,6 +159,56 @@ class StorageDriver(Protocol):
     def sweep_lock(self) -> contextlib.AbstractContextManager[None]:
         """Held (exclusive) by garbage collection while it deletes blobs."""
         ...
+
+
+class ProcessSweepLocks:
+    """:class:`SweepLocks` within one process (a shared/exclusive lock on a condition)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._shared = 0
+        self._exclusive = False
+        self._waiting = 0
+
+    @contextlib.contextmanager
+    def commit_lock(self) -> Iterator[None]:
+        with self._cond:
+            # writers first: a steady stream of commits must not starve a sweep
+            while self._exclusive or self._waiting:
+                self._cond.wait()
+            self._shared += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._shared -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def sweep_lock(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting += 1
+            while self._exclusive or self._shared:
+                self._cond.wait()
+            self._waiting -= 1
+            self._exclusive = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._exclusive = False
+                self._cond.notify_all()
+
+
+_process_locks: dict[int, ProcessSweepLocks] = {}
+
+
+def sweep_locks(storage: object, meta: object) -> SweepLocks:
+    """The lock pair for ``storage``: its own, else the metadata store's, else in-process."""
+    for candidate in (storage, meta):
+        if isinstance(candidate, SweepLocks):
+            return candidate
+    return _process_locks.setdefault(id(storage), ProcessSweepLocks())
 
 
 class _FileWriter:
@@ -128,16 +235,12 @@ class _FileWriter:
             self._fd = -1
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class FilesystemStorage:
-    """The default driver: plain files under one root directory."""
+    """The default driver: plain files under one root directory.
+
+    Also :class:`LocalBlobFiles` and :class:`SweepLocks` (flock on ``gc.lock``,
+    so a ``forklift serve gc`` in another process excludes the server's commits).
+    """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
@@ -167,8 +270,11 @@ class FilesystemStorage:
         except FileNotFoundError:
             return None
 
-    def open_blob(self, digest: Digest) -> BinaryIO:
-        return open(self._blob(digest), "rb")
+    def open_blob(self, digest: Digest, offset: int = 0) -> BinaryIO:
+        f = open(self._blob(digest), "rb")  # noqa: SIM115 - the caller closes it
+        if offset:
+            f.seek(offset)
+        return f
 
     def create_upload(self, upload_id: str) -> None:
         fd = os.open(self._upload(upload_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -197,9 +303,13 @@ class FilesystemStorage:
         finally:
             os.close(fd)
         dst = self._blob(digest)
-        dst.parent.mkdir(parents=True, exist_ok=True)
+        if not dst.parent.is_dir():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            # a new shard directory must itself survive a crash
+            fsync_dir(dst.parent.parent)
+            fsync_dir(self._blobs)
         os.rename(src, dst)
-        _fsync_dir(dst.parent)
+        fsync_dir(dst.parent)
 
     def delete_upload(self, upload_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):

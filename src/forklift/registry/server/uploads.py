@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from forklift.oci import Digest
 from forklift.registry.server import apierrors
 from forklift.registry.server.metadata import MetadataStore
-from forklift.registry.server.storage import StorageDriver
+from forklift.registry.server.storage import StorageDriver, sweep_locks
 
 # Hand bytes to a worker thread in batches this big: large enough that the
 # thread hop costs nothing, small enough to bound memory per upload.
@@ -30,6 +30,7 @@ _MAX_STATES = 256
 @dataclass
 class _HashState:
     size: int
+    algorithm: str = "sha256"
     h: hashlib._Hash = field(default_factory=lambda: hashlib.sha256())
 
 
@@ -41,6 +42,14 @@ class UploadEngine:
         self.meta = meta
         self._states: OrderedDict[str, _HashState] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
+        # the algorithm a client announced (POST ?digest-algorithm=); sha256 otherwise
+        self._algorithms: dict[str, str] = {}
+        self._sweep = sweep_locks(storage, meta)
+
+    def set_algorithm(self, upload_id: str, algorithm: str) -> None:
+        """Hash this upload with ``algorithm`` as it arrives (its final digest will use it)."""
+        if algorithm != "sha256":
+            self._algorithms[upload_id] = algorithm
 
     def lock(self, upload_id: str) -> asyncio.Lock:
         """The lock serialising requests on one upload."""
@@ -53,9 +62,14 @@ class UploadEngine:
         """Drop in-memory state of a finished or cancelled upload."""
         self._states.pop(upload_id, None)
         self._locks.pop(upload_id, None)
+        self._algorithms.pop(upload_id, None)
+
+    def _new_state(self, upload_id: str) -> _HashState:
+        algorithm = self._algorithms.get(upload_id, "sha256")
+        return _HashState(0, algorithm, hashlib.new(algorithm))
 
     def _rehash(self, upload_id: str) -> _HashState:
-        state = _HashState(0)
+        state = self._new_state(upload_id)
         with self.storage.open_upload(upload_id) as f:
             while chunk := f.read(_BATCH):
                 state.h.update(chunk)
@@ -65,7 +79,12 @@ class UploadEngine:
     async def _state(self, upload_id: str, size: int) -> _HashState:
         state = self._states.get(upload_id)
         if state is None or state.size != size:
-            state = await asyncio.to_thread(self._rehash, upload_id)
+            # nothing on disk yet: nothing to re-hash, no thread hop
+            state = (
+                self._new_state(upload_id)
+                if size == 0
+                else await asyncio.to_thread(self._rehash, upload_id)
+            )
         self._states[upload_id] = state
         self._states.move_to_end(upload_id)
         while len(self._states) > _MAX_STATES:
@@ -136,8 +155,8 @@ class UploadEngine:
 
     async def finish(self, repo: str, upload_id: str, digest: Digest, size: int) -> int:
         """Verify the upload against ``digest``, commit it as a blob and record it."""
-        if digest.algorithm == "sha256":
-            state = await self._state(upload_id, size)
+        state = await self._state(upload_id, size)
+        if digest.algorithm == state.algorithm:
             got = state.h.copy().hexdigest()
         else:
 
@@ -156,7 +175,7 @@ class UploadEngine:
             )
 
         def commit() -> None:
-            with self.storage.commit_lock():
+            with self._sweep.commit_lock():
                 self.storage.commit_upload(upload_id, digest)
                 self.meta.add_blob(repo, str(digest), size)
                 self.meta.delete_upload(upload_id)
@@ -168,5 +187,5 @@ class UploadEngine:
     async def cancel(self, upload_id: str) -> None:
         """Delete an upload's bytes and record."""
         await asyncio.to_thread(self.storage.delete_upload, upload_id)
-        self.meta.delete_upload(upload_id)
+        await asyncio.to_thread(self.meta.delete_upload, upload_id)
         self.forget(upload_id)

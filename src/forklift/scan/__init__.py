@@ -1,0 +1,1 @@
+"""Vulnerability and secret scanning: database, version comparison, matchers, reporters."""
