@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from forklift import fsutil
 from forklift.dockerfile.mounts import Mount
 from forklift.errors import BuildError
 
@@ -72,8 +73,9 @@ def prepare_cache(home: Path, mount: Mount, stack: contextlib.ExitStack, target:
     elif mount.sharing == "private":
         # A private cache is a copy only this RUN uses; nothing is written back.
         tmp = Path(tempfile.mkdtemp(prefix="cache-private-", dir=directory.parent))
-        stack.callback(shutil.rmtree, tmp, True)
-        shutil.copytree(directory, tmp / "c", symlinks=True)
+        stack.callback(_remove, tmp)
+        # Earlier steps wrote this cache: copy it without following or reading special files.
+        fsutil.copy_tree(directory, tmp / "c")
         directory = tmp / "c"
     return BindMount(str(directory), target, readonly=mount.readonly)
 
@@ -114,11 +116,19 @@ def prepare_tmpfs(mount: Mount, workdir: str) -> TmpfsMount:
 
 
 def writable_copy(source: str, stack: contextlib.ExitStack) -> str:
-    """A scratch copy of ``source`` for an ``rw`` bind mount (its writes are thrown away)."""
+    """A scratch copy of ``source`` for an ``rw`` bind mount (its writes are thrown away).
+
+    The source may be another stage's filesystem, which a container wrote: it is
+    copied without following symlinks or reading device nodes and FIFOs.
+    """
     tmp = Path(tempfile.mkdtemp(prefix="bind-rw-"))
-    stack.callback(shutil.rmtree, tmp, True)
-    if os.path.isdir(source):
-        shutil.copytree(source, tmp / "d", symlinks=True)
-        return str(tmp / "d")
-    shutil.copy2(source, tmp / "f", follow_symlinks=False)
-    return str(tmp / "f")
+    stack.callback(_remove, tmp)
+    name = "d" if os.path.isdir(source) else "f"
+    fsutil.copy_tree(source, tmp / name)
+    return str(tmp / name)
+
+
+def _remove(path: Path) -> None:
+    """Remove a scratch tree a step could write into (never following what it left there)."""
+    with contextlib.suppress(OSError):
+        fsutil.remove_tree(path)

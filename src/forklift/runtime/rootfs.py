@@ -206,7 +206,11 @@ def resolve_user(
     # since CVE-2023-25173): otherwise a process could setgroups() its primary group away and
     # get past files whose group permissions deny that group.
     additional.insert(0, gid)
-    unique = [g for g in additional if not (g in seen or seen.add(g))]
+    unique: list[int] = []
+    for gid_ in additional:
+        if gid_ not in seen:
+            seen.add(gid_)
+            unique.append(gid_)
     return ExecUser(uid, gid, tuple(unique), home, matched)
 
 
