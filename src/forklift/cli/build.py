@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from forklift.cli._common import cancellable
 from forklift.errors import UsageError
 
 
@@ -103,6 +104,7 @@ def _pairs(values: tuple[str, ...], what: str, *, from_env: bool = False) -> dic
 )
 @click.option("--check", is_flag=True, help="Lint the Dockerfile first; stop if it has errors.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, help="Stages built at once.")
+@cancellable("build")
 def build(
     context: str,
     tags: tuple[str, ...],
@@ -194,10 +196,12 @@ def build(
         )
         from forklift.build.builder import Builder
         from forklift.build.progress import make_progress
+        from forklift.cli._common import open_store
 
+        store = open_store()
         mode = "quiet" if quiet else progress
         with make_progress(mode) as display:
-            builder = Builder(options, progress=display)
+            builder = Builder(options, store, progress=display)
             result = builder.run()
         if explain_cache:
             click.echo("\n".join(builder.explanations) or "no cache misses", err=True)

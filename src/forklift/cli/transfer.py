@@ -8,10 +8,11 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 
-from forklift.cli._common import open_store
+from forklift.cli._common import cancellable, open_store
 from forklift.cli.progress import make_progress
 from forklift.cli.registry import client_options, connection_options
 from forklift.errors import InvalidInput, UsageError
@@ -31,6 +32,7 @@ def _platform(value: str | None) -> Platform | None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, help="Blobs copied at once.")
 @connection_options
+@cancellable("copy")
 def copy(
     source: str,
     destination: str,
@@ -91,6 +93,7 @@ def copy(
     help="docker-archive (what docker load reads) or an OCI layout tarball.",
 )
 @click.option("--platform", help="From a multi-platform image, save this one.")
+@cancellable("save")
 def save(names: tuple[str, ...], output: str | None, fmt: str, platform: str | None) -> None:
     """Save images to a tar archive (docker save)."""
     from forklift.transports.archive import DockerArchiveDestination, OciArchiveDestination
@@ -117,7 +120,8 @@ def save(names: tuple[str, ...], output: str | None, fmt: str, platform: str | N
         )
         with dst:
             for name in names:
-                with StoreSource(store, name) as src:
+                src = StoreSource(store, name)
+                with src:
                     refs = _names_for(name, src.image.names)
                     copy_image(src, dst, names=refs, platform=_platform(platform))
             dst.commit()
@@ -149,6 +153,7 @@ def _names_for(given: str, names: tuple[Reference, ...]) -> tuple[Reference, ...
     help="Read from FILE (default: stdin).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Only print the loaded names.")
+@cancellable("load")
 def load(input_: str | None, quiet: bool) -> None:
     """Load images from a docker-archive or OCI archive (plain, gzip or zstd)."""
     from forklift.transports.load import load_archive
@@ -173,6 +178,7 @@ def load(input_: str | None, quiet: bool) -> None:
 )
 @click.option("-m", "--message", help="Commit message for the history entry.")
 @click.option("--platform", help="Platform the root filesystem is for (default: this host).")
+@cancellable("import")
 def import_(
     rootfs: str,
     name: str | None,
@@ -183,9 +189,11 @@ def import_(
     """Create an image from a root filesystem tarball (docker import). ROOTFS may be '-'."""
     from forklift.transports.rootfs import import_rootfs
 
-    apply_changes = None
+    apply_changes: Any = None
     if changes:
-        from forklift.build.metadata import apply_changes  # type: ignore[no-redef]
+        from forklift.build import metadata
+
+        apply_changes = metadata.apply_changes
     names = (parse_reference(name),) if name else ()
     if rootfs != "-" and not Path(rootfs).exists():
         raise InvalidInput(f"{rootfs}: no such file")
