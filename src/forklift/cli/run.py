@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
 import sys
-from typing import NoReturn
 
 import click
 
-from forklift.cli._common import open_store, parse_size, print_json, print_table, time_ago
+from forklift.cli._common import (
+    cancellable,
+    open_store,
+    parse_size,
+    print_json,
+    print_table,
+    time_ago,
+)
 from forklift.errors import ForkliftError, UsageError
 from forklift.runtime.containers import (
     ContainerRecord,
@@ -77,10 +82,6 @@ def _check_terminal() -> None:
         )
 
 
-def _sigterm_as_interrupt(signum: int, frame: object) -> NoReturn:
-    raise KeyboardInterrupt
-
-
 @click.command(context_settings={"allow_interspersed_args": False})
 @click.option("--rm", "remove", is_flag=True, help="Remove the container when it exits.")
 @click.option(
@@ -116,6 +117,7 @@ def _sigterm_as_interrupt(signum: int, frame: object) -> NoReturn:
 @click.option("--runtime", help="OCI runtime: runc, crun or a path (default: runc, else crun).")
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@cancellable("run")
 def run(
     remove: bool,
     env: tuple[str, ...],
@@ -142,7 +144,6 @@ def run(
     The exit status is the container's; 125 if forklift failed, 126 if the
     command cannot be executed, 127 if it was not found.
     """
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         if tty:
             _check_terminal()
@@ -176,8 +177,6 @@ def run(
     except ForkliftError as exc:
         exc.exit_code = RUN_ERROR_EXIT
         raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     result = outcome.result
     if result.runtime_error:
         click.echo(f"Error: {result.runtime_error}", err=True)

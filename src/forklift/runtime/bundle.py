@@ -61,6 +61,14 @@ class Bundle:
 
 def _hosts_file(spec: ContainerSpec, hostname: str) -> str:
     lines: list[str]
+    if not spec.hosts_from_host:
+        # BuildKit's file for RUN, whatever the network: nothing of the host's.
+        lines = [
+            f"127.0.0.1\tlocalhost {hostname}",
+            "::1\tlocalhost ip6-localhost ip6-loopback",
+        ]
+        lines.extend(f"{ip}\t{name}" for name, ip in spec.extra_hosts)
+        return "\n".join(lines) + "\n"
     if spec.host_network:
         try:
             lines = Path("/etc/hosts").read_text(errors="replace").splitlines()

@@ -1,4 +1,4 @@
-"""overlayfs mounts through mount(2)/umount2(2), with long lower-dir lists handled.
+"""overlayfs (and tmpfs) mounts through mount(2)/umount2(2), with long lower-dir lists handled.
 
 The kernel takes all mount options in one page (4096 bytes), so an absolute
 ``lowerdir=`` list of ~40 deep snapshot paths already overflows it. When the
@@ -99,6 +99,19 @@ def mount_overlay(
     finally:
         for fd in fds:
             os.close(fd)
+
+
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+
+
+def mount_tmpfs(target: str | os.PathLike[str], *, mode: int = 0o700) -> None:
+    """Mount a fresh tmpfs (``nosuid,nodev,noexec``) at ``target``: memory, never disk.
+
+    What forklift keeps there (a build's secrets) never reaches the disk, and a
+    killed process's tmpfs is unmounted by the next command (recovery).
+    """
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    _mount("tmpfs", os.fspath(target), "tmpfs", flags, f"mode={mode:o}")
 
 
 def _mount(source: str, target: str, fstype: str, flags: int, data: str) -> None:

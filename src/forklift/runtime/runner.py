@@ -84,7 +84,7 @@ def run_container(
     stderr: Output | str = INHERIT,
     timeout: float | None = None,
     stop_timeout: float = 10.0,
-    forward_signals: bool = True,
+    forward_signals: bool = False,
 ) -> RunResult:
     """Run ``spec`` on the mounted ``rootfs`` with an OCI runtime and wait for it.
 
@@ -97,8 +97,11 @@ def run_container(
     another thread). The bundle goes to
     ``bundle_dir`` (kept) or a temporary directory under the runtime's state
     parent (removed). Mount points the run needed but the image lacked are
-    removed afterwards. Output handling, timeouts and signals: see
-    :meth:`OciRuntime.run`. A process that cannot be started gives a result
+    removed afterwards. Output handling and timeouts: see :meth:`OciRuntime.run`.
+    Signals: with ``forward_signals`` (``forklift run``), SIGINT/SIGTERM go to the
+    container as ``docker run`` forwards them; without (a build's RUN), a
+    cancelled command (:mod:`forklift.cancel`) kills the container at once and
+    :class:`~forklift.cancel.Cancelled` is raised once it is cleaned up. A process that cannot be started gives a result
     with ``runtime_error`` (and exit code 125/126/127), not an exception.
     """
     rt = runtime if runtime is not None else find_runtime()

@@ -8,10 +8,11 @@ bytes whose digest and size are what the manifest promised. ``push``, ``pull``,
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
+from forklift import cancel
 from forklift.errors import InvalidInput, NotFound, UsageError
 from forklift.oci import mediatypes as mt
 from forklift.oci.descriptor import Descriptor
@@ -37,6 +38,10 @@ class CopyResult:
     #: blobs the destination obtained without their bytes (a registry's cross-repository
     #: mount); they are counted in ``blobs_skipped`` too
     blobs_mounted: int = 0
+
+
+#: How long a cancelled copy waits for its other blob copies to stop.
+_STOP_WAIT = 0.1
 
 
 class _Counting:
@@ -125,11 +130,22 @@ class _Copier:
         self.blob(manifest.config)
         layers = list({layer.digest: layer for layer in manifest.layers}.values())
         if self.jobs > 1 and len(layers) > 1:
-            with ThreadPoolExecutor(max_workers=min(self.jobs, len(layers))) as pool:
-                for future in [pool.submit(self.blob, layer) for layer in layers]:
+            pool = ThreadPoolExecutor(max_workers=min(self.jobs, len(layers)))
+            futures = [pool.submit(self.blob, layer) for layer in layers]
+            try:
+                for future in futures:
                     future.result()
+            except BaseException as exc:
+                # Queued copies are dropped; running ones stop at their next read when the
+                # command was cancelled (cancel.check in VerifyingReader), which must end now even
+                # if one is stuck in a read: it is waited for only briefly then.
+                pool.shutdown(wait=False, cancel_futures=True)
+                wait(futures, timeout=_STOP_WAIT if isinstance(exc, cancel.Cancelled) else None)
+                raise
+            pool.shutdown()
         else:
             for layer in layers:
+                cancel.check()
                 self.blob(layer)
         if self.dst.requires_oci and manifest.media_type == mt.DOCKER_MANIFEST:
             manifest = to_oci_manifest(manifest)
