@@ -28,6 +28,21 @@ from pathlib import Path
 DIR_NOFOLLOW = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+def private_dir(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a directory only its owner can enter (mode 0700), made if missing.
+
+    For what holds files from images and containers unpacked as they are:
+    setuid binaries and device nodes there must not be reachable by other
+    users of the machine (a world-traversable ``$FORKLIFT_HOME`` would
+    otherwise hand them an image's setuid-root shell).
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if stat.S_IMODE(os.stat(path).st_mode) != 0o700:
+        os.chmod(path, 0o700)
+    return path
+
+
 def fsync_dir(path: str | os.PathLike[str]) -> None:
     """Flush a directory entry change (a rename) to disk."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)

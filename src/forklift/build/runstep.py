@@ -81,6 +81,7 @@ def prepare_cache(
 
     directory = cache_dir(home, mount)
     fresh = not directory.exists()
+    fsutil.private_dir(home / "cache")  # steps write there as root: setuid files, devices
     directory.mkdir(parents=True, exist_ok=True)
     if fresh:
         os.chmod(directory, mount.mode if mount.mode is not None else 0o755)

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from forklift.errors import Conflict, ForkliftError, InvalidInput, NotFound, UsageError
-from forklift.fsutil import atomic_write
+from forklift.fsutil import atomic_write, private_dir
 from forklift.oci.config import ContainerConfig, ImageConfig
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.manifest import ImageIndex, ImageManifest
@@ -266,7 +266,7 @@ class Containers:
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         """Serialises name allocation and removal across processes."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)  # writable layers hold whatever the containers made
         fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

@@ -43,6 +43,7 @@ from typing import IO, Any, Literal
 
 from forklift import cancel
 from forklift.errors import RuntimeFailure, UsageError
+from forklift.fsutil import private_dir
 
 RUNTIMES = ("runc", "crun")
 INHERIT: Literal["inherit"] = "inherit"
@@ -132,7 +133,7 @@ class OciRuntime:
         return [*cmd, *args]
 
     def _call(self, *args: str, check: bool = True, timeout: float = 30) -> str:
-        self.state_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.state_root)
         try:
             proc = subprocess.run(
                 self.command(*args), capture_output=True, text=True, timeout=timeout
@@ -212,7 +213,7 @@ class OciRuntime:
         log_path = Path(log) if log is not None else bundle / "runtime.log"
         with contextlib.suppress(FileNotFoundError):
             log_path.unlink()
-        self.state_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.state_root)
         cmd = self.command("run", "--bundle", str(bundle), container_id, log=log_path)
 
         closers: list[int] = []

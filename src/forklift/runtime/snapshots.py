@@ -523,6 +523,9 @@ class Snapshotter:
     def _hold(self, chains: Iterable[Digest]) -> _Lease:
         with self._lease_mutex:
             if self._lease is None:
+                # Everything is made after a lease is taken: the snapshots (setuid files and
+                # device nodes of images and RUN steps among them) are for root's eyes only.
+                fsutil.private_dir(self.root)
                 self._lease = _Lease(self.root / "leases")
             lease = self._lease
         lease.add(chains)
