@@ -28,6 +28,7 @@ from pathlib import Path
 from forklift.errors import RuntimeFailure
 
 MNT_DETACH = 2
+UMOUNT_NOFOLLOW = 8  # never unmount what a symlink at the last component points to
 _OPTION_LIMIT = 4000  # the kernel's page minus some headroom
 # Kernel-side limit of stacked lower layers (OVL_MAX_STACK).
 MAX_LOWER_LAYERS = 500
@@ -137,7 +138,7 @@ def unmount(target: str | os.PathLike[str], *, attempts: int = 20) -> None:
     """
     path = os.fspath(target).encode()
     for attempt in range(attempts):
-        if _lib().umount2(path, 0) == 0:
+        if _lib().umount2(path, UMOUNT_NOFOLLOW) == 0:
             return
         err = ctypes.get_errno()
         if err in (errno.EINVAL, errno.ENOENT):
@@ -146,7 +147,7 @@ def unmount(target: str | os.PathLike[str], *, attempts: int = 20) -> None:
             raise RuntimeFailure(f"cannot unmount {target}: {os.strerror(err)}")
         time.sleep(0.01 * (attempt + 1))
     # Something still holds it (a straggling process); detach so the path is free now.
-    if _lib().umount2(path, MNT_DETACH) != 0:
+    if _lib().umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) != 0:
         err = ctypes.get_errno()
         if err not in (errno.EINVAL, errno.ENOENT):
             raise RuntimeFailure(f"cannot unmount {target}: {os.strerror(err)}")

@@ -5,11 +5,15 @@ On disk, under ``$FORKLIFT_HOME/snapshots/``::
     <chain hex>/fs/         the layer in overlay form (whiteouts as 0/0 char
                             devices, opaque dirs with trusted.overlay.opaque=y)
     <chain hex>/meta.json   {"chain_id", "parent", "diff_id", "source", "created"}
-    tmp/                    unpacks and commits in progress (renamed into place)
-    active/<id>/            upper, work and rootfs of mounts made without a workspace
+    tmp/<chain>-<lease>-*/  unpacks and commits in progress (renamed into place)
+    active/m-<lease>-*/     upper, work and rootfs of mounts made without a workspace
+    active/s-<lease>-*/     scratch directories (:meth:`Snapshotter.scratch`)
     locks/<chain hex>.lock  serialises unpacking one chain across processes
-    leases/<pid>-<n>.*      chains a live process uses (.lock flocked while it lives)
+    leases/<lease>.*        what a live process holds (.lock flocked while it lives)
     empty/                  the single lower dir of a FROM-scratch mount
+
+The directory is mode 0700: unpacked layers hold setuid files and device
+nodes as the images have them.
 
 A snapshot directory appears by one ``rename`` of a fully written temporary
 directory, so a killed unpack leaves nothing visible, and a per-chain file
@@ -19,8 +23,9 @@ The chain ID is the OCI image spec's: ``ChainID(L1) = DiffID(L1)`` and
 ``ChainID(L1..Ln) = sha256(ChainID(L1..Ln-1) + " " + DiffID(Ln))``, so a
 layer shared by two images (on the same parents) is unpacked once for both.
 
-Garbage collection: ``Store.prune`` calls :func:`prune_hook` under the
-store's exclusive lock; it keeps every snapshot whose chain is a prefix of
+Garbage collection: ``Store.prune`` calls the prune of
+:class:`~forklift.runtime.recovery.RuntimeCollector` (which the CLI hands to
+the store) under the store's exclusive lock; it keeps every snapshot whose chain is a prefix of
 the diff IDs of an image config reachable from the store's index or roots
 (images, containers), or is named by a manifest's :data:`CHAIN_ANNOTATION`
 (build-cache entries, which are artifacts rather than images), plus every
@@ -862,7 +867,7 @@ class Snapshotter:
         """Remove snapshots whose chain is neither in ``keep`` nor leased by a live process
         (nor under one of those: ancestors of a kept snapshot stay).
 
-        Call with the store's exclusive lock held (as :func:`prune_hook` does),
+        Call with the store's exclusive lock held (as ``Store.prune`` does),
         so no unpack or commit is half-way; leftovers of killed ones in
         ``tmp/`` and ``active/`` workspaces no live mount uses go too.
         """
@@ -954,11 +959,6 @@ def wanted_chains(store: Store) -> set[Digest]:
     return wanted
 
 
-def prune_hook(store: Store, *, dry_run: bool = False) -> SnapshotPruneReport:
-    """Collect snapshots nothing in ``store`` needs; called by ``Store.prune`` under its lock."""
-    return Snapshotter(store).prune(wanted_chains(store), dry_run=dry_run)
-
-
 __all__ = [
     "CHAIN_ANNOTATION",
     "LayerRef",
@@ -971,6 +971,5 @@ __all__ = [
     "image_layers",
     "layers_from",
     "next_chain_id",
-    "prune_hook",
     "wanted_chains",
 ]
