@@ -112,3 +112,11 @@ class RuntimeFailure(ForkliftError):
     """The OCI runtime could not be found or could not start a container."""
 
     exit_code = 125
+
+
+class VerificationError(ForkliftError):
+    """A signature, attestation or key did not verify (or none was found)."""
+
+
+class PolicyDenied(VerificationError):
+    """The signature policy refused an image."""

@@ -77,6 +77,7 @@ class ImageLayers:
     layers: tuple[Descriptor, ...]
     steps: tuple[Step, ...]
     config: ImageConfig | None
+    config_digest: str = ""  # the image ID
 
 
 def _steps(config: ImageConfig | None, count: int) -> tuple[Step, ...]:
@@ -119,7 +120,9 @@ def resolve_image(src: ImageSource, name: str, platform: Platform | None = None)
         config = ImageConfig.parse(data)
     plat = str(config.platform) if config is not None else ""
     layers = tuple(manifest.layers)
-    return ImageLayers(name, digest, plat, layers, _steps(config, len(layers)), config)
+    return ImageLayers(
+        name, digest, plat, layers, _steps(config, len(layers)), config, str(manifest.config.digest)
+    )
 
 
 @contextmanager

@@ -400,9 +400,20 @@ class Builder:
         if not self.options.pull:
             with contextlib.suppress(NotFound):
                 image = self.store.resolve(str(ref))
+                self._check_policy(image, ref, node)
                 return self._check_platform(image, name, node)
         image = self._pull(str(ref), node)
+        self._check_policy(image, ref, node)
         return self._check_platform(image, name, node)
+
+    def _check_policy(self, image: StoredImage, ref: Any, node: StageNode | None) -> None:
+        """The signature policy (``--verify``/``--policy``) on a base image; cached per digest."""
+        if self.options.image_policy is not None:
+            try:
+                self.options.image_policy.check_stored(self.store, image, ref)
+            except ForkliftError as exc:
+                where = node.stage.node.location(self.file) if node is not None else None
+                raise BuildError(f"FROM {ref.familiar()}: {exc.message}", location=where) from None
 
     def _check_platform(self, image: StoredImage, name: str, node: StageNode) -> StoredImage:
         if image.config is None:
@@ -427,7 +438,7 @@ class Builder:
         except ImportError:  # pragma: no cover - the registry client ships with forklift
             raise NotFound(f"base image {ref} is not in the local store", location=where) from None
         try:
-            return pull(ref, self.store, platform=self.host)
+            return pull(ref, self.store, platform=self.host, policy=self.options.image_policy)
         except ForkliftError as exc:
             raise NotFound(
                 f"base image {ref} is not in the local store and could not be pulled: {exc.message}",
@@ -677,6 +688,7 @@ class Builder:
             image = self.store.resolve(str(parse_reference(ref)))
         except NotFound:
             image = self._pull(str(parse_reference(ref)), None)
+        self._check_policy(image, parse_reference(ref), None)
         return None, f"image:{image.digest}", list(image_layers(self.store, image))
 
     def _copy(self, st: StageState, cmd: ins.CopyCommand | ins.AddCommand, number: int) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from forklift.errors import UsageError
 from forklift.oci.digest import Digest
@@ -113,6 +114,8 @@ class BuildOptions:
     runtime: str | None = None
     output: Output = field(default_factory=Output)
     jobs: int = 4
+    #: the signature policy base images must pass (``forklift.sign.enforce.Enforcer``)
+    image_policy: Any = None
 
 
 @dataclass(frozen=True)

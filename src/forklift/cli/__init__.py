@@ -47,6 +47,12 @@ COMMANDS: dict[str, str] = {
     "delete": "forklift.cli.registry:delete",
     "lint": "forklift.cli.lint:lint",
     "analyze": "forklift.cli.analyze:analyze",
+    "sbom": "forklift.cli.sbom:sbom",
+    "key": "forklift.cli.sign:key",
+    "sign": "forklift.cli.sign:sign",
+    "verify": "forklift.cli.sign:verify",
+    "attest": "forklift.cli.sign:attest",
+    "verify-attestation": "forklift.cli.sign:verify_attestation",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import shutil
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import click
 
 from forklift.cli._common import cancellable
+from forklift.cli._policy import enforcer, policy_options
 from forklift.errors import UsageError
 
 
@@ -104,6 +106,28 @@ def _pairs(values: tuple[str, ...], what: str, *, from_env: bool = False) -> dic
 )
 @click.option("--check", is_flag=True, help="Lint the Dockerfile first; stop if it has errors.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, help="Stages built at once.")
+@policy_options
+@click.option(
+    "--provenance", is_flag=True, help="Record SLSA provenance v1, attached to the image."
+)
+@click.option(
+    "--sign-key",
+    type=click.Path(dir_okay=False),
+    help="Sign the image (each -t name) and its provenance/SBOM attestations with this key.",
+)
+@click.option(
+    "--sbom", is_flag=True, help="Write an SBOM of the built image and attach it to the image."
+)
+@click.option(
+    "--sbom-format",
+    type=click.Choice(["spdx-json", "cyclonedx-json"]),
+    default="spdx-json",
+    show_default=True,
+    help="Format of the --sbom document.",
+)
+@click.option(
+    "--sbom-output", type=click.Path(dir_okay=False), help="Also write the --sbom document here."
+)
 @cancellable("build")
 def build(
     context: str,
@@ -131,6 +155,14 @@ def build(
     print_format: str,
     check: bool,
     jobs: int,
+    policy_file: str | None,
+    verify_policy: bool,
+    insecure_policy: bool,
+    provenance: bool,
+    sign_key: str | None,
+    sbom: bool,
+    sbom_format: str,
+    sbom_output: str | None,
 ) -> None:
     """Build an image from a Dockerfile (CONTEXT is a directory, or '-' for a tar on stdin)."""
     from forklift.build.options import BuildOptions, parse_output, parse_secret
@@ -193,16 +225,62 @@ def build(
             runtime=runtime,
             output=parse_output(output) if output else parse_output("type=image"),
             jobs=jobs,
+            image_policy=enforcer(policy_file, verify_policy, insecure_policy),
         )
         from forklift.build.builder import Builder
         from forklift.build.progress import make_progress
         from forklift.cli._common import open_store
 
         store = open_store()
+        if sbom_output and not sbom:
+            raise UsageError("--sbom-output goes with --sbom")
+        if sbom and options.output.type != "image":
+            raise UsageError("--sbom needs the image in the store (type=image)")
+        if (provenance or sign_key) and options.output.type != "image":
+            raise UsageError("--provenance and --sign-key need the image in the store (type=image)")
+        if sign_key and not options.tags:
+            raise UsageError("--sign-key signs the image for its names: give it one with -t NAME")
+        private_key = None
+        if sign_key:
+            # asked before the build, so a password prompt does not wait for its end
+            from forklift.sign.keys import PasswordSource, read_private_key
+
+            private_key = read_private_key(sign_key, PasswordSource())
+        started = _now()
         mode = "quiet" if quiet else progress
         with make_progress(mode) as display:
             builder = Builder(options, store, progress=display)
             result = builder.run()
+        if sbom:  # before signing: --sign-key turns an attached SBOM into an attestation
+            from forklift.sbom.attach import attach_sbom
+
+            attached = attach_sbom(
+                builder.store,
+                str(result.digest),
+                sbom_format,
+                name=result.tags[0].familiar() if result.tags else None,
+            )
+            if sbom_output:
+                from forklift.fsutil import atomic_write
+
+                atomic_write(sbom_output, attached.document.encode("utf-8"))
+            click.echo(
+                f"Attached an SBOM ({sbom_format}, {attached.packages} packages, "
+                f"{attached.manifest_digest})",
+                err=True,
+            )
+        if provenance or private_key is not None:
+            from forklift.sign.provenance import after_build
+
+            for line in after_build(
+                builder.store,
+                options,
+                result,
+                provenance=provenance,
+                sign_key=private_key,
+                started=started,
+            ):
+                click.echo(line, err=True)
         if explain_cache:
             click.echo("\n".join(builder.explanations) or "no cache misses", err=True)
     if iidfile:
@@ -216,6 +294,10 @@ def build(
         )
         for t in result.tags:
             click.echo(f"Tagged {t.familiar()}", err=True)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _check(context: str, file: str | None, text: str | None) -> None:

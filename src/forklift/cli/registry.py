@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from forklift.cli._common import cancellable
+from forklift.cli._policy import enforcer, policy_options
 from forklift.errors import UsageError
 
 if TYPE_CHECKING:
@@ -146,6 +147,7 @@ def push(
 @click.option("-q", "--quiet", is_flag=True, help="No progress; print only the digest.")
 @jobs_option
 @connection_options
+@policy_options
 @cancellable("pull")
 def pull(
     reference: str,
@@ -156,6 +158,9 @@ def pull(
     insecure: tuple[str, ...],
     ca_bundle: str | None,
     timeout: float | None,
+    policy_file: str | None,
+    verify_policy: bool,
+    insecure_policy: bool,
 ) -> None:
     """Pull REFERENCE from its registry into the store, named REFERENCE.
 
@@ -168,6 +173,7 @@ def pull(
 
     _platform_choice(platform, all_platforms)
     store = open_store()
+    policy = enforcer(policy_file, verify_policy, insecure_policy)
     with make_progress(quiet) as progress:
         result = pull_image(
             reference.removeprefix("docker://"),
@@ -178,6 +184,7 @@ def pull(
             jobs=jobs,
             options=client_options(insecure, ca_bundle),
             timeout=timeout,
+            policy=policy,
         )
     if quiet:
         click.echo(str(result.digest))

@@ -16,6 +16,7 @@ from forklift.cli._common import (
     print_table,
     time_ago,
 )
+from forklift.cli._policy import enforcer, policy_options
 from forklift.errors import ForkliftError, UsageError
 from forklift.runtime.containers import (
     ContainerRecord,
@@ -115,6 +116,7 @@ def _check_terminal() -> None:
     help="Seconds between forwarding SIGINT/SIGTERM and killing the container.",
 )
 @click.option("--runtime", help="OCI runtime: runc, crun or a path (default: runc, else crun).")
+@policy_options
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @cancellable("run")
@@ -136,6 +138,9 @@ def run(
     read_only: bool,
     stop_timeout: float,
     runtime: str | None,
+    policy_file: str | None,
+    verify_policy: bool,
+    insecure_policy: bool,
     image: str,
     command: tuple[str, ...],
 ) -> None:
@@ -171,7 +176,14 @@ def run(
             read_only=read_only,
             group_add=group_add,
         )
-        outcome = Containers(open_store()).run(
+        store = open_store()
+        policy = enforcer(policy_file, verify_policy, insecure_policy)
+        if policy is not None:
+            stored = store.resolve(image)
+            from forklift.transports.layout import name_of
+
+            policy.check_stored(store, stored, name_of(image, stored.names))
+        outcome = Containers(store).run(
             image, options, stdin=INHERIT if (interactive or tty) else None
         )
     except ForkliftError as exc:

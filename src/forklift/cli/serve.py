@@ -74,6 +74,11 @@ def _config(config_file: str | None, overrides: dict[str, Any]) -> Any:
 )
 @click.option("--upload-ttl", help="Abandoned uploads expire after this long (default 1d).")
 @click.option("--access-log", help="Access log: '-' = stderr (default), a file, or '' = off.")
+@click.option(
+    "--signature-policy",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Policy file: protected repositories take and serve signed images only.",
+)
 @click.pass_context
 def serve(ctx: click.Context, **opts: Any) -> None:
     """Run an OCI Distribution Spec registry (filesystem + SQLite)."""
@@ -89,6 +94,7 @@ def serve(ctx: click.Context, **opts: Any) -> None:
         "tls_key": Path(opts["tls_key"]) if opts["tls_key"] else None,
         "delete_enabled": opts["delete_enabled"],
         "access_log": opts["access_log"],
+        "signature_policy": Path(opts["signature_policy"]) if opts["signature_policy"] else None,
         "auth.htpasswd": Path(opts["htpasswd"]) if opts["htpasswd"] else None,
         "auth.anonymous_pull": opts["anonymous_pull"],
         "gc.interval": _duration(opts["gc_interval"], "--gc-interval"),

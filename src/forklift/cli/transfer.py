@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from forklift.cli._common import cancellable, open_store
+from forklift.cli._policy import enforcer, policy_options
 from forklift.cli.progress import make_progress
 from forklift.cli.registry import client_options, connection_options
 from forklift.errors import InvalidInput, UsageError
@@ -31,7 +32,13 @@ def _platform(value: str | None) -> Platform | None:
 @click.option("--all-platforms", is_flag=True, help="Copy every image of a multi-platform index.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, help="Blobs copied at once.")
+@click.option(
+    "--no-referrers",
+    is_flag=True,
+    help="Leave signatures, attestations and SBOMs attached to the image behind.",
+)
 @connection_options
+@policy_options
 @cancellable("copy")
 def copy(
     source: str,
@@ -40,14 +47,20 @@ def copy(
     all_platforms: bool,
     quiet: bool,
     jobs: int,
+    no_referrers: bool,
     insecure: tuple[str, ...],
     ca_bundle: str | None,
     timeout: float | None,
+    policy_file: str | None,
+    verify_policy: bool,
+    insecure_policy: bool,
 ) -> None:
     """Copy an image between transports.
 
     Transports: NAME[:TAG] (the store), oci:DIR[:REF], oci-archive:FILE[:REF],
-    docker-archive:FILE[:NAME:TAG], docker://REGISTRY/REPO[:TAG].
+    docker-archive:FILE[:NAME:TAG], docker://REGISTRY/REPO[:TAG]. Signatures,
+    attestations and SBOMs attached to the image come along where the
+    destination can hold them (the store, oci:, docker://).
     """
     from forklift.transports.copy import copy as do_copy
 
@@ -70,7 +83,11 @@ def copy(
             jobs=jobs,
             source_options=registry if source.startswith("docker://") else None,
             destination_options=registry if destination.startswith("docker://") else None,
+            referrers=not no_referrers,
+            policy=enforcer(policy_file, verify_policy, insecure_policy),
         )
+    for note in result.attachments_left:
+        click.echo(f"Not copied: {note}", err=True)
     if not quiet:
         mounted = f", {result.blobs_mounted} mounted" if result.blobs_mounted else ""
         click.echo(

@@ -34,6 +34,9 @@ END_OF_ARCHIVE = bytes(2 * BLOCK)
 _ZERO_BLOCK = bytes(BLOCK)
 
 _USTAR_MAGIC = b"ustar\x0000"
+# mode, uid, gid (8 bytes each at 100), then size (12, skipped) and mtime (12)
+_PLAIN_FIELDS = struct.Struct("8s8s8s12x12s")
+_DEVICE_FIELDS = struct.Struct("8s8s")  # devmajor, devminor at 329
 _GNU_MAGIC = b"ustar  \x00"
 _PAX_PREFIX = "SCHILY.xattr."
 _LIBARCHIVE_PREFIX = "LIBARCHIVE.xattr."
@@ -330,7 +333,24 @@ class TarReader:
             entry = self._next_entry()
             if entry is None:
                 return
-            yield entry
+            yield entry  # type: ignore[misc]
+
+    def headers(self) -> Iterator[tuple[str, EntryType, int, int, str]]:
+        """``(path, type, size, mode, linkname)`` of each member: iteration for scanners.
+
+        Cheaper than full :class:`LayerEntry` values: owners, times, device numbers
+        and xattrs of plain members are neither decoded nor checked. Paths and
+        hard-link targets are clean, as in ``LayerEntry``; ``read`` works as usual.
+        """
+        while True:
+            self._finish_member()
+            entry = self._next_entry(lean=True)
+            if entry is None:
+                return
+            if isinstance(entry, LayerEntry):
+                yield entry.path, entry.type, entry.size, entry.mode, entry.linkname
+            else:
+                yield entry
 
     def _parse_pax(self, data: bytes, offset: int) -> dict[str, bytes]:
         records: dict[str, bytes] = {}
@@ -369,7 +389,9 @@ class TarReader:
         except (decimal.InvalidOperation, UnicodeDecodeError, ValueError, OverflowError):
             raise self._fail(f"PAX record mtime={_text(raw)!r} is not a time", offset) from None
 
-    def _next_entry(self) -> LayerEntry | None:
+    def _next_entry(
+        self, lean: bool = False
+    ) -> LayerEntry | tuple[str, EntryType, int, int, str] | None:
         if self.ended:
             return None
         local: dict[str, bytes] = {}
@@ -423,7 +445,94 @@ class TarReader:
                 else:
                     long_link = data
                 continue
+            if lean and not local and not self._globals and long_name is None and long_link is None:
+                header = self._plain_header(block, typeflag, size)
+                if header is not None:
+                    return header
             return self._make_entry(block, typeflag, size, local, long_name, long_link, start)
+
+    def _plain_header(
+        self, block: bytes, typeflag: bytes, size: int
+    ) -> tuple[str, EntryType, int, int, str] | None:
+        """What :meth:`headers` yields for a plain member; None to take the general path."""
+        etype = _TYPES.get(typeflag)
+        if etype is None or typeflag == b"\x00":
+            return None
+        raw = block[100:108].rstrip(b"\x00 ").lstrip(b" ")
+        if not raw.isdigit():
+            return None  # empty, signed, base-256...: the general path decides
+        try:
+            mode = int(raw, 8)
+        except ValueError:
+            return None
+        name = block[0:100].split(b"\x00", 1)[0]
+        if block[257:265] == _USTAR_MAGIC and block[345] != 0:
+            name = block[345:500].split(b"\x00", 1)[0] + b"/" + name
+        raw_name = name.decode("utf-8", "surrogateescape")
+        self._member = raw_name
+        link = block[157:257].split(b"\x00", 1)[0].decode("utf-8", "surrogateescape")
+        if etype is EntryType.FILE:
+            self._remaining = size
+            self._pad = -size % BLOCK
+        else:
+            self._remaining = self._pad = 0
+            size = 0
+            if etype is EntryType.HARDLINK:
+                link = clean_path(link)
+        return clean_path(raw_name), etype, size, mode & 0o7777, link
+
+    def _plain_entry(self, block: bytes, typeflag: bytes, size: int) -> LayerEntry | None:
+        """The common member (no PAX records, no GNU long names, plain octal fields), quickly.
+
+        Returns None for anything unusual, which :meth:`_make_entry`'s general path then
+        reads (with its checks and error messages), so results never differ.
+        """
+        etype = _TYPES.get(typeflag)
+        if etype is None or typeflag == b"\x00":
+            return None
+        try:
+            mode, uid, gid, mtime = (
+                int(f.rstrip(b"\x00 ").lstrip(b" ") or b"0", 8)
+                for f in _PLAIN_FIELDS.unpack_from(block, 100)
+            )
+            ustar = block[257:262] == b"ustar"
+            if ustar:
+                devmajor, devminor = (
+                    int(f.rstrip(b"\x00 ").lstrip(b" ") or b"0", 8)
+                    for f in _DEVICE_FIELDS.unpack_from(block, 329)
+                )
+            else:
+                devmajor = devminor = 0
+        except ValueError:
+            return None  # base-256, garbage after a NUL, ...: the general path decides
+        if min(uid, gid, devmajor, devminor) < 0:
+            return None
+        name = _cstring(block[0:100])
+        if block[257:265] == _USTAR_MAGIC:
+            prefix = _cstring(block[345:500])
+            if prefix:
+                name = prefix + b"/" + name
+        raw_name = _text(name)
+        self._member = raw_name
+        has_data = etype is EntryType.FILE
+        self._remaining = size if has_data else 0
+        self._pad = padding(size) if has_data else 0
+        link = _text(_cstring(block[157:257]))
+        device = etype is EntryType.CHAR or etype is EntryType.BLOCK
+        return LayerEntry(
+            path=clean_path(raw_name),
+            type=etype,
+            mode=mode & 0o7777,
+            uid=uid,
+            gid=gid,
+            size=size if has_data else 0,
+            mtime=mtime,
+            linkname=clean_path(link) if etype is EntryType.HARDLINK else link,
+            uname=_text(_cstring(block[265:297])) if ustar else "",
+            gname=_text(_cstring(block[297:329])) if ustar else "",
+            devmajor=devmajor if device else 0,
+            devminor=devminor if device else 0,
+        )
 
     def _make_entry(
         self,
@@ -435,6 +544,10 @@ class TarReader:
         long_link: bytes | None,
         start: int,
     ) -> LayerEntry:
+        if not local and not self._globals and long_name is None and long_link is None:
+            entry = self._plain_entry(block, typeflag, size)
+            if entry is not None:
+                return entry
         pax = {**self._globals, **local}
         magic = block[257:265]
         name = _cstring(block[0:100])

@@ -8,6 +8,13 @@ read the store as the OCI layout it is (``skopeo inspect oci:$FORKLIFT_HOME:REF`
 Other subsystems (the build cache, containers) keep blobs alive by registering
 *roots*: small files ``roots/<kind>/<name>.json`` holding a descriptor.
 
+Artifacts attached to an image (signatures, attestations, SBOMs: manifests
+whose ``subject`` is the image, or cosign's ``sha256-<hex>.sig`` tag layout)
+are ``index.json`` entries too, marked with the subject digest
+(:mod:`forklift.store.attachments`): :meth:`Store.attach` records one,
+:meth:`Store.referrers` lists them; they live as long as their subject (``rmi``
+and ``prune`` drop them with it) and are not listed as images.
+
 Subsystems that keep state of their own under the home (the runtime's unpacked
 snapshots, containers, mounts) are handed to the store as :class:`Collector`
 objects by whoever composes them (the CLI does): ``prune`` lets them collect
@@ -41,7 +48,9 @@ from forklift.oci.config import ImageConfig
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest, Hasher
 from forklift.oci.manifest import ImageIndex, ImageManifest, Manifest, parse_manifest
+from forklift.oci.referrers import Attachment
 from forklift.reference import Reference, parse_reference
+from forklift.store import attachments as attach_index
 from forklift.store.layout import REF_NAME, BlobWriter, OciLayout
 
 _HEX_PREFIX = re.compile(r"^(?:sha256:)?[a-f0-9]{1,64}$")
@@ -288,10 +297,13 @@ class Store:
     def _entries(self) -> list[Descriptor]:
         return list(self.layout.read_index().manifests)
 
+    def _image_entries(self) -> list[Descriptor]:
+        return [e for e in self._entries() if not attach_index.is_attachment(e)]
+
     def images(self) -> list[StoredImage]:
         """Every image in the store (tagged and dangling), newest first."""
         by_digest: dict[Digest, tuple[Descriptor, list[Reference]]] = {}
-        for desc in self._entries():
+        for desc in self._image_entries():
             slot = by_digest.setdefault(desc.digest, (desc, []))
             name = desc.annotations.get(REF_NAME)
             if name:
@@ -349,7 +361,9 @@ class Store:
             entries = self._entries()
             for ref in names:
                 entries = _retag(entries, plain, str(_tagged(ref)))
-            if not names and not any(e.digest == desc.digest for e in entries):
+            if not names and not any(
+                e.digest == desc.digest and not attach_index.is_attachment(e) for e in entries
+            ):
                 entries.append(plain)
             self.layout.write_index(entries)
 
@@ -385,7 +399,9 @@ class Store:
                     if not (e.digest == image.digest and e.annotations.get(REF_NAME) == str(ref))
                 ]
                 lines.append(f"Untagged: {ref.familiar()}")
-                if any(e.digest == image.digest for e in entries):
+                if any(
+                    e.digest == image.digest and not attach_index.is_attachment(e) for e in entries
+                ):
                     self.layout.write_index(entries)
                     return lines
             else:
@@ -396,13 +412,102 @@ class Store:
                         hint="remove it by name, or use -f to remove every name",
                     )
                 lines.extend(f"Untagged: {n.familiar()}" for n in image.names)
-                entries = [e for e in entries if e.digest != image.digest]
+                entries = [
+                    e for e in entries if e.digest != image.digest or attach_index.is_attachment(e)
+                ]
+            roots = list(self._all_roots())
+            before = entries
+            entries = self._without_orphans(entries, roots)
+            dropped = [e for e in before if e not in entries]
             self.layout.write_index(entries)
-            keep = self._reachable(entries + list(self._all_roots()))
-            for digest in sorted(self._reachable([image.descriptor]) - keep):
+            keep = self._reachable(entries + roots)
+            for digest in sorted(self._reachable([image.descriptor, *dropped]) - keep):
                 if self.layout.delete_blob(digest):
                     lines.append(f"Deleted: {digest}")
         return lines
+
+    # -- attached artifacts (signatures, attestations, SBOMs) --------------------------
+
+    def attach(
+        self,
+        subject: Digest,
+        manifest: bytes,
+        *,
+        media_type: str | None = None,
+        tag: str | None = None,
+    ) -> Attachment:
+        """Record the manifest ``manifest`` as attached to the stored image ``subject``.
+
+        The manifest's blobs (config, layers) must already be in the store (write
+        them with :meth:`put_blob` inside :meth:`writing`). A manifest with a
+        ``subject`` is an OCI referrer and its subject must be ``subject``; one
+        without is cosign's tag layout and needs ``tag`` (``sig``, ``att``,
+        ``sbom``). A tag-layout manifest replaces the one recorded for the same
+        subject and tag, keeping the old one's layers (``sig``/``att`` entries are
+        appended, as cosign and containers/image do in a registry).
+        Returns what was recorded (the merged manifest, for the tag layout).
+        """
+        with self.writing(), self._index_lock.exclusive():
+            entries, att = attach_index.record(
+                self.layout, self._entries(), subject, manifest, media_type=media_type, tag=tag
+            )
+            self.layout.write_index(entries)
+        return att
+
+    def referrers(self, subject: Digest, artifact_type: str | None = None) -> list[Attachment]:
+        """What is attached to ``subject`` (referrers and tag-layout manifests), oldest first.
+
+        ``artifact_type`` keeps only attachments of that type (a referrer's
+        ``artifactType``, else its config media type).
+        """
+        found = attach_index.attachments_in(self._entries(), subject)
+        if artifact_type is not None:
+            found = [a for a in found if a.artifact_type == artifact_type]
+        return found
+
+    def attachments(self) -> list[Attachment]:
+        """Every attachment the store records."""
+        return attach_index.attachments_in(self._entries())
+
+    def detach(self, subject: Digest, digest: Digest) -> bool:
+        """Forget the attachment ``digest`` of ``subject`` (prune then collects its blobs)."""
+        with self._index_lock.exclusive():
+            entries = self._entries()
+            kept = [
+                e
+                for e in entries
+                if not (
+                    attach_index.is_attachment(e)
+                    and e.digest == digest
+                    and e.annotations.get(attach_index.SUBJECT) == str(subject)
+                )
+            ]
+            if len(kept) == len(entries):
+                return False
+            self.layout.write_index(kept)
+            return True
+
+    def _without_orphans(
+        self, entries: list[Descriptor], roots: list[Descriptor]
+    ) -> list[Descriptor]:
+        """``entries`` without attachments whose subject nothing keeps (recursively)."""
+        images = [e for e in entries if not attach_index.is_attachment(e)]
+        pending = [(e, a) for e in entries if (a := attach_index.from_entry(e)) is not None]
+        live = self._reachable(images + roots)
+        kept: list[Descriptor] = []
+        progress = True
+        while progress and pending:
+            progress = False
+            rest = []
+            for e, a in pending:
+                if a.subject in live:
+                    kept.append(e)
+                    live |= self._reachable([e])
+                    progress = True
+                else:
+                    rest.append((e, a))
+            pending = rest
+        return images + kept
 
     # -- roots of other subsystems ---------------------------------------------------
 
@@ -497,6 +602,9 @@ class Store:
                 roots_removed = len(cache_roots)
                 cache_digests = {d.digest for d in cache_roots.values()}
                 roots = [r for r in roots if r.digest not in cache_digests]
+            before = len(entries)
+            entries = self._without_orphans(entries, roots)
+            orphans = before != len(entries)
             keep = self._reachable(entries + roots)
             blobs = 0
             freed = 0
@@ -510,7 +618,7 @@ class Store:
                 if not dry_run:
                     path.unlink()
             if not dry_run:
-                if dangling:
+                if dangling or orphans:
                     self.layout.write_index(entries)
                 if cache:
                     shutil.rmtree(self.home / "roots" / "buildcache", ignore_errors=True)
@@ -587,6 +695,10 @@ class Store:
 
     def _labelled_roots(self) -> Iterator[tuple[Descriptor, str]]:
         for desc in self._entries():
+            subject = desc.annotations.get(attach_index.SUBJECT)
+            if subject:
+                yield desc, f"attachment {desc.digest} of {subject}"
+                continue
             yield desc, desc.annotations.get(REF_NAME) or f"<none>@{desc.digest}"
         base = self.home / "roots"
         if base.is_dir():
@@ -618,7 +730,11 @@ def _retag(entries: list[Descriptor], plain: Descriptor, name: str) -> list[Desc
         if e.annotations.get(REF_NAME) == name:
             orphaned.append(e)
             continue
-        if e.digest == plain.digest and REF_NAME not in e.annotations:
+        if (
+            e.digest == plain.digest
+            and REF_NAME not in e.annotations
+            and not attach_index.is_attachment(e)
+        ):
             continue  # the dangling entry is replaced by the named one
         out.append(e)
     for e in orphaned:

@@ -11,8 +11,10 @@ import abc
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from forklift.errors import UsageError
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest
+from forklift.oci.referrers import Attachment
 from forklift.reference import Reference
 
 
@@ -21,6 +23,9 @@ class ImageSource(abc.ABC):
 
     #: human-readable name for messages (``oci:/tmp/x:latest``)
     description: str = "source"
+    #: the image's name where it has one (a registry reference, a stored image's name):
+    #: what a signature policy judges it by
+    reference: Reference | None = None
 
     @abc.abstractmethod
     def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
@@ -42,6 +47,18 @@ class ImageSource(abc.ABC):
         """A local file holding the blob, when there is one (lets copies avoid a pipe)."""
         return None
 
+    def list_attachments(
+        self, subject: Digest, *, tags: tuple[str, ...] | None = None
+    ) -> list[Attachment]:
+        """Artifacts attached to the manifest ``subject`` (signatures, attestations, SBOMs).
+
+        Referrers (manifests whose ``subject`` it is) and cosign's tag layout
+        (``sha256-<hex>.sig``...); ``tags`` limits which tag-layout kinds are
+        looked up (default: ``sig``, ``att``, ``sbom``). Their manifests are read
+        with :meth:`get_manifest`. Sources that cannot hold attachments have none.
+        """
+        return []
+
     def close(self) -> None:
         """Release files and connections."""
 
@@ -61,6 +78,8 @@ class ImageDestination(abc.ABC):
     #: True for OCI layouts: Docker schema 2 manifests are converted to OCI on the way in,
     #: as readers of OCI layouts (skopeo, umoci) accept only OCI media types there
     requires_oci: bool = False
+    #: True if :meth:`put_attachment` can keep signatures, attestations and SBOMs
+    supports_attachments: bool = False
 
     def has_blob(self, desc: Descriptor) -> bool:
         """True if the destination already holds this blob (it is then not copied)."""
@@ -92,6 +111,15 @@ class ImageDestination(abc.ABC):
         """Store a manifest; ``top_level`` marks the image being copied (which gets ``names``,
         or the destination's own default names when ``None``)."""
 
+    def put_attachment(self, attachment: Attachment, raw: bytes) -> Attachment:
+        """Store the manifest ``raw`` attached to ``attachment.subject`` (its blobs are there).
+
+        A referrer goes where the destination lists referrers; a tag-layout
+        manifest (``attachment.tag``) is merged into the one the destination
+        has for that subject and kind. Returns what was stored.
+        """
+        raise UsageError(f"{self.description} cannot hold attached artifacts")
+
     def commit(self) -> None:
         """Make everything written visible (tags, index.json, the archive file)."""
 
@@ -108,6 +136,21 @@ class ImageDestination(abc.ABC):
         if exc_type is not None:
             self.abort()
         self.close()
+
+
+class ImagePolicy(Protocol):
+    """A signature policy the copy engine applies before it moves a byte (``forklift.sign``)."""
+
+    def check_source(
+        self, source: ImageSource, reference: Reference | None, top: Descriptor
+    ) -> bool:
+        """Raise if the image ``top`` describes may not be copied; True if signatures were
+        checked (the copy then keeps them with the image)."""
+        ...
+
+    def trust_child(self, reference: Reference | None, parent: Digest, child: Digest) -> None:
+        """The image ``child`` was picked from the accepted index ``parent``."""
+        ...
 
 
 class CopyProgress(Protocol):

@@ -19,9 +19,10 @@ from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest, VerifyingReader
 from forklift.oci.manifest import ImageIndex, ImageManifest, parse_manifest
 from forklift.oci.platform import Platform, host_platform
+from forklift.oci.referrers import Attachment
 from forklift.reference import Reference
 from forklift.store.store import Store
-from forklift.transports.base import CopyProgress, ImageDestination, ImageSource
+from forklift.transports.base import CopyProgress, ImageDestination, ImagePolicy, ImageSource
 from forklift.transports.names import open_destination, open_source
 
 
@@ -38,6 +39,10 @@ class CopyResult:
     #: blobs the destination obtained without their bytes (a registry's cross-repository
     #: mount); they are counted in ``blobs_skipped`` too
     blobs_mounted: int = 0
+    #: attached artifacts (signatures, attestations, SBOMs) copied with the image
+    attachments: tuple[Attachment, ...] = ()
+    #: attached artifacts the destination could not take (why, per attachment)
+    attachments_left: tuple[str, ...] = ()
 
 
 #: How long a cancelled copy waits for its other blob copies to stop.
@@ -83,6 +88,10 @@ class _Copier:
         self.skipped = 0
         self.mounted = 0
         self.bytes = 0
+        #: manifests written: (digest at the source, digest at the destination)
+        self.manifests: list[tuple[Digest, Digest]] = []
+        self.attachments: list[Attachment] = []
+        self.attachments_left: list[str] = []
 
     def blob(self, desc: Descriptor) -> None:
         reused = self.dst.reuse_blob(desc, self.src)
@@ -147,10 +156,12 @@ class _Copier:
             for layer in layers:
                 cancel.check()
                 self.blob(layer)
+        source_digest = Digest.of(raw)
         if self.dst.requires_oci and manifest.media_type == mt.DOCKER_MANIFEST:
             manifest = to_oci_manifest(manifest)
             raw = manifest.to_bytes()
         self.dst.put_manifest(raw, manifest.media_type, top_level=top_level, names=names)
+        self.manifests.append((source_digest, Digest.of(raw)))
         return raw, manifest.media_type
 
     def index(self, raw: bytes, index: ImageIndex, *, names: Any) -> tuple[bytes, str]:
@@ -170,11 +181,55 @@ class _Copier:
             children.append(
                 replace(child, media_type=new_type, digest=Digest.of(new_raw), size=len(new_raw))
             )
+        source_digest = Digest.of(raw)
         if self.dst.requires_oci and index.media_type == mt.DOCKER_MANIFEST_LIST:
             index = replace(index, manifests=tuple(children), media_type=mt.OCI_INDEX, raw=b"")
             raw = index.to_bytes()
         self.dst.put_manifest(raw, index.media_type, top_level=True, names=names)
+        self.manifests.append((source_digest, Digest.of(raw)))
         return raw, index.media_type
+
+    def attached(self, subjects: list[tuple[Digest, Digest]], depth: int = 0) -> None:
+        """Copy what is attached to each copied manifest, then what is attached to those."""
+        if not self.dst.supports_attachments:
+            return
+        for source_digest, written in subjects:
+            found = self.src.list_attachments(source_digest)
+            if not found:
+                continue
+            if written != source_digest:
+                # converted on the way (Docker -> OCI): signatures name the old digest
+                self.attachments_left.extend(
+                    f"{a.kind()} {a.digest}: the image's manifest was converted, "
+                    "so it no longer names it"
+                    for a in found
+                )
+                continue
+            nested: list[tuple[Digest, Digest]] = []
+            for att in found:
+                raw, media_type = self.src.get_manifest(att.digest)
+                att.digest.verify(raw, "manifest")
+                manifest = parse_manifest(raw, media_type, what=f"attached manifest {att.digest}")
+                if isinstance(manifest, ImageManifest):
+                    self.blob(manifest.config)
+                    for layer in manifest.layers:
+                        self.blob(layer)
+                else:
+                    # an attached index (rare): its manifests first, by digest
+                    for child in manifest.manifests:
+                        child_raw, _ = self.src.get_manifest(child.digest)
+                        child.digest.verify(child_raw, "manifest")
+                        child_manifest = parse_manifest(child_raw, child.media_type)
+                        if isinstance(child_manifest, ImageManifest):
+                            self.image(child_raw, child_manifest, top_level=False, names=None)
+                stored = self.dst.put_attachment(att, raw)
+                self.attachments.append(stored)
+                if self.progress:
+                    self.progress.message(f"Copied {att.kind()} {att.digest}")
+                nested.append((att.digest, att.digest))
+            if depth < 3:
+                # e.g. a signature of an SBOM attached to the image
+                self.attached(nested, depth + 1)
 
 
 def to_oci_manifest(manifest: ImageManifest) -> ImageManifest:
@@ -207,17 +262,31 @@ def copy_image(
     names: tuple[Reference, ...] | None = None,
     progress: CopyProgress | None = None,
     jobs: int = 4,
+    referrers: bool = False,
+    policy: ImagePolicy | None = None,
 ) -> CopyResult:
     """Copy the image ``src`` names into ``dst`` (without committing ``dst``).
 
     From a multi-platform index, the ``platform`` image (default: this host's)
-    is copied, or with ``all_platforms`` the whole index.
+    is copied, or with ``all_platforms`` the whole index. With ``referrers``,
+    what is attached to each copied manifest (signatures, attestations, SBOMs,
+    and what is attached to those) comes along, before the destination commits
+    the image's name; attachments a destination cannot hold are listed in
+    :attr:`CopyResult.attachments_left`. A ``policy`` judges the image (by
+    ``src.reference``) before anything is copied; an image it wants signed is
+    copied with its signatures.
     """
     copier = _Copier(src, dst, progress, jobs)
     raw, media_type = src.get_manifest()
+    if policy is not None:
+        top = Descriptor(media_type, Digest.of(raw), len(raw))
+        if policy.check_source(src, src.reference, top):
+            referrers = True
     manifest = parse_manifest(raw, media_type, what=f"manifest of {src.description}")
     if isinstance(manifest, ImageIndex) and not all_platforms:
         child = manifest.select(platform or host_platform(), src.description)
+        if policy is not None:
+            policy.trust_child(src.reference, Digest.of(raw), child.digest)
         raw, media_type = src.get_manifest(child.digest)
         manifest = parse_manifest(raw, child.media_type, what=f"manifest {child.digest}")
     if isinstance(manifest, ImageIndex):
@@ -228,6 +297,8 @@ def copy_image(
         raw, media_type = copier.index(raw, manifest, names=names)
     else:
         raw, media_type = copier.image(raw, manifest, top_level=True, names=names)
+    if referrers:
+        copier.attached(list(copier.manifests))
     return CopyResult(
         digest=Digest.of(raw),
         media_type=media_type,
@@ -236,6 +307,8 @@ def copy_image(
         blobs_skipped=copier.skipped,
         bytes_copied=copier.bytes,
         blobs_mounted=copier.mounted,
+        attachments=tuple(copier.attachments),
+        attachments_left=tuple(copier.attachments_left),
     )
 
 
@@ -250,8 +323,13 @@ def copy(
     jobs: int = 4,
     source_options: dict[str, Any] | None = None,
     destination_options: dict[str, Any] | None = None,
+    referrers: bool = True,
+    policy: ImagePolicy | None = None,
 ) -> CopyResult:
     """Copy an image between two transport names (``forklift copy SRC DST``).
+
+    Signatures, attestations and SBOMs attached to the image come along
+    (``referrers=False`` leaves them) where the destination can hold them.
 
     >>> copy("oci:/tmp/layout:latest", "docker-archive:/tmp/img.tar:app:1")
     """
@@ -262,7 +340,14 @@ def copy(
         open_destination(destination, store, **(destination_options or {})) as dst,
     ):
         result = copy_image(
-            src, dst, platform=platform, all_platforms=all_platforms, progress=progress, jobs=jobs
+            src,
+            dst,
+            platform=platform,
+            all_platforms=all_platforms,
+            progress=progress,
+            jobs=jobs,
+            referrers=referrers,
+            policy=policy,
         )
         dst.commit()
     return result

@@ -11,7 +11,9 @@ from forklift.errors import InvalidInput, NotFound
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest, VerifyingReader
 from forklift.oci.manifest import parse_manifest
+from forklift.oci.referrers import Attachment
 from forklift.reference import Reference
+from forklift.store import attachments as attach_index
 from forklift.store.layout import REF_NAME, OciLayout
 from forklift.store.store import Store
 from forklift.transports.base import ImageDestination, ImageSource
@@ -41,14 +43,55 @@ class LayoutSource(ImageSource):
         path = self.layout.blob_path(desc.digest)
         return path if path.is_file() else None
 
+    def list_attachments(
+        self, subject: Digest, *, tags: tuple[str, ...] | None = None
+    ) -> list[Attachment]:
+        entries = list(self.layout.read_index().manifests)
+        found = attach_index.attachments_in(entries, subject)
+        # layouts other tools wrote (oras) list referrers as plain entries with a subject
+        known = {a.digest for a in found}
+        found += [
+            a
+            for a in attach_index.referrers_by_subject(entries, self.layout.read_blob, subject)
+            if a.digest not in known
+        ]
+        return _only_tags(found, tags)
+
+
+def _only_tags(found: list[Attachment], tags: tuple[str, ...] | None) -> list[Attachment]:
+    if tags is None:
+        return found
+    return [a for a in found if a.tag is None or a.tag in tags]
+
 
 class LayoutDestination(ImageDestination):
     """Writes blobs into an OCI layout; index entries are written on :meth:`commit`."""
+
+    supports_attachments = True
 
     def __init__(self, layout: OciLayout, description: str) -> None:
         self.layout = layout
         self.description = description
         self._tops: list[tuple[Descriptor, tuple[Reference, ...] | None]] = []
+        self._attached: list[tuple[Attachment, bytes]] = []
+
+    def put_attachment(self, attachment: Attachment, raw: bytes) -> Attachment:
+        # recorded in index.json on commit, after the image it is attached to
+        self._attached.append((attachment, raw))
+        return attachment
+
+    def _record_attachments(self, entries: list[Descriptor]) -> list[Descriptor]:
+        for att, raw in self._attached:
+            entries, _ = attach_index.record(
+                self.layout,
+                entries,
+                att.subject,
+                raw,
+                media_type=att.descriptor.media_type,
+                tag=att.tag,
+            )
+        self._attached.clear()
+        return entries
 
     def has_blob(self, desc: Descriptor) -> bool:
         return self.layout.has_blob(desc.digest)
@@ -96,6 +139,26 @@ class StoreSource(LayoutSource):
         super().__init__(store.layout, top, name)
         self.store = store
         self.image = image
+        self.reference = name_of(name, image.names)
+
+    def list_attachments(
+        self, subject: Digest, *, tags: tuple[str, ...] | None = None
+    ) -> list[Attachment]:
+        return _only_tags(self.store.referrers(subject), tags)
+
+
+def name_of(text: str, names: tuple[Reference, ...]) -> Reference | None:
+    """The name a stored image was asked for by (or its only name, when asked by ID)."""
+    from forklift.errors import InvalidInput
+    from forklift.reference import parse_reference
+
+    try:
+        ref = parse_reference(text)
+    except InvalidInput:
+        return names[0] if len(names) == 1 else None
+    if ref.digest is not None:
+        return next((n for n in names if n.name == ref.name), ref)
+    return ref
 
 
 class StoreDestination(LayoutDestination):
@@ -112,6 +175,9 @@ class StoreDestination(LayoutDestination):
     def commit(self) -> None:
         for desc, names in self._tops:
             self.store.add_image(desc, self.names if names is None else names)
+        for att, raw in self._attached:
+            self.store.attach(att.subject, raw, media_type=att.descriptor.media_type, tag=att.tag)
+        self._attached.clear()
 
     def close(self) -> None:
         self._hold.close()
@@ -142,6 +208,12 @@ def select(layout: OciLayout, ref: str | None, where: str) -> Descriptor:
                 hint=f"names there: {', '.join(known) or 'none'}",
             )
         return _plain_top(hits[0])
+    # attached artifacts (signatures next to the image) are not candidates
+    entries = [
+        e
+        for e in entries
+        if not attach_index.is_attachment(e) and attach_index.foreign_attachment(e) is None
+    ]
     if len(entries) == 1:
         return _plain_top(entries[0])
     if not entries:
@@ -197,6 +269,7 @@ class OciDirDestination(LayoutDestination):
                         annotations={**extra, REF_NAME: name},
                     )
                 )
+        entries = self._record_attachments(entries)
         self.layout.write_index(entries)
         with contextlib.suppress(OSError):
             self.layout.tmp_dir.rmdir()

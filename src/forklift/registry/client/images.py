@@ -34,7 +34,7 @@ from forklift.registry.client.transport import (
     registry_reference,
 )
 from forklift.store.store import Store, StoredImage
-from forklift.transports.base import CopyProgress
+from forklift.transports.base import CopyProgress, ImagePolicy
 from forklift.transports.copy import CopyResult, copy_image
 
 Creds = Credentials | CredentialStore | None
@@ -116,8 +116,16 @@ def pull_image(
     options: ClientOptions | None = None,
     credentials: Creds = None,
     timeout: float | None = None,
+    referrers: bool = False,
+    policy: ImagePolicy | None = None,
 ) -> PullResult:
-    """Pull ``ref`` into the store and name it ``ref``; see :func:`pull`."""
+    """Pull ``ref`` into the store and name it ``ref``; see :func:`pull`.
+
+    With ``referrers``, signatures, attestations and SBOMs attached to the
+    pulled manifests are stored with the image. A ``policy``
+    (:class:`forklift.sign.enforce.Enforcer`) judges the image before any blob
+    moves; the signatures it checked are stored with it.
+    """
     ref = registry_reference(ref)
     store = store or Store.open()
     if isinstance(platform, str):
@@ -141,12 +149,15 @@ def pull_image(
                 all_platforms=all_platforms,
                 progress=progress,
                 jobs=jobs,
+                referrers=referrers,
+                policy=policy,
             )
             stored = Descriptor(result.media_type, result.digest, result.size)
             # A tag names the image in the store; a digest-only reference names what
             # was stored (the platform's image when one was picked from an index).
             name = ref if ref.digest is None else ref.with_digest(result.digest)
             store.add_image(stored, (name,))
+            dst.commit()  # the attachments (the image itself is named above)
     return PullResult(ref, top.digest, store.resolve(str(name)), result)
 
 
@@ -161,6 +172,7 @@ def pull(
     options: ClientOptions | None = None,
     credentials: Creds = None,
     timeout: float | None = None,
+    policy: ImagePolicy | None = None,
 ) -> StoredImage:
     """Pull the image ``ref`` names from its registry into ``store``; return it as stored.
 
@@ -181,6 +193,7 @@ def pull(
         options=options,
         credentials=credentials,
         timeout=timeout,
+        policy=policy,
     ).image
 
 
@@ -213,13 +226,16 @@ def push(
     options: ClientOptions | None = None,
     credentials: Creds = None,
     timeout: float | None = None,
+    referrers: bool = True,
 ) -> PushResult:
     """Push the stored image ``image`` to ``destination`` (default: the name ``image`` gives).
 
     Blobs the repository has are skipped (``HEAD``); blobs elsewhere in the
     same registry are mounted; the rest are uploaded. A multi-platform image
     is pushed whole (its images by digest first, then the index under the
-    tag) unless ``platform`` picks one of its images.
+    tag) unless ``platform`` picks one of its images. What the store keeps
+    attached to the image (signatures, attestations, SBOMs) is pushed too,
+    before the tag (``referrers=False`` leaves it behind).
     """
     store = store or Store.open()
     if isinstance(platform, str):
@@ -250,6 +266,7 @@ def push(
                 all_platforms=all_platforms,
                 progress=progress,
                 jobs=jobs,
+                referrers=referrers,
             )
             dst.commit()
             assert dst.pushed is not None

@@ -32,7 +32,9 @@ from typing import Any, BinaryIO, cast
 from forklift.errors import DigestMismatch, InvalidInput, UsageError
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest, VerifyingReader
+from forklift.oci.referrers import Attachment
 from forklift.reference import Reference, parse_reference
+from forklift.registry.client import attachments as attached
 from forklift.registry.client.auth import push_scope
 from forklift.registry.client.blob_locations import BlobLocations
 from forklift.registry.client.client import (
@@ -123,7 +125,10 @@ class RegistrySource(_Endpoint, ImageSource):
         ref = registry_reference(ref)
         super().__init__(ref, client, options, credentials, blob_locations, deadline)
         self.description = f"docker://{ref}"
+        self.reference = ref
         self._top: ManifestResponse | None = None
+        # manifests already fetched while listing attachments (read again by digest next)
+        self._fetched: dict[Digest, ManifestResponse] = {}
 
     def top(self) -> ManifestResponse:
         """The manifest (or index) ``ref`` names, fetched once and verified.
@@ -138,9 +143,23 @@ class RegistrySource(_Endpoint, ImageSource):
     def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
         if digest is None or (self._top is not None and digest == self._top.digest):
             got = self.top()
+        elif digest in self._fetched:
+            got = self._fetched[digest]
         else:
             got = self.client.get_manifest(self.repository, digest, deadline=self.deadline)
         return got.data, got.media_type
+
+    def list_attachments(
+        self, subject: Digest, *, tags: tuple[str, ...] | None = None
+    ) -> list[Attachment]:
+        return attached.list_attachments(
+            self.client,
+            self.repository,
+            subject,
+            tags=tags,
+            deadline=self.deadline,
+            fetched=self._fetched,
+        )
 
     def open_blob(self, desc: Descriptor) -> BinaryIO:
         reader = self.client.open_blob(
@@ -185,6 +204,7 @@ class RegistryDestination(_Endpoint, ImageDestination):
 
     supports_index = True
     requires_oci = False
+    supports_attachments = True
 
     def __init__(
         self,
@@ -276,6 +296,13 @@ class RegistryDestination(_Endpoint, ImageDestination):
             )
             return
         self._top = (raw, media_type)
+
+    def put_attachment(self, attachment: Attachment, raw: bytes) -> Attachment:
+        # pushed at once, before commit tags the image: a registry that wants images
+        # signed (forklift serve with a policy) finds the signature first
+        return attached.push_attachment(
+            self.client, self.repository, attachment, raw, deadline=self.deadline
+        )
 
     def commit(self) -> None:
         """Push the top-level manifest under the destination's tag (or digest)."""

@@ -90,6 +90,11 @@ class RegistryApp:
         self._gc_lock = asyncio.Lock()
         self._stats_cache: tuple[float, dict[str, int]] = (0.0, {})
         self.last_gc: GCReport | None = None
+        self.signing: Any = None
+        if config.signature_policy is not None:
+            from forklift.registry.server.signing import SignaturePolicy
+
+            self.signing = SignaturePolicy(config.signature_policy, root)
 
     # -- ASGI entry ------------------------------------------------------------
 
@@ -293,6 +298,10 @@ class RegistryApp:
             raise apierrors.manifest_invalid(f"invalid tag {reference[:140]!r}")
         if method in ("GET", "HEAD"):
             ident = self._check(req, [Need("repository", name, "pull")])
+            if self.signing is not None and not by_digest:
+                await asyncio.to_thread(
+                    self.signing.check_pull, self.meta, self.storage, name, reference
+                )
             return "manifest", self.get_manifest(req, name, reference, by_digest), ident
         if method == "PUT":
             ident = self._check(
@@ -380,6 +389,17 @@ class RegistryApp:
             artifact_type=artifact_type,
             annotations=dict(manifest.annotations),
         )
+        if self.signing is not None and not by_digest:
+            await asyncio.to_thread(
+                self.signing.check_push,
+                self.meta,
+                self.storage,
+                name,
+                reference,
+                Digest.parse(digest),
+                manifest,
+                len(body),
+            )
         result = self.meta.put_manifest(name, new, None if by_digest else reference)
         if result.missing_blobs or result.missing_manifests:
             raise apierrors.manifest_blob_unknown(

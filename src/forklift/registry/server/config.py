@@ -115,6 +115,8 @@ class ServerConfig:
     max_manifest_size: int = 4 * 1024 * 1024
     access_log: str = "-"
     shutdown_timeout: float = 30.0
+    #: signature policy for protected repositories (registry/server/signing.py)
+    signature_policy: Path | None = None
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -169,7 +171,7 @@ def load_config(path: Path) -> ServerConfig:
     if not isinstance(data, dict):
         raise _fail(path, "(top level)", "expected a mapping")
     known = {"root", "addr", "tls", "delete_enabled", "max_manifest_size", "access_log", "auth"}
-    known |= {"gc", "shutdown_timeout"}
+    known |= {"gc", "shutdown_timeout", "signature_policy"}
     for key in data:
         if key not in known:
             raise _fail(path, str(key), f"unknown setting (known: {', '.join(sorted(known))})")
@@ -190,6 +192,8 @@ def load_config(path: Path) -> ServerConfig:
         kw["shutdown_timeout"] = float(v)
     if (log := _get(data, "access_log", str, path, "")) is not None:
         kw["access_log"] = log if log in ("-", "") else str(_rel(base, log))
+    if (policy := _get(data, "signature_policy", str, path, "")) is not None:
+        kw["signature_policy"] = _rel(base, policy)
     kw["auth"] = _load_auth(_section(data, "auth", path), base, path)
     gc = _section(data, "gc", path)
     gc_kw: dict[str, Any] = {}
