@@ -57,15 +57,25 @@ class Cancelled(BaseException):
 
 
 class Token:
-    """A cancellation flag with callbacks; :data:`TOKEN` is the process's."""
+    """A cancellation flag with callbacks; :data:`TOKEN` is the process's.
+
+    :meth:`cancel` may run inside a signal handler, on a main thread that was
+    interrupted anywhere (even inside this class, or while starting a thread):
+    it only sets an event, which a watcher thread started beforehand
+    (:meth:`watch`) waits for to run the callbacks. It takes no lock the
+    interrupted code could hold.
+    """
 
     def __init__(self) -> None:
         self._event = threading.Event()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._callbacks: dict[int, Callable[[], object]] = {}
         self._ids = itertools.count()
         self.signum: int | None = None
         self.what = "command"
+        self._watcher: threading.Thread | None = None
+        self._runners: list[threading.Thread] = []
+        self._pending: list[Callable[[], object]] = []
 
     @property
     def cancelled(self) -> bool:
@@ -76,18 +86,36 @@ class Token:
         if self._event.is_set():
             raise Cancelled(self.signum or signal.SIGINT, self.what)
 
+    def watch(self) -> None:
+        """Start the thread that runs the callbacks once the token is cancelled (idempotent)."""
+        with self._lock:
+            if self._watcher is None:
+                self._watcher = threading.Thread(target=self._wait, name="fk-cancel", daemon=True)
+                self._watcher.start()
+
+    def _wait(self) -> None:
+        self._event.wait()
+        _run_all(self._pending)
+
     def cancel(self, signum: int = signal.SIGINT) -> None:
         """Cancel: :meth:`check` raises from now on, registered callbacks run (once)."""
+        # Reentrant: a handler interrupting this thread inside the lock just goes on; a
+        # handler waiting for another thread's short hold of it cannot deadlock.
         with self._lock:
             if self._event.is_set():
                 return
             self.signum = signum
+            self._pending = list(self._callbacks.values())
             self._event.set()
-            callbacks = list(self._callbacks.values())
-        if callbacks:
-            threading.Thread(
-                target=_run_all, args=(callbacks,), name="fk-cancel", daemon=True
-            ).start()
+        if self._watcher is None:  # not from a handler: a thread may be started here
+            self.watch()
+
+    def settle(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) for the callbacks of a cancellation to finish."""
+        with self._lock:
+            threads = [t for t in (self._watcher, *self._runners) if t is not None]
+        for thread in threads:
+            thread.join(timeout)
 
     def add(self, callback: Callable[[], object]) -> int:
         """Register ``callback`` until :meth:`remove`; it runs at once if already cancelled."""
@@ -96,7 +124,10 @@ class Token:
             self._callbacks[key] = callback
             already = self._event.is_set()
         if already:
-            threading.Thread(target=_run_all, args=([callback],), daemon=True).start()
+            runner = threading.Thread(target=_run_all, args=([callback],), daemon=True)
+            with self._lock:
+                self._runners.append(runner)
+            runner.start()
         return key
 
     def remove(self, key: int) -> None:
@@ -116,8 +147,13 @@ class Token:
     def reset(self) -> None:
         """Forget a cancellation (for a process that goes on, e.g. a test)."""
         with self._lock:
+            if not self._event.is_set():
+                return
+            self.settle(5)
             self._event.clear()
             self.signum = None
+            self._watcher = None
+            self._runners.clear()
 
 
 def _run_all(callbacks: list[Callable[[], object]]) -> None:
@@ -166,6 +202,7 @@ def handling(what: str) -> Iterator[None]:
         TOKEN.cancel(signum)
         raise Cancelled(signum, what)
 
+    TOKEN.watch()  # started now: the handler itself must not start threads
     previous = {sig: signal.getsignal(sig) for sig in _SIGNALS}
     for sig in _SIGNALS:
         signal.signal(sig, handler)

@@ -101,6 +101,26 @@ def test_run_forwards_sigterm_to_the_container(home: Path, busybox_image: str) -
     _assert_released(home)
 
 
+def test_run_is_cancelled_while_its_layers_are_unpacked(
+    home: Path, busybox_image: str, tmp_path: Path
+) -> None:
+    # Before the container starts there is nothing to forward the signal to: it cancels.
+    ctx = tmp_path / "ctx"
+    (ctx / "many").mkdir(parents=True)
+    for i in range(6000):
+        (ctx / "many" / f"f{i}").write_bytes(os.urandom(64))
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY many/ /many/\n")
+    run_cli("build", "-q", "-t", "many:1", str(ctx), check=True)
+    tmp = home / "snapshots" / "tmp"
+    run = _spawn(home, "run", "--rm", "many:1", "true")
+    _wait_for("the unpack overlay", lambda: overlay.mounts_under(tmp), run)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 130 and "Error: run canceled (SIGINT)" in err.decode()
+    assert _entries(tmp) == [] and _entries(home / "containers") in ([], [".lock"])
+    _assert_released(home)
+
+
 def test_a_second_signal_exits_at_once_and_the_next_command_cleans_up(
     home: Path, busybox_image: str, tmp_path: Path
 ) -> None:

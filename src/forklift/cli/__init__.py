@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from forklift.cancel import Cancelled
+from forklift.cancel import TOKEN, Cancelled
 from forklift.errors import ForkliftError
 
 # verb -> "module:attribute"; kept sorted by the order `forklift --help` shows them.
@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         # Everything was released on the way out; a worker thread still blocked in a
         # socket read must not hold the exit up (its partial file is the next run's to clean).
         click.echo(f"Error: {exc}", err=True)
+        TOKEN.settle(1.0)  # the cancellation's own cleanups (partial blobs, containers) finish
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()
