@@ -19,7 +19,7 @@ from forklift.analyze import Thresholds, analyze_image, parse_bytes, parse_ratio
 from forklift.errors import DigestMismatch, UsageError
 from forklift.store.store import Store
 from forklift.transports import copy
-from tests.analyze.images import Layer, directory, file, make_layout, opaque, whiteout
+from tests.analyze.images import Layer, Member, directory, file, make_layout, opaque, whiteout
 
 MB = 1_000_000
 
@@ -176,6 +176,22 @@ def test_replacements_and_duplicates(tmp_path: Path) -> None:
     assert a.wasted_bytes == 10 + 20 + 7 + 9
     kinds = {(w.added.index, w.removed.index, w.kind): w.bytes for w in a.waste}
     assert kinds == {(0, 1, "overwritten"): 30, (0, 0, "overwritten"): 7, (0, 2, "overwritten"): 9}
+
+
+def test_biggest_files_skip_what_holds_no_bytes_and_counts_read_well(tmp_path: Path) -> None:
+    # busybox-like: one real file, many 0-byte symlinks to it, an empty file
+    links = [Member(f"bin/{n}", kind="symlink", target="busybox") for n in ("ash", "cat", "ls")]
+    name = make_layout(
+        tmp_path / "l",
+        [Layer([directory("bin"), file("bin/busybox", 1000), *links, file("etc/empty", 0)])],
+        compress=False,
+    )
+    a = analyze_image(name)
+    assert a.biggest_files == (("/bin/busybox", 1000, 0),)
+    r = _cli(name, home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "(1 file)" in r.stdout and "(1 files)" not in r.stdout
+    assert "file(s)" not in r.stdout
 
 
 def test_docker_archive_from_skopeo_gives_the_same_numbers(layout: str, tmp_path: Path) -> None:

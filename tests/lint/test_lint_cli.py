@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 GOOD = (
-    "FROM alpine:3.20@sha256:" + "c" * 64 + '\nRUN apk add --no-cache curl\nUSER app\nCMD ["sh"]\n'
+    "FROM alpine:3.20@sha256:"
+    + "c" * 64
+    + '\nRUN apk add --no-cache curl=8.9.1-r0\nUSER app\nCMD ["sh"]\n'
 )
 WARN = "FROM alpine:3.20\nUSER app\nCMD echo hi\n"  # FL504 warning
 

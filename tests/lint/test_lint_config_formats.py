@@ -128,7 +128,7 @@ def test_sarif_schema_rejects_broken_logs() -> None:
         jsonschema.validate(log, schema)
 
 
-def test_json_checkstyle_gitlab() -> None:
+def test_json_checkstyle_gitlab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     results = [lint_dockerfile(SAMPLE, filename="Dockerfile")]
     doc = json.loads(render_json(results, Severity.WARNING))
     assert doc["failed"] is True
@@ -139,6 +139,16 @@ def test_json_checkstyle_gitlab() -> None:
     errors = root.findall("./file/error")
     assert root.find("file").get("name") == "Dockerfile"
     assert {e.get("source") for e in errors} >= {"forklift.lint.FL203", "forklift.lint.FL504"}
+    # message and fix read as two sentences: never "..", never a missing stop (the context
+    # "." once ended FL301's message with a dot)
+    monkeypatch.chdir(tmp_path)
+    results = [lint_dockerfile(SAMPLE, filename="Dockerfile", context=".")]
+    root = ET.fromstring(render_checkstyle(results))
+    errors = root.findall("./file/error")
+    assert "forklift.lint.FL301" in {e.get("source") for e in errors}
+    for e in errors:
+        message = e.get("message")
+        assert ". Fix: " in message and ".. Fix" not in message, message
     issues = json.loads(render_gitlab(results))
     assert {i["severity"] for i in issues} <= {"info", "minor", "major", "critical", "blocker"}
     assert all(i["location"]["path"] == "Dockerfile" and i["fingerprint"] for i in issues)

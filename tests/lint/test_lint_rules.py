@@ -261,11 +261,21 @@ def test_syntax_error_is_a_finding_with_position() -> None:
     assert result.has_errors()
 
 
-def test_invalid_instruction_does_not_hide_other_findings() -> None:
-    result = lint_dockerfile("FROM alpine:3.20\nFOO bar\nRUN apk add curl\n")
-    rules = {(f.rule, f.line) for f in result.findings}
-    assert ("FL000", 2) in rules
-    assert ("FL206", 3) in rules
+def test_a_file_buildkit_rejects_reports_only_its_syntax_errors() -> None:
+    # FROM busybox alone would get FL101/FL103/FL402, RUN apk add FL206: none of it is
+    # useful advice about a file that cannot be built.
+    result = lint_dockerfile("FROM busybox\nFOO bar\nRUN apk add curl\nCOPY --chmod a b\n")
+    assert [(f.rule, f.line) for f in result.findings] == [("FL000", 2), ("FL000", 4)]
+
+
+def test_fl103_says_what_the_base_is_pinned_by() -> None:
+    (tagged,) = [
+        f for f in lint_dockerfile("FROM alpine:3.20\nUSER app\n").findings if f.rule == "FL103"
+    ]
+    assert tagged.message == "the final image's base alpine:3.20 is pinned by tag only"
+    (bare,) = [f for f in lint_dockerfile("FROM busybox\nUSER app\n").findings if f.rule == "FL103"]
+    assert "tag only" not in bare.message
+    assert bare.message == "the final image's base busybox is pinned neither by tag nor by digest"
 
 
 def test_trusted_registries() -> None:

@@ -82,6 +82,8 @@ def test_copy_within_one_registry_mounts_every_blob(
     down = proxy.relayed[DOWN] - before[DOWN]
     assert up < NO_BLOB_BYTES and down < NO_BLOB_BYTES, (up, down)
     assert copied.stderr.count(f"mounted from {repo_name}/a") == 3
+    # the summary counts each blob once: 3 mounted, none both "present" and "mounted"
+    assert "Copied 0 blobs (0 already present, 3 mounted)" in copied.stderr, copied.stderr
     raw = fk("inspect", "--remote", "--raw", f"{target.host}/{repo_name}/b:2", check=True)
     assert raw.stdout.encode() == small_image.image.manifest
 

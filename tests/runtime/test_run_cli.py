@@ -48,7 +48,7 @@ def test_image_by_id_prefix(home: Path, busybox_image: str) -> None:
 
 
 def test_forklift_errors_exit_125(home: Path, busybox_image: str) -> None:
-    result = run_cli("run", "--rm", "no-such-image:1")
+    result = run_cli("run", "--rm", "--pull", "never", "no-such-image:1")
     assert result.returncode == 125
     assert_no_traceback(result)
     assert "not in the local store" in result.stderr

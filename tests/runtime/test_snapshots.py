@@ -200,7 +200,7 @@ def test_concurrent_processes_unpack_once(tmp_path: Path, home: Path, store: Sto
     assert len(extractions) == 1, (extractions, outputs, [err for _, err in results])
     assert len(set(outputs)) == 1, outputs
     snaps = Snapshotter(store)
-    assert [s.chain_id for s in snaps.list()] == [layer.diff_id]
+    assert [s.chain_id for s in snaps.list_snapshots()] == [layer.diff_id]
     assert list((home / "snapshots" / "tmp").iterdir()) == []
 
 
@@ -252,7 +252,7 @@ def test_corrupt_gzip_is_a_clear_error(store: Store) -> None:
     path.write_bytes(bytes(data))
     with pytest.raises(InvalidInput, match="corrupt gzip"):
         Snapshotter(store).prepare([layer])
-    assert Snapshotter(store).list() == []
+    assert Snapshotter(store).list_snapshots() == []
 
 
 def test_wrong_diff_id_is_refused(store: Store) -> None:
@@ -261,7 +261,7 @@ def test_wrong_diff_id_is_refused(store: Store) -> None:
     snaps = Snapshotter(store)
     with pytest.raises(DigestMismatch, match="diff ID"):
         snaps.prepare([wrong])
-    assert snaps.list() == []
+    assert snaps.list_snapshots() == []
 
 
 def test_missing_blob_is_a_clear_error(store: Store) -> None:
@@ -315,7 +315,7 @@ def test_commit_of_an_existing_chain_discards_the_upper(
             (m.rootfs / "same").write_text("same")
             second = m.commit(info.diff_id)
         assert second == first
-        assert len(snaps.list()) == 2  # the base layer and the one commit
+        assert len(snaps.list_snapshots()) == 2  # the base layer and the one commit
 
 
 def test_from_scratch(store: Store) -> None:
@@ -367,13 +367,13 @@ def test_prune_keeps_what_images_and_live_leases_use(
     with Snapshotter(store) as short_lived:
         short_lived.prepare([stray])  # its lease ends with the block
     store.prune()
-    names = {s.chain_id for s in Snapshotter(store).list()}
+    names = {s.chain_id for s in Snapshotter(store).list_snapshots()}
     assert image[0].diff_id in names  # an image in the store uses it
     assert chain_id([r.diff_id for r in base_layers]) in names  # leased
     assert stray.diff_id not in names
     holder.close()
     store.prune()
-    names = {s.chain_id for s in Snapshotter(store).list()}
+    names = {s.chain_id for s in Snapshotter(store).list_snapshots()}
     assert names == {image[0].diff_id}
     leases = list((store.home / "snapshots" / "leases").iterdir())
     assert leases == []
@@ -417,7 +417,7 @@ def test_prune_keeps_a_chain_named_by_a_rooted_artifact(
         "example", "entry", Descriptor(mt.OCI_MANIFEST, store.put_blob(artifact), len(artifact))
     )
     store.prune()
-    names = {s.chain_id for s in Snapshotter(store).list()}
+    names = {s.chain_id for s in Snapshotter(store).list_snapshots()}
     assert names == {top, base_layers[0].diff_id}  # the named chain and what it stacks on
     stray = add_layer(store, [Member("stray", b"s")])
     with Snapshotter(store) as snaps:
@@ -426,7 +426,7 @@ def test_prune_keeps_a_chain_named_by_a_rooted_artifact(
     assert Snapshotter(store).get(stray.diff_id) is None
     store.delete_root("example", "entry")
     store.prune()
-    assert Snapshotter(store).list() == []
+    assert Snapshotter(store).list_snapshots() == []
 
 
 def test_implied_parent_directories_keep_the_lower_owner_and_mode(store: Store) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from forklift.analyze.analysis import Analysis, LayerReport
 from forklift.analyze.ci import Gate
+from forklift.textutil import plural
 
 JSON_VERSION = 1
 
@@ -145,7 +146,7 @@ def render_terminal(a: Analysis, console: Any, gates: list[Gate] | None = None) 
     console.print()
     console.print(
         f"Image size: {_human(a.total_size)} in layers, {_human(a.final_size)} visible "
-        f"({a.final_files} files)"
+        f"({plural(a.final_files, 'file')})"
     )
     style = "green" if a.wasted_bytes == 0 else "yellow"
     console.print(
@@ -160,7 +161,7 @@ def render_terminal(a: Analysis, console: Any, gates: list[Gate] | None = None) 
         console.print(Text("Where the waste comes from", style="bold"))
         for w in a.waste:
             console.print(
-                Text(f"  {_human(w.bytes)} in {w.files} file(s) {w.kind}", style="yellow")
+                Text(f"  {_human(w.bytes)} in {plural(w.files, 'file')} {w.kind}", style="yellow")
             )
             console.print(f"    added by   {_where(w.added)}")
             console.print(f"    removed by {_where(w.removed)}")
@@ -170,13 +171,13 @@ def render_terminal(a: Analysis, console: Any, gates: list[Gate] | None = None) 
     if a.biggest_files:
         console.print()
         console.print(Text("Biggest files", style="bold"))
-        for path, size, layer in a.biggest_files[:10]:
-            console.print(f"  {_human(size):>9}  {path}  (layer {layer})")
+        for path, size, index in a.biggest_files[:10]:
+            console.print(f"  {_human(size):>9}  {path}  (layer {index})")
     if a.biggest_dirs:
         console.print()
         console.print(Text("Biggest directories", style="bold"))
         for path, size, files in a.biggest_dirs[:10]:
-            console.print(f"  {_human(size):>9}  {path}  ({files} files)")
+            console.print(f"  {_human(size):>9}  {path}  ({plural(files, 'file')})")
     if gates:
         console.print()
         for g in gates:

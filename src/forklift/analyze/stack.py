@@ -324,7 +324,8 @@ class Stacker:
             (
                 (-node.size, path, node.layer)
                 for path, node in self.nodes.items()
-                if not node.is_dir
+                # symlinks, devices and empty files hold no bytes: never "biggest"
+                if not node.is_dir and node.size > 0
             ),
         )
         return [("/" + p, -s, layer) for s, p, layer in best]

@@ -565,7 +565,7 @@ class Builder:
                 normalize=normalize,
             )
             w.commit()
-        return Descriptor(info.media_type, info.digest, info.size), info.diff_id
+        return info.descriptor(), info.diff_id  # annotated with the encoder
 
     def _record_layer(
         self,

@@ -121,7 +121,7 @@ def full_comparison(previous: dict[str, Any] | None, current: dict[str, Any]) ->
     """Every difference, for ``--explain-cache``."""
     if previous is None:
         return ["  (no earlier build recorded)"]
-    lines = []
+    lines: list[str] = []
     for key in sorted(set(previous) | set(current)):
         if key in ("key", "parent"):
             continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 import posixpath
 import re
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from forklift.dockerfile import instructions as ins
@@ -174,6 +174,9 @@ def apply_changes(config: ContainerConfig, changes: Sequence[str]) -> ContainerC
                 f"(use {', '.join(sorted(k.upper() for k in CHANGE_KEYWORDS))})"
             )
         env = image.config.env_dict()
-        expander: Callable[[str], str] = lambda word, env=env: expand(word, env)  # noqa: E731
+
+        def expander(word: str, env: dict[str, str] = env) -> str:
+            return expand(word, env)
+
         image, state = apply_command(image, commands[0].expand(expander), state)
     return image.config

@@ -39,6 +39,9 @@ COMMANDS: dict[str, str] = {
     "run": "forklift.cli.run:run",
     "ps": "forklift.cli.run:ps",
     "rm": "forklift.cli.run:rm",
+    "logs": "forklift.cli.run:logs",
+    "stop": "forklift.cli.run:stop",
+    "wait": "forklift.cli.run:wait",
     "login": "forklift.cli.login:login",
     "logout": "forklift.cli.login:logout",
     "push": "forklift.cli.registry:push",
@@ -53,6 +56,8 @@ COMMANDS: dict[str, str] = {
     "verify": "forklift.cli.sign:verify",
     "attest": "forklift.cli.sign:attest",
     "verify-attestation": "forklift.cli.sign:verify_attestation",
+    "image": "forklift.cli.aliases:image",
+    "container": "forklift.cli.aliases:container",
 }
 
 
@@ -69,12 +74,47 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self._lazy:
             module_name, attr = self._lazy[cmd_name].split(":")
-            return getattr(importlib.import_module(module_name), attr)
+            command: click.Command = getattr(importlib.import_module(module_name), attr)
+            return command
         return super().get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """click's lookup, with "did you mean" for a mistyped verb (as Dockerfile errors do)."""
+        name = args[0] if args else ""
+        if name and self.get_command(ctx, name) is None and not name.startswith("-"):
+            from forklift.dockerfile.gocompat import suggest
+
+            close = suggest(name, self.list_commands(ctx), case_sensitive=True)
+            hint = f" (did you mean {close}?)" if close else ""
+            raise click.UsageError(f"No such command {name!r}{hint}.", ctx)
+        return super().resolve_command(ctx, args)
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from forklift import __version__
+
+    click.echo(f"forklift version {__version__}")
+    ctx.exit()
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Print the version and exit.",
+)
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Show tracebacks for errors and log what the registry client does (to stderr).",
+)
 @click.option(
     "--home",
     envvar="FORKLIFT_HOME",
@@ -90,13 +130,51 @@ def cli(ctx: click.Context, debug: bool, home: str | None) -> None:
         os.environ["FORKLIFT_HOME"] = home
 
 
+#: forklift's own options that take a value, so ``_wants_debug`` can step over it.
+_GLOBAL_OPTIONS_WITH_VALUE = ("--home",)
+
+
 def _wants_debug(argv: list[str]) -> bool:
-    return "--debug" in argv or os.environ.get("FORKLIFT_DEBUG") == "1"
+    """``--debug`` given to forklift itself (before the verb), or ``FORKLIFT_DEBUG=1``.
+
+    A ``--debug`` after the verb belongs to it or to a container's command
+    (``forklift run IMAGE app --debug``) and changes nothing here.
+    """
+    if os.environ.get("FORKLIFT_DEBUG") == "1":
+        return True
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        if argv[i] == "--debug":
+            return True
+        if argv[i] == "--":
+            break
+        i += 2 if argv[i] in _GLOBAL_OPTIONS_WITH_VALUE else 1
+    return False
+
+
+def _configure_logging(debug: bool) -> None:
+    """forklift's loggers to stderr: warnings as ``Warning: ...`` lines, everything with --debug."""
+    import logging
+
+    class Formatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            if record.levelno >= logging.WARNING:
+                return f"Warning: {record.getMessage()}"
+            return super().format(record)
+
+    logger = logging.getLogger("forklift")
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    if not any(getattr(h, "forklift_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(Formatter("%(asctime)s %(name)s: %(message)s"))
+        handler.forklift_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``forklift`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
+    _configure_logging(_wants_debug(args))
     try:
         rc = cli.main(args=args, prog_name="forklift", standalone_mode=False)
     except ForkliftError as exc:

@@ -93,25 +93,57 @@ def parse_size(text: str) -> int:
         raise click.BadParameter(f"invalid size {text!r} (e.g. 20MB, 1.5GiB)") from None
 
 
-def time_ago(timestamp: str | None) -> str:
-    """'3 days ago' for an RFC 3339 timestamp (docker's CREATED column)."""
-    if not timestamp:
-        return "N/A"
+def human_duration(seconds: float) -> str:
+    """A duration as docker words it (go-units' HumanDuration): "3 minutes", "About an hour"."""
+    if seconds < 1:
+        return "Less than a second"
+    if seconds < 2:
+        return "1 second"
+    if seconds < 60:
+        return f"{int(seconds)} seconds"
+    minutes = int(seconds // 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)  # rounded half up, as Go's math.Round for positives
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds // 3600) // 24 // 365} years"
+
+
+def _since(timestamp: str) -> float | None:
     try:
         when = _dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
     except ValueError:
-        return timestamp
+        return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=_dt.UTC)
-    seconds = (_dt.datetime.now(_dt.UTC) - when).total_seconds()
-    if seconds < 0:
-        return "in the future"
-    for unit, size in (("year", 31536000), ("month", 2592000), ("week", 604800),
-                       ("day", 86400), ("hour", 3600), ("minute", 60)):  # fmt: skip
-        if seconds >= size:
-            n = int(seconds // size)
-            return f"{n} {unit}{'s' if n > 1 else ''} ago"
-    return "Less than a minute ago" if seconds >= 1 else "Less than a second ago"
+    return (_dt.datetime.now(_dt.UTC) - when).total_seconds()
+
+
+def time_ago(timestamp: str | None) -> str:
+    """docker's CREATED column for an RFC 3339 timestamp: "12 seconds ago", "3 days ago"."""
+    if not timestamp:
+        return "N/A"
+    seconds = _since(timestamp)
+    if seconds is None:
+        return timestamp
+    return f"{human_duration(max(seconds, 0))} ago"
+
+
+def time_since(timestamp: str | None) -> str:
+    """The duration since ``timestamp`` without "ago" (docker's "Up 3 minutes")."""
+    seconds = _since(timestamp) if timestamp else None
+    return human_duration(max(seconds, 0)) if seconds is not None else "N/A"
 
 
 def print_json(value: Any) -> None:
@@ -130,3 +162,44 @@ def print_table(rows: list[list[str]]) -> None:
 
 def stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
+
+
+#: options docker/skopeo users type that a verb lacks: (names, takes a value, advice)
+Refusal = tuple[tuple[str, ...], bool, str]
+
+
+def refuse_options(
+    table: tuple[Refusal, ...], verb: str, exit_code: int = 2
+) -> Callable[[click.Command], click.Command]:
+    """Hidden options that answer a peer tool's flag with one line: not supported, and what to
+    use instead (rather than click's bare "No such option")."""
+
+    def callback_for(names: tuple[str, ...], advice: str) -> Callable[..., None]:
+        def callback(ctx: click.Context, param: click.Parameter, value: object) -> None:
+            if value:
+                from forklift.errors import UsageError
+
+                exc = UsageError(f"forklift {verb} does not support {'/'.join(names)}: {advice}")
+                exc.exit_code = exit_code
+                raise exc
+
+        return callback
+
+    def decorate(command: click.Command) -> click.Command:
+        taken = {o for p in command.params for o in getattr(p, "opts", [])}
+        for flags, takes_value, advice in table:
+            names = tuple(f for f in flags if f not in taken)
+            if names:
+                command.params.append(
+                    click.Option(
+                        list(names),
+                        is_flag=not takes_value,
+                        multiple=takes_value,
+                        hidden=True,
+                        expose_value=False,
+                        callback=callback_for(names, advice),
+                    )
+                )
+        return command
+
+    return decorate

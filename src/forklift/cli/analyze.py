@@ -23,10 +23,22 @@ import click
 @click.option(
     "--top", type=click.IntRange(1, 1000), default=20, show_default=True, help="List lengths."
 )
-@click.option("--lowest-efficiency", help="Fail (exit 1) below this efficiency, 0..1 (e.g. 0.95).")
-@click.option("--highest-wasted-bytes", help="Fail above this much waste (e.g. 20MB, 512KiB).")
+@click.option(
+    "--lowest-efficiency",
+    "--lowestEfficiency",  # dive's spelling
+    "lowest_efficiency",
+    help="Fail (exit 1) below this efficiency, 0..1 (e.g. 0.95).",
+)
+@click.option(
+    "--highest-wasted-bytes",
+    "--highestWastedBytes",
+    "highest_wasted_bytes",
+    help="Fail above this much waste (e.g. 20MB, 512KiB).",
+)
 @click.option(
     "--highest-user-wasted-percent",
+    "--highestUserWastedPercent",
+    "highest_user_wasted_percent",
     help="Fail when waste over the bytes added to the base exceeds this, 0..1 (e.g. 0.2).",
 )
 @click.option("--no-color", is_flag=True, help="Plain terminal output.")

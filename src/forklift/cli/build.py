@@ -55,7 +55,13 @@ def _pairs(values: tuple[str, ...], what: str, *, from_env: bool = False) -> dic
     "--label", "labels", multiple=True, help="KEY=VALUE label for the image (repeatable)."
 )
 @click.option("--iidfile", type=click.Path(dir_okay=False), help="Write the image ID to this file.")
-@click.option("--progress", type=click.Choice(["auto", "plain", "tty", "quiet"]), default="auto")
+@click.option(
+    "--progress",
+    type=click.Choice(["auto", "plain", "tty", "quiet"]),
+    default="auto",
+    show_default=True,
+    help="plain: one line per event (CI logs); tty: a live view; quiet: only the image ID.",
+)
 @click.option(
     "-q", "--quiet", is_flag=True, help="Same as --progress=quiet; print only the image ID."
 )

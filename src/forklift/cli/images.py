@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from forklift.cli._common import human_size, open_store, print_json, print_table, time_ago
+from forklift.cli._template import check_format, is_template, render
 from forklift.cli.registry import connection_options
 from forklift.errors import ForkliftError, UsageError
 from forklift.oci.config import ContainerConfig
@@ -40,9 +41,26 @@ def image_rows(images: list[StoredImage]) -> list[dict[str, Any]]:
 @click.option("--digests", is_flag=True, help="Show manifest digests.")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
 @click.option("--no-trunc", is_flag=True, help="Do not truncate image IDs.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-def images(repository: str | None, digests: bool, quiet: bool, no_trunc: bool, fmt: str) -> None:
+@click.option(
+    "-a",
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Accepted for docker's sake: every image is always listed (there are no "
+    "intermediate images).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    default="table",
+    show_default=True,
+    help="table, json, or a Go template per image ('{{.Repository}}:{{.Tag}}').",
+)
+def images(
+    repository: str | None, digests: bool, quiet: bool, no_trunc: bool, show_all: bool, fmt: str
+) -> None:
     """List images in the local store (optionally only REPOSITORY[:TAG])."""
+    check_format(fmt, ("table", "json"))
     rows = image_rows(open_store().images())
     if repository:
         want = parse_reference(repository, default_tag=False)
@@ -56,6 +74,10 @@ def images(repository: str | None, digests: bool, quiet: bool, no_trunc: bool, f
         ]
     if fmt == "json":
         print_json(rows)
+        return
+    if is_template(fmt):
+        for r in rows:
+            click.echo(render(fmt, r))
         return
 
     def short(d: str) -> str:
@@ -183,6 +205,7 @@ def inspect_image(image: StoredImage) -> dict[str, Any]:
     "--remote", is_flag=True, help="Inspect NAMES in their registries (no layer is downloaded)."
 )
 @click.option("--platform", help="With --remote: the image of a multi-platform index to show.")
+@click.option("-f", "--format", "template", help="A Go template per image, as docker's: '{{.Id}}'.")
 @connection_options
 def inspect(
     names: tuple[str, ...],
@@ -190,6 +213,7 @@ def inspect(
     show_config: bool,
     remote: bool,
     platform: str | None,
+    template: str | None,
     insecure: tuple[str, ...],
     ca_bundle: str | None,
     timeout: float | None,
@@ -200,7 +224,7 @@ def inspect(
     manifest and config in the registry.
     """
     if remote:
-        _inspect_remote(names, raw, show_config, platform, insecure, ca_bundle, timeout)
+        _inspect_remote(names, raw, show_config, platform, insecure, ca_bundle, timeout, template)
         return
     if platform or insecure or ca_bundle or timeout:
         raise UsageError("--platform, --insecure-registry, --ca-bundle and --timeout need --remote")
@@ -215,7 +239,16 @@ def inspect(
             else:
                 raise ForkliftError(f"{image.digest} is an index; it has no config of its own")
         return
-    print_json([inspect_image(i) for i in found])
+    _print_docs([inspect_image(i) for i in found], template)
+
+
+def _print_docs(docs: list[dict[str, Any]], template: str | None) -> None:
+    """The inspect JSON array, or one rendered template line per image (``-f``)."""
+    if template is None:
+        print_json(docs)
+        return
+    for doc in docs:
+        click.echo(render(template, doc))
 
 
 # -- inspect --remote: the registry client's view, in the same JSON shape ----------------
@@ -229,6 +262,7 @@ def _inspect_remote(
     insecure: tuple[str, ...],
     ca_bundle: str | None,
     timeout: float | None,
+    template: str | None = None,
 ) -> None:
     """``inspect --remote``: manifest + config from the registry (``--raw``/``--config``: bytes)."""
     import sys
@@ -278,14 +312,21 @@ def _inspect_remote(
             doc["Index"] = {"Digest": str(got.top.digest), "MediaType": got.top.media_type}
         out.append(doc)
     if out:
-        print_json(out)
+        _print_docs(out, template)
 
 
 @click.command()
 @click.argument("name")
 @click.option("--no-trunc", is_flag=True, help="Do not truncate output.")
 @click.option("-H", "--human/--no-human", default=True, help="Sizes and dates in human form.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table for people, json for scripts.",
+)
 def history(name: str, no_trunc: bool, human: bool, fmt: str) -> None:
     """Show the history of an image: one line per step, newest first, with layer sizes."""
     image = open_store().resolve(name)

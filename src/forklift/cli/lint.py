@@ -9,16 +9,20 @@ import click
 
 from forklift.errors import NotFound, UsageError
 
+#: hadolint's spelling of formats forklift has -> forklift's
+_HADOLINT_FORMATS = {"tty": "terminal", "gitlab_codeclimate": "gitlab"}
+
 
 @click.command()
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option(
+    "-f",
     "--format",
     "fmt",
-    type=click.Choice(["terminal", "json", "sarif", "checkstyle", "gitlab"]),
+    type=click.Choice(["terminal", "json", "sarif", "checkstyle", "gitlab", *_HADOLINT_FORMATS]),
     default="terminal",
     show_default=True,
-    help="Output format.",
+    help="Output format (hadolint's names tty and gitlab_codeclimate work too).",
 )
 @click.option(
     "--failure-threshold",
@@ -27,7 +31,9 @@ from forklift.errors import NotFound, UsageError
     default=None,
     help="Exit 1 when a finding is at least this severe (default: the config's, else warning).",
 )
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Lint config file.")
+@click.option(
+    "-c", "--config", "config_path", type=click.Path(dir_okay=False), help="Lint config file."
+)
 @click.option(
     "--context",
     type=click.Path(file_okay=False, exists=True),
@@ -106,6 +112,7 @@ def lint(
         if not Path(target).is_file():
             raise NotFound(f"{target}: no such Dockerfile")
         results.append(lint_file(target, config=cfg, context=context, image_env=image_env))
+    fmt = _HADOLINT_FORMATS.get(fmt, fmt)
     if fmt == "terminal":
         render_terminal(results, console)
     elif fmt == "json":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from forklift.cli._common import human_size, open_store, print_json
+from forklift.textutil import plural
 
 
 @click.command()
@@ -41,7 +42,14 @@ def prune(dangling: bool, cache: bool, everything: bool, dry_run: bool) -> None:
 @click.option(
     "--repair", is_flag=True, help="Delete corrupt blobs so they are fetched or built again."
 )
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for scripts.",
+)
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=2, help="Blobs hashed at once.")
 def fsck(repair: bool, fmt: str, jobs: int) -> None:
     """Re-hash every blob in the store; report corrupt or missing blobs and the images they break.
@@ -81,7 +89,7 @@ def fsck(repair: bool, fmt: str, jobs: int) -> None:
         for x in report.leftovers:
             click.echo(f"{verb}: {x.kind} {x.path} (owner {x.owner} is gone)")
         count = len(report.problems) + len(report.leftovers)
-        status = "ok" if report.ok else f"{count} problem(s)"
+        status = "ok" if report.ok else plural(count, "problem")
         click.echo(
             f"checked {report.blobs_checked} blobs ({human_size(report.bytes_checked)}): {status}"
         )

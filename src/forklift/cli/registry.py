@@ -207,7 +207,14 @@ def pull(
 @click.command()
 @click.argument("reference")
 @click.option("-n", "--page-size", type=click.IntRange(1), help="Ask for this many tags per page.")
-@click.option("--format", "fmt", type=click.Choice(["lines", "json"]), default="lines")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["lines", "json"]),
+    default="lines",
+    show_default=True,
+    help='lines: one tag per line; json: {"Repository", "Tags"}.',
+)
 @connection_options
 def tags(
     reference: str,

@@ -29,6 +29,21 @@ def _duration(value: str | None, flag: str) -> float | None:
     return seconds
 
 
+def _need_serve_extra() -> None:
+    """The server's own dependencies come with ``forklift[serve]``: say so if they are missing."""
+    missing = []
+    for module in ("granian", "bcrypt"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        raise UsageError(
+            f"forklift serve needs {' and '.join(missing)}, which come with the serve extra",
+            hint="pip install 'forklift[serve]'",
+        )
+
+
 def _config(config_file: str | None, overrides: dict[str, Any]) -> Any:
     from forklift.registry.server.config import AuthConfig, GCConfig, ServerConfig, load_config
 
@@ -84,6 +99,7 @@ def serve(ctx: click.Context, **opts: Any) -> None:
     """Run an OCI Distribution Spec registry (filesystem + SQLite)."""
     if ctx.invoked_subcommand is not None:
         return
+    _need_serve_extra()
     from forklift.registry.server.config import TokenConfig
     from forklift.registry.server.runner import run
 

@@ -214,7 +214,13 @@ def verification_options(f: Any) -> Any:
 @click.option(
     "--identity", "ref_identity", help="The exact docker-reference the signature must name."
 )
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="text for people, json (the verified signatures) for scripts.",
+)
 @connection_options
 def verify(
     image: str,

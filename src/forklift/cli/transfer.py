@@ -7,16 +7,17 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import click
 
-from forklift.cli._common import cancellable, open_store
+from forklift.cli._common import cancellable, open_store, refuse_options
 from forklift.cli._policy import enforcer, policy_options
 from forklift.cli.progress import make_progress
 from forklift.cli.registry import client_options, connection_options
 from forklift.errors import InvalidInput, UsageError
+from forklift.oci.config import ContainerConfig
 from forklift.oci.platform import Platform
 from forklift.reference import Reference, parse_reference
 
@@ -25,6 +26,26 @@ def _platform(value: str | None) -> Platform | None:
     return Platform.parse(value) if value else None
 
 
+_TLS = (
+    "TLS is verified unless the host is insecure: --insecure-registry HOST (plain HTTP or "
+    "unverified TLS for that host; localhost always is), --ca-bundle FILE to trust a CA"
+)
+#: skopeo copy's flags, answered with forklift's way of doing the same
+SKOPEO_COPY_FLAGS = (
+    (("--src-tls-verify", "--dest-tls-verify", "--tls-verify"), True, _TLS),
+    (("--src-cert-dir", "--dest-cert-dir", "--cert-dir"), True, _TLS),
+    (("--all", "-a"), False, "use --all-platforms"),
+    (("--override-arch", "--override-os", "--override-variant"), True, "use --platform os/arch"),
+    (("--src-creds", "--dest-creds", "--creds", "--src-authfile", "--dest-authfile"), True,
+     "credentials come from forklift login (docker's config.json, podman's auth.json)"),
+    (("--dest-compress-format", "--dest-compress"), True,
+     "layers are copied as they are; forklift build --compression chooses gzip or zstd"),
+    (("--format", "-f"), True, "the destination transport decides the format "
+     "(oci:, oci-archive:, docker-archive:, docker://)"),
+)  # fmt: skip
+
+
+@refuse_options(SKOPEO_COPY_FLAGS, "copy")
 @click.command()
 @click.argument("source")
 @click.argument("destination")
@@ -89,9 +110,14 @@ def copy(
     for note in result.attachments_left:
         click.echo(f"Not copied: {note}", err=True)
     if not quiet:
-        mounted = f", {result.blobs_mounted} mounted" if result.blobs_mounted else ""
+        # blobs_skipped counts mounted blobs too: each blob is reported once.
+        present = result.blobs_skipped - result.blobs_mounted
+        parts = [f"{present} already present"]
+        if result.blobs_mounted:
+            parts.append(f"{result.blobs_mounted} mounted")
+        copied = result.blobs_copied
         click.echo(
-            f"Copied {result.blobs_copied} blobs ({result.blobs_skipped} already present{mounted}); "
+            f"Copied {copied} blob{'' if copied == 1 else 's'} ({', '.join(parts)}); "
             f"manifest {result.digest}",
             err=True,
         )
@@ -172,7 +198,7 @@ def _names_for(given: str, names: tuple[Reference, ...]) -> tuple[Reference, ...
 @click.option("-q", "--quiet", is_flag=True, help="Only print the loaded names.")
 @cancellable("load")
 def load(input_: str | None, quiet: bool) -> None:
-    """Load images from a docker-archive or OCI archive (plain, gzip or zstd)."""
+    """Load images from a docker-archive or OCI archive (plain, gzip, zstd, xz or bzip2)."""
     from forklift.transports.load import load_archive
 
     if input_ is None and sys.stdin.isatty():
@@ -206,11 +232,9 @@ def import_(
     """Create an image from a root filesystem tarball (docker import). ROOTFS may be '-'."""
     from forklift.transports.rootfs import import_rootfs
 
-    apply_changes: Any = None
+    apply_changes: Callable[[ContainerConfig, Sequence[str]], ContainerConfig] | None = None
     if changes:
-        from forklift.build import metadata
-
-        apply_changes = metadata.apply_changes
+        from forklift.build.metadata import apply_changes
     names = (parse_reference(name),) if name else ()
     if rootfs != "-" and not Path(rootfs).exists():
         raise InvalidInput(f"{rootfs}: no such file")

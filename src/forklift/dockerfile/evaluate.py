@@ -7,10 +7,12 @@ BuildKit expands, parsing ``RUN --mount`` options, checking ``--chmod``,
 ``STOPSIGNAL``, platforms and base image names. It stops at the first error,
 with its location, like BuildKit would.
 
-The result feeds ``--print=outline`` (which ARGs a target uses, secrets, SSH)
-and is what a builder can execute step by step (:attr:`StageEvaluation.commands`
-holds the expanded commands, :attr:`StageEvaluation.steps` the scope before
-each).
+The result feeds ``--print=outline`` and ``dockerfile outline`` (which ARGs a
+target uses, secrets, SSH): :attr:`StageEvaluation.commands` holds the expanded
+commands, :attr:`StageEvaluation.steps` the scope before each. The builder does
+not run from it: ``build/builder.py`` walks the stages itself (and the linter
+has a third walk in ``lint/checks/buildkit.py``), so the three can disagree
+where their checks differ.
 """
 
 from __future__ import annotations

@@ -318,8 +318,11 @@ class IgnoreMatcher:
         self.has_exclusions = any(p.exclusion for p in self.patterns)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str]) -> IgnoreMatcher:
-        """Read and compile an ignore file."""
+    def from_file(cls, path: str | os.PathLike[str] | None) -> IgnoreMatcher:
+        """Read and compile an ignore file; ``None`` (no file, as :func:`find_ignore_file`
+        says when a context has none) gives a matcher that excludes nothing."""
+        if path is None:
+            return cls(())
         data = Path(path).read_bytes()
         try:
             return cls(read_ignore_patterns(data, os.fspath(path)))

@@ -25,12 +25,14 @@ from typing import BinaryIO
 from forklift.layers.compression import (
     DEFAULT_GZIP_LEVEL,
     DEFAULT_ZSTD_LEVEL,
+    ENCODER_ANNOTATION,
     GZIP,
     GZIP_BACKEND,
     NONE,
     ZSTD,
     LayerStream,
     detect_compression,
+    encoder_id,
     normalize_compression,
     open_layer,
 )
@@ -64,6 +66,7 @@ def iter_entries(stream: BinaryIO, label: str = "layer") -> Iterator[LayerEntry]
 __all__ = [
     "DEFAULT_GZIP_LEVEL",
     "DEFAULT_ZSTD_LEVEL",
+    "ENCODER_ANNOTATION",
     "GZIP",
     "GZIP_BACKEND",
     "LAYER_XATTRS",
@@ -82,6 +85,7 @@ __all__ = [
     "clean_path",
     "describe_layer",
     "detect_compression",
+    "encoder_id",
     "extract_layer",
     "iter_entries",
     "normalize_compression",

@@ -171,6 +171,30 @@ class IdentityCompressor:
         return b""
 
 
+#: the layer descriptor annotation that says how a blob was compressed
+ENCODER_ANNOTATION = "dev.forklift.layer.encoder"
+
+
+def encoder_id(compression: str, level: int | None = None) -> str:
+    """What decides a compressed layer's bytes: format, level and compressor family.
+
+    ``gzip;level=1;deflate=isal``, ``gzip;level=1;deflate=zlib``,
+    ``zstd;level=3;libzstd=1.5.7``; ``""`` for an uncompressed layer. Within
+    the dependency ranges pyproject.toml pins, equal ids give equal bytes for
+    equal input: python-isal 1.6 to 1.9 (ISA-L 2.31-2.32) all deflate alike,
+    while zstd output changed with libzstd 1.5.7, so the libzstd version is
+    part of the id (tests/layers/test_reproducible_bytes.py checks both).
+    """
+    if compression == GZIP:
+        lvl = DEFAULT_GZIP_LEVEL if level is None else level
+        deflate = GZIP_BACKEND if lvl > 0 else "zlib"  # level 0 (stored) is always zlib
+        return f"gzip;level={lvl};deflate={deflate}"
+    if compression == ZSTD:
+        lvl = DEFAULT_ZSTD_LEVEL if level is None else level
+        return f"zstd;level={lvl};libzstd={'.'.join(map(str, zstandard.ZSTD_VERSION))}"
+    return ""
+
+
 def make_compressor(compression: str, level: int | None = None) -> Compressor:
     """A fresh compressor for ``gzip``/``zstd``/``""``; ``level`` None means the default."""
     if compression == GZIP:

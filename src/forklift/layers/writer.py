@@ -18,13 +18,15 @@ import stat
 import tempfile
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
 from forklift import cancel
 from forklift.errors import ForkliftError, InvalidInput
 from forklift.layers.compression import (
+    ENCODER_ANNOTATION,
     GZIP,
+    encoder_id,
     make_compressor,
     normalize_compression,
 )
@@ -69,10 +71,23 @@ class LayerInfo:
     uncompressed_size: int
     media_type: str
     compression: str
+    #: how the blob was compressed (:func:`encoder_id`), "" for a plain tar or when
+    #: unknown (:func:`describe_layer` of an existing blob); not part of equality
+    encoder: str = field(default="", compare=False)
 
     def descriptor(self, **kwargs: Any) -> Descriptor:
-        """The manifest descriptor of the blob (extra fields, e.g. annotations, via kwargs)."""
-        return Descriptor(self.media_type, self.digest, self.size, **kwargs)
+        """The manifest descriptor of the blob, annotated with its encoder.
+
+        The annotation records what decides the blob's bytes (format, level,
+        compressor), so two builds that should give one digest can be compared.
+        Extra fields (e.g. more annotations) via kwargs.
+        """
+        annotations = dict(kwargs.pop("annotations", {}))
+        if self.encoder:
+            annotations.setdefault(ENCODER_ANNOTATION, self.encoder)
+        return Descriptor(
+            self.media_type, self.digest, self.size, annotations=annotations, **kwargs
+        )
 
 
 class _Abort(Exception):
@@ -302,6 +317,7 @@ def write_layer(
         uncompressed_size=pipe.diff.size,
         media_type=mediatypes.oci_layer_type(kind),
         compression=kind,
+        encoder=encoder_id(kind, level),
     )
 
 

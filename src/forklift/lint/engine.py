@@ -18,6 +18,7 @@ from forklift.lint.checks import (
     layers,
     packages,
     security,
+    versions,
 )
 from forklift.lint.config import LintConfig
 from forklift.lint.findings import Finding, LintResult, Severity
@@ -29,6 +30,7 @@ CHECKS: tuple[Callable[[LintContext], Iterable[Finding]], ...] = (
     buildkit.check,
     base_images.check,
     packages.check,
+    versions.check,
     layers.check,
     security.check,
     correctness.check,
@@ -88,8 +90,11 @@ def lint_dockerfile(
         image_env=image_env,
     )
     raw: list[Finding] = list(ctx.invalid)
-    for check in CHECKS:
-        raw.extend(check(ctx))
+    if not any(f.rule == "FL000" for f in raw):
+        # A file BuildKit rejects gets only its syntax errors: advice about the rest of an
+        # unbuildable file is noise (hadolint also stops at a parse error).
+        for check in CHECKS:
+            raw.extend(check(ctx))
     return _finish(filename, raw, df, cfg)
 
 

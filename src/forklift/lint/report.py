@@ -16,6 +16,7 @@ from typing import Any
 
 from forklift.lint.catalog import RULES, RuleInfo
 from forklift.lint.findings import Finding, LintResult, Severity
+from forklift.textutil import plural
 
 FORMATS = ("terminal", "json", "sarif", "checkstyle", "gitlab")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -172,6 +173,14 @@ def render_sarif(results: Sequence[LintResult]) -> str:
     return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
 
 
+def _with_fix(message: str, fix: str | None) -> str:
+    """``message. Fix: fix`` as one sentence pair, without doubling a final full stop."""
+    if not fix:
+        return message
+    sep = " " if message.endswith((".", "!", "?")) else ". "
+    return f"{message}{sep}Fix: {fix}"
+
+
 def render_checkstyle(results: Sequence[LintResult]) -> str:
     """Checkstyle 4.3 XML, one ``<file>`` per Dockerfile."""
     root = ET.Element("checkstyle", version="4.3")
@@ -181,7 +190,7 @@ def render_checkstyle(results: Sequence[LintResult]) -> str:
             attrs = {
                 "line": str(f.line),
                 "severity": _CHECKSTYLE_SEVERITY[f.severity],
-                "message": f.message if not f.fix else f"{f.message}. Fix: {f.fix}",
+                "message": _with_fix(f.message, f.fix),
                 "source": f"forklift.lint.{f.rule}",
             }
             if f.column:
@@ -243,9 +252,14 @@ def render_terminal(results: Sequence[LintResult], console: Any) -> None:
         console.print()
     s = summary(results)
     if s["findings"] == 0:
-        console.print(Text(f"No problems in {s['files']} file(s).", style="green"))
+        console.print(Text(f"No problems in {plural(s['files'], 'file')}.", style="green"))
         return
     parts = [
         f"{s[sev.label]} {sev.label}" for sev in sorted(Severity, reverse=True) if s[sev.label]
     ]
-    console.print(Text(f"{s['findings']} problem(s) in {s['files']} file(s): " + ", ".join(parts)))
+    console.print(
+        Text(
+            f"{plural(s['findings'], 'problem')} in {plural(s['files'], 'file')}: "
+            + ", ".join(parts)
+        )
+    )

@@ -29,6 +29,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -41,9 +42,16 @@ from forklift.oci.descriptor import Descriptor
 from forklift.oci.manifest import ImageIndex, ImageManifest
 from forklift.oci.platform import host_platform
 from forklift.runtime import overlay
-from forklift.runtime.oci_runtime import INHERIT, Input, Output, RunResult, find_runtime
+from forklift.runtime.oci_runtime import (
+    INHERIT,
+    Input,
+    OciRuntime,
+    Output,
+    RunResult,
+    find_runtime,
+)
 from forklift.runtime.runner import new_container_id, run_container
-from forklift.runtime.snapshots import Snapshotter, layers_from, remove_tree
+from forklift.runtime.snapshots import LayerRef, Snapshotter, layers_from, remove_tree
 from forklift.runtime.spec import ContainerSpec, Mount
 from forklift.store.store import Leftover, Store, StoredImage
 
@@ -66,7 +74,7 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _process_start(pid: int) -> str | None:
+def process_start(pid: int) -> str | None:
     """The start time of ``pid`` (field 22 of /proc/PID/stat), to tell a reused PID apart."""
     try:
         data = Path(f"/proc/{pid}/stat").read_bytes()
@@ -101,6 +109,10 @@ class ContainerRecord:
     runtime: str = "runc"
     remove: bool = False
     error: str | None = None
+    #: the signal ``forklift stop`` sends first (the image's StopSignal, else SIGTERM)
+    stop_signal: str = "SIGTERM"
+    #: started with ``run -d``: its output is in ``container.log`` (``forklift logs``)
+    detached: bool = False
 
     def to_json(self) -> dict[str, object]:
         out = asdict(self)
@@ -117,12 +129,17 @@ class ContainerRecord:
     def short_id(self) -> str:
         return self.id[:12]
 
+    @property
+    def active(self) -> bool:
+        """Running, or created and about to be started (its process may still write)."""
+        return self.status == "running" or (self.status == "created" and self.error is None)
+
     def supervisor_alive(self) -> bool:
         """Whether the forklift process that runs this container still exists."""
         return (
             self.pid is not None
             and self.pid_start is not None
-            and _process_start(self.pid) == self.pid_start
+            and process_start(self.pid) == self.pid_start
         )
 
 
@@ -146,6 +163,7 @@ class RunOptions:
     stop_timeout: float = 10.0
     read_only: bool = False
     group_add: tuple[str, ...] = ()
+    detach: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -320,23 +338,39 @@ class Containers:
             raise Conflict(f"{text!r} matches {len(hits)} containers; give more characters")
         raise NotFound(f"no such container: {text}")
 
+    def refresh(self, container_id: str) -> ContainerRecord | None:
+        """The current record of a container by full ID (None once it is removed)."""
+        record = self._read(container_id)
+        return self._reconcile(record) if record is not None else None
+
     def _reconcile(self, record: ContainerRecord) -> ContainerRecord:
         """A record claiming ``created``/``running`` whose supervisor is gone: clean up after it.
 
-        Its container is killed and deleted and its mount released; a ``--rm``
-        container is removed altogether, any other one is marked exited.
+        Its container is killed and deleted and its mount released. A ``--rm``
+        container is removed altogether; one that was running is marked exited;
+        one whose process never started stays ``created`` with the error (as
+        docker shows a container that never started).
         """
         if not _orphaned(record):
             return record
         self._release(record)
-        fixed = replace(
-            record,
-            status="exited",
-            finished=record.finished or _now(),
-            pid=None,
-            pid_start=None,
-            error=record.error or "forklift process supervising the container died",
-        )
+        if record.status == "created":
+            fixed = replace(
+                record,
+                pid=None,
+                pid_start=None,
+                exit_code=record.exit_code if record.error is not None else 125,
+                error=record.error or "the container's supervisor died before the process started",
+            )
+        else:
+            fixed = replace(
+                record,
+                status="exited",
+                finished=record.finished or _now(),
+                pid=None,
+                pid_start=None,
+                error=record.error or "forklift process supervising the container died",
+            )
         if record.remove:
             with self._lock():
                 self._destroy_locked(fixed)
@@ -429,9 +463,11 @@ class Containers:
                 # The supervisor from the start: if it dies before the container runs, the
                 # next command still knows the mount and directory it made are orphans.
                 pid=os.getpid(),
-                pid_start=_process_start(os.getpid()),
+                pid_start=process_start(os.getpid()),
                 runtime=runtime,
                 remove=options.remove,
+                stop_signal=_stop_signal(image.config),
+                detached=options.detach,
             )
             self.save(record)
         self.store.set_root(ROOT_KIND, container_id, image.descriptor)
@@ -470,6 +506,25 @@ class Containers:
 
     # -- running ------------------------------------------------------------------------
 
+    def _prepare(
+        self, image_text: str, options: RunOptions
+    ) -> tuple[ContainerRecord, ContainerSpec, OciRuntime, tuple[LayerRef, ...]]:
+        """Resolve the image, make the spec and create the container (status ``created``).
+
+        Image errors raise before anything is created.
+        """
+        image = self.store.resolve(image_text)
+        manifest_desc, manifest, config = _single_image(self.store, image)
+        layers = layers_from(manifest, config)
+        runtime = find_runtime(options.runtime, home=self.store.home)
+        container_id = new_container_id()
+        spec = container_spec(config.config, options, container_id)
+        stored = StoredImage(
+            manifest_desc, image.names, manifest, config, image.size
+        )  # the platform's manifest, so the root keeps exactly what runs
+        record = self.create(stored, image_text, spec.args, options, container_id, runtime.name)
+        return record, spec, runtime, layers
+
     def run(
         self,
         image_text: str,
@@ -484,17 +539,34 @@ class Containers:
 
         The writable layer is kept (``forklift ps -a`` lists it) unless
         ``options.remove``. Image errors raise before anything is created.
+        (``options.detach`` is :meth:`start_detached`'s business and ignored here.)
         """
-        image = self.store.resolve(image_text)
-        manifest_desc, manifest, config = _single_image(self.store, image)
-        layers = layers_from(manifest, config)
-        runtime = find_runtime(options.runtime, home=self.store.home)
-        container_id = new_container_id()
-        spec = container_spec(config.config, options, container_id)
-        stored = StoredImage(
-            manifest_desc, image.names, manifest, config, image.size
-        )  # the platform's manifest, so the root keeps exactly what runs
-        record = self.create(stored, image_text, spec.args, options, container_id, runtime.name)
+        record, spec, runtime, layers = self._prepare(image_text, options)
+        return self.execute(
+            record, spec, runtime, layers, options.stop_timeout,
+            stdin=stdin, stdout=stdout, stderr=stderr, timeout=timeout,
+        )  # fmt: skip
+
+    def execute(
+        self,
+        record: ContainerRecord,
+        spec: ContainerSpec,
+        runtime: OciRuntime,
+        layers: tuple[LayerRef, ...],
+        stop_timeout: float,
+        *,
+        stdin: Input = None,
+        stdout: Output = INHERIT,
+        stderr: Output = INHERIT,
+        timeout: float | None = None,
+    ) -> RunOutcome:
+        """Run a created container to its end in this process and record how it ended.
+
+        A container whose process never started (its executable is missing, a
+        mount failed...) goes back to ``created``, with the error and Docker's
+        exit code (125/126/127), as ``docker ps -a`` shows such containers.
+        """
+        container_id = record.id
         directory = self.dir_of(container_id)
         result: RunResult | None = None
         error: str | None = None
@@ -502,7 +574,13 @@ class Containers:
             with Snapshotter(self.store) as snapshots:
                 mounted = snapshots.mount(layers, workspace=directory)
                 try:
-                    record = replace(record, status="running", started=_now())
+                    record = replace(
+                        record,
+                        status="running",
+                        started=_now(),
+                        pid=os.getpid(),
+                        pid_start=process_start(os.getpid()),
+                    )
                     self.save(record)
                     result = run_container(
                         spec,
@@ -514,7 +592,7 @@ class Containers:
                         stdout=stdout,
                         stderr=stderr,
                         timeout=timeout,
-                        stop_timeout=options.stop_timeout,
+                        stop_timeout=stop_timeout,
                         forward_signals=True,  # as docker run does
                     )
                     error = result.runtime_error
@@ -524,26 +602,152 @@ class Containers:
             error = str(exc) if isinstance(exc, ForkliftError) else type(exc).__name__
             raise
         finally:
+            started = result is not None and (
+                result.runtime_error is None or result.timed_out or result.interrupted is not None
+            )
             record = replace(
                 record,
-                status="exited",
+                status="exited" if started else "created",
                 exit_code=result.exit_code if result is not None else None,
-                finished=_now(),
+                started=record.started if started else None,
+                finished=_now() if started else None,
                 pid=None,
                 pid_start=None,
                 error=error,
             )
-            if options.remove:
+            if record.remove:
                 self._destroy(record)
             else:
                 self.save(record)
         assert result is not None
         return RunOutcome(record, result)
 
+    # -- detached containers, stop, wait ------------------------------------------------
+
+    def start_detached(self, image_text: str, options: RunOptions) -> ContainerRecord:
+        """``run -d``: create the container and run it under a supervisor process of its own.
+
+        The supervisor (``python -m forklift.runtime.supervisor``) outlives this
+        process, writes the container's output to ``container.log`` and records
+        how it ended. Returns once the process runs (or ended, or failed to
+        start: then the record is ``created`` with the error and exit code).
+        """
+        if options.tty or options.interactive:
+            raise UsageError(
+                "-d cannot be combined with -i or -t: forklift has no attach, so a detached "
+                "container gets no input and no terminal",
+                hint="drop -i/-t; read its output with forklift logs",
+            )
+        options = replace(options, detach=True)
+        record, spec, runtime, _ = self._prepare(image_text, options)
+        directory = self.dir_of(record.id)
+        try:
+            from forklift.runtime.supervisor import spawn, write_request
+
+            write_request(directory, spec, runtime, options.stop_timeout)
+            proc = spawn(self.store.home, record.id)
+        except BaseException:
+            self._destroy(record)
+            raise
+        while True:
+            current = self._read(record.id)
+            if current is None:  # --rm: it ran and is gone already
+                return replace(record, status="exited")
+            if current.status == "exited" or (
+                current.status == "created" and current.error is not None
+            ):
+                return current
+            if current.status == "running" and self._process_running(current):
+                return current
+            if proc.poll() is not None:
+                current = self._read(record.id) or current
+                if current.status in ("running", "created") and current.error is None:
+                    current = replace(
+                        current,
+                        status="created",
+                        error=f"the container's supervisor exited with status {proc.returncode}",
+                        exit_code=125,
+                    )
+                    self.save(current)
+                return current
+            time.sleep(0.02)
+
+    def _process_running(self, record: ContainerRecord) -> bool:
+        """Whether the runtime has started the container's process (runc/crun ``state``)."""
+        with contextlib.suppress(ForkliftError):
+            state = find_runtime(record.runtime, home=self.store.home).state(record.id)
+            return state is not None and state.get("status") in ("running", "stopped")
+        return False
+
+    def stop(self, text: str, timeout: float = 10.0) -> ContainerRecord:
+        """``forklift stop``: the container's stop signal, then SIGKILL after ``timeout`` s.
+
+        A container that is not running is left as it is (as with docker).
+        """
+        record = self.get(text)
+        if record.status != "running":
+            return record
+        rt = find_runtime(record.runtime, home=self.store.home)
+        rt.kill(record.id, record.stop_signal.removeprefix("SIG") or "TERM")
+        current = self._wait_until_exited(record.id, timeout)
+        if current is None or current.status == "running":
+            rt.kill(record.id, "KILL")
+            current = self._wait_until_exited(record.id, 30)
+        return current or record
+
+    def _wait_until_exited(
+        self, container_id: str, timeout: float | None
+    ) -> ContainerRecord | None:
+        """Poll the record until it is no longer ``running`` (None: removed meanwhile)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            current = self._read(container_id)
+            if current is None:
+                return None
+            current = self._reconcile(current)
+            if current.status != "running":
+                return current
+            if deadline is not None and time.monotonic() >= deadline:
+                return current
+            time.sleep(0.05)
+
+    def wait(self, text: str) -> int | None:
+        """``forklift wait``: block until the container has exited; its exit code.
+
+        A container that never started returns the exit code of its failure.
+        """
+        record = self.get(text)
+        while True:
+            current = self._wait_until_exited(record.id, None)
+            if current is None:
+                return record.exit_code
+            if current.status == "exited" or current.error is not None:
+                return current.exit_code
+            time.sleep(0.05)  # created, about to be started by its supervisor
+
+    def log_path(self, record: ContainerRecord) -> Path:
+        """Where a detached container's output goes (see :mod:`forklift.runtime.logs`)."""
+        return self.dir_of(record.id) / "container.log"
+
+
+def _stop_signal(config: ImageConfig | None) -> str:
+    """The image's StopSignal as a name (``SIGTERM`` when unset or unreadable)."""
+    raw = (config.config.stop_signal if config is not None else "") or "SIGTERM"
+    text = raw.upper()
+    if text.isdigit():
+        with contextlib.suppress(ValueError):
+            return signal.Signals(int(text)).name
+        return "SIGTERM"
+    return text if text.startswith("SIG") else f"SIG{text}"
+
 
 def _orphaned(record: ContainerRecord) -> bool:
     """A container not yet exited whose supervising forklift process is gone."""
-    return record.status in ("created", "running") and not record.supervisor_alive()
+    return (
+        record.status in ("created", "running")
+        and record.pid is not None
+        and not record.supervisor_alive()
+    )
 
 
 def _single_image(

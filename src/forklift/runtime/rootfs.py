@@ -201,16 +201,11 @@ def resolve_user(
                 raise RuntimeFailure(f"unable to find group {extra}")
             additional.append(wanted)
 
-    seen: set[int] = set()
     # The primary group is always a supplementary group too (runc, podman and BuildKit do this
     # since CVE-2023-25173): otherwise a process could setgroups() its primary group away and
     # get past files whose group permissions deny that group.
     additional.insert(0, gid)
-    unique: list[int] = []
-    for gid_ in additional:
-        if gid_ not in seen:
-            seen.add(gid_)
-            unique.append(gid_)
+    unique = list(dict.fromkeys(additional))  # first occurrence of each, in order
     return ExecUser(uid, gid, tuple(unique), home, matched)
 
 

@@ -35,7 +35,6 @@ so they never overlap a prune.
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import ctypes
 import datetime as _dt
@@ -580,7 +579,7 @@ class Snapshotter:
         except (ValueError, KeyError, TypeError, ForkliftError) as exc:
             raise StoreError(f"snapshot metadata {directory / META} is damaged: {exc}") from None
 
-    def list(self) -> builtins.list[Snapshot]:
+    def list_snapshots(self) -> list[Snapshot]:
         """Every snapshot, in no particular order."""
         out = []
         if self.root.is_dir():
@@ -594,14 +593,14 @@ class Snapshotter:
 
     # -- unpacking ----------------------------------------------------------------
 
-    def prepare(self, layers: Sequence[LayerRef]) -> builtins.list[Snapshot]:
+    def prepare(self, layers: Sequence[LayerRef]) -> list[Snapshot]:
         """Make sure every prefix of ``layers`` is unpacked; their snapshots, bottom first."""
         chains = chain_ids([layer.diff_id for layer in layers])
         # The shared store lock keeps prune out between taking the lease and using the
         # snapshots: it sees either no lease and no use yet, or the lease.
         with self.store.lock.shared():
             self._hold(chains)
-            snaps: builtins.list[Snapshot] = []
+            snaps: list[Snapshot] = []
             parent: Digest | None = None
             for layer, chain in zip(layers, chains, strict=True):
                 snap = self.get(chain)
@@ -678,9 +677,9 @@ class Snapshotter:
         finally:
             remove_tree(path)
 
-    def _lowers(self, chain: Digest) -> builtins.list[Path]:
+    def _lowers(self, chain: Digest) -> list[Path]:
         """The snapshot directories of ``chain`` and its ancestors, topmost first."""
-        out: builtins.list[Path] = []
+        out: list[Path] = []
         current: Digest | None = chain
         while current is not None:
             snap = self.get(current)
@@ -783,8 +782,8 @@ class Snapshotter:
     def _mount(
         self,
         layers: tuple[LayerRef, ...],
-        snaps: builtins.list[Snapshot],
-        lowers: builtins.list[Path],
+        snaps: list[Snapshot],
+        lowers: list[Path],
         workspace: str | os.PathLike[str] | None,
     ) -> Mounted:
         owned = workspace is None
@@ -884,7 +883,7 @@ class Snapshotter:
                 if snap is not None and snap.parent and snap.parent.encoded not in keep_names:
                     keep_names.add(snap.parent.encoded)
                     todo.append(snap.parent.encoded)
-        removed: builtins.list[Digest] = []
+        removed: list[Digest] = []
         kept = 0
         if self.root.is_dir():
             for entry in sorted(self.root.iterdir()):

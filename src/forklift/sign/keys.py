@@ -267,7 +267,7 @@ def read_private_key(path: str | os.PathLike[str], password: PasswordSource) -> 
 def public_pem(key: PublicKey | PrivateKey) -> bytes:
     """The ``PUBLIC KEY`` PEM of a key (or of a private key's public half)."""
     pub = key.public_key() if hasattr(key, "public_key") else key
-    return pub.public_bytes(  # type: ignore[union-attr]
+    return pub.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 

@@ -31,6 +31,7 @@ read-modify-write of ``index.json``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -53,6 +54,7 @@ from forklift.reference import Reference, parse_reference
 from forklift.store import attachments as attach_index
 from forklift.store.layout import REF_NAME, BlobWriter, OciLayout
 
+log = logging.getLogger("forklift.store")
 _HEX_PREFIX = re.compile(r"^(?:sha256:)?[a-f0-9]{1,64}$")
 _ROOT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
@@ -320,7 +322,35 @@ class Store:
         return out
 
     def resolve(self, text: str) -> StoredImage:
-        """Find an image by name[:tag], name@digest, digest, or image-ID prefix (like docker)."""
+        """Find an image by name[:tag], name@digest, digest, or image-ID prefix (like docker).
+
+        An image ID is the config digest, as in docker. When several stored
+        manifests share it (the same image loaded as a docker-archive and as an
+        OCI archive), the ID still resolves: to the first of
+        :meth:`resolve_all`, and the ``forklift.store`` logger says which.
+        """
+        found = self.resolve_all(text)
+        if len(found) > 1:
+            chosen = found[0]
+            named = f" ({', '.join(n.familiar() for n in chosen.names)})" if chosen.names else ""
+            log.warning(
+                "image ID %s is shared by %d stored manifests; using manifest %s%s",
+                chosen.id.short,
+                len(found),
+                chosen.digest,
+                named,
+            )
+        return found[0]
+
+    def resolve_all(self, text: str) -> list[StoredImage]:
+        """Every stored image ``text`` names: one, or all the manifests sharing an image ID.
+
+        Names and manifest digests name one image. A full or unique-prefix image
+        ID (config digest) names every manifest with that config, in a fixed
+        order: tagged before untagged, then by manifest digest. A prefix that
+        matches different IDs is ambiguous (:class:`Conflict`); nothing found is
+        :class:`NotFound`.
+        """
         images = self.images()
         ref: Reference | None = None
         with contextlib.suppress(InvalidReference):
@@ -328,22 +358,23 @@ class Store:
         if ref is not None:
             for image in images:
                 if ref.digest is not None:
-                    if image.digest == ref.digest or image.id == ref.digest:
-                        return image
+                    if image.digest == ref.digest:
+                        return [image]
                 elif any(str(n) == str(ref) for n in image.names):
-                    return image
+                    return [image]
         if _HEX_PREFIX.match(text) or text.startswith("sha256:"):
             prefix = text.removeprefix("sha256:")
-            hits = {
-                i.digest: i
-                for i in images
-                if i.id.hex.startswith(prefix) or i.digest.hex.startswith(prefix)
-            }
-            if len(hits) == 1:
-                return next(iter(hits.values()))
-            if len(hits) > 1:
+            by_manifest = [i for i in images if i.digest.hex.startswith(prefix)]
+            by_id = [i for i in images if i.id.hex.startswith(prefix)]
+            ids = {i.id for i in by_id} | {i.id for i in by_manifest}
+            if len(by_manifest) == 1 and (len(prefix) == 64 or not by_id):
+                return by_manifest  # a manifest digest names exactly that manifest
+            if len(ids) == 1:
+                return sorted(by_id or by_manifest, key=lambda i: (not i.names, str(i.digest)))
+            if len(ids) > 1:
                 raise Conflict(
-                    f"{text!r} is ambiguous: it matches {len(hits)} images; give more characters"
+                    f"{text!r} is ambiguous: it matches {len(ids)} different images; "
+                    "give more characters"
                 )
         shown = ref.familiar() if ref is not None else text
         raise NotFound(
@@ -379,9 +410,12 @@ class Store:
     def remove(self, text: str, *, force: bool = False) -> list[str]:
         """``rmi``: untag by name (deleting the image when its last tag goes) or delete by ID.
 
+        By ID, every stored manifest with that image ID goes; as in docker, an
+        ID that carries more than one name is refused unless ``force``.
         Returns docker-like lines (``Untagged: ...``, ``Deleted: ...``).
         """
-        image = self.resolve(text)
+        group = self.resolve_all(text)
+        image = group[0]
         lines: list[str] = []
         ref: Reference | None = None
         with contextlib.suppress(InvalidReference):
@@ -405,15 +439,17 @@ class Store:
                     self.layout.write_index(entries)
                     return lines
             else:
-                if len(image.names) > 1 and not force:
+                names = sorted({n for i in group for n in i.names}, key=str)
+                if len(names) > 1 and not force:
                     raise Conflict(
                         f"unable to delete {image.id.short} (must be forced): the image has "
-                        f"{len(image.names)} names ({', '.join(n.familiar() for n in image.names)})",
+                        f"{len(names)} names ({', '.join(n.familiar() for n in names)})",
                         hint="remove it by name, or use -f to remove every name",
                     )
-                lines.extend(f"Untagged: {n.familiar()}" for n in image.names)
+                lines.extend(f"Untagged: {n.familiar()}" for n in names)
+                doomed = {i.digest for i in group}
                 entries = [
-                    e for e in entries if e.digest != image.digest or attach_index.is_attachment(e)
+                    e for e in entries if e.digest not in doomed or attach_index.is_attachment(e)
                 ]
             roots = list(self._all_roots())
             before = entries
@@ -421,7 +457,8 @@ class Store:
             dropped = [e for e in before if e not in entries]
             self.layout.write_index(entries)
             keep = self._reachable(entries + roots)
-            for digest in sorted(self._reachable([image.descriptor, *dropped]) - keep):
+            removed = [i.descriptor for i in (group if not by_name else [image])]
+            for digest in sorted(self._reachable([*removed, *dropped]) - keep):
                 if self.layout.delete_blob(digest):
                     lines.append(f"Deleted: {digest}")
         return lines

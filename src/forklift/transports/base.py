@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, Self
 
 from forklift.errors import UsageError
 from forklift.oci.descriptor import Descriptor
@@ -62,7 +62,7 @@ class ImageSource(abc.ABC):
     def close(self) -> None:
         """Release files and connections."""
 
-    def __enter__(self) -> ImageSource:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -129,7 +129,7 @@ class ImageDestination(abc.ABC):
     def close(self) -> None:
         """Release resources; an uncommitted destination is aborted."""
 
-    def __enter__(self) -> ImageDestination:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: object, *rest: object) -> None:

@@ -116,10 +116,10 @@ def open_destination(
     elif n.transport in ("oci-archive", "docker-archive"):
         from forklift.transports import archive
     if n.transport == "store":
-        ref = parse_reference(n.spec)
-        if ref.digest is not None:
+        stored = parse_reference(n.spec)
+        if stored.digest is not None:
             raise InvalidReference(f"{n.spec}: cannot name a stored image with a digest; use a tag")
-        return layout.StoreDestination(store or Store.open(), (ref,))
+        return layout.StoreDestination(store or Store.open(), (stored,))
     if n.transport == "oci":
         path, ref = n.path_and_ref()
         return layout.OciDirDestination(path, ref)

@@ -8,10 +8,17 @@ import sys
 import tarfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from forklift.errors import InvalidInput, NotFound
-from forklift.layers.compression import detect_compression, open_layer
+from forklift.layers.compression import (
+    ENCODER_ANNOTATION,
+    GZIP,
+    detect_compression,
+    encoder_id,
+    make_compressor,
+    open_layer,
+)
 from forklift.oci import mediatypes as mt
 from forklift.oci.config import ContainerConfig, History, ImageConfig
 from forklift.oci.descriptor import Descriptor
@@ -20,6 +27,7 @@ from forklift.oci.manifest import ImageManifest
 from forklift.oci.platform import Platform, host_platform
 from forklift.reference import Reference
 from forklift.store.store import Store, StoredImage
+from forklift.transports.tarball import Readable
 
 _BUFSIZE = 1 << 20
 # Applies ``--change`` lines to a container config; the Dockerfile front end provides it.
@@ -71,7 +79,7 @@ class _Tee:
         return True
 
 
-def _check_tar(stream: BinaryIO, where: str) -> int:
+def _check_tar(stream: Readable, where: str) -> int:
     """Read a tar stream to its end, checking it is one; returns the member count."""
     count = 0
     try:
@@ -118,7 +126,7 @@ def import_rootfs(
         if not head:
             import io
 
-            f = io.BufferedReader(f)  # type: ignore[arg-type]
+            f = io.BufferedReader(cast(io.RawIOBase, f))
             head = f.peek(8)[:8]
         compression = detect_compression(head)
         with store.writing():
@@ -172,6 +180,7 @@ def _write_layer(
         raise InvalidInput(
             f"{where}: {compression}-compressed root filesystems are not supported; use gzip or zstd"
         )
+    annotations: dict[str, str] = {}
     if compression:
         # Keep the compressed bytes as they are; the diff ID comes from decompressing them.
         with store.blob_writer() as w:
@@ -188,10 +197,9 @@ def _write_layer(
             size = w.size
         media_type = mt.oci_layer_type(compression)
     else:
-        from isal import isal_zlib
-
-        # gzip container (wbits 31), level 1: fast, and deterministic (no name, zero mtime).
-        comp = isal_zlib.compressobj(1, isal_zlib.DEFLATED, 31)
+        # the one gzip writer every layer uses (deterministic header, the default level)
+        comp = make_compressor(GZIP)
+        annotations = {ENCODER_ANNOTATION: encoder_id(GZIP)}
         with store.blob_writer() as w:
 
             def sink(data: bytes) -> None:
@@ -204,4 +212,4 @@ def _write_layer(
             digest = w.commit()
             size = w.size
         media_type = mt.OCI_LAYER_GZIP
-    return Descriptor(media_type, digest, size), diff.digest()
+    return Descriptor(media_type, digest, size, annotations=annotations), diff.digest()

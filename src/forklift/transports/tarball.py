@@ -17,10 +17,17 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from forklift.errors import InvalidInput, NotFound
 from forklift.fsutil import fsync_dir
+
+
+class Readable(Protocol):
+    """Anything with ``read(n)``: a file, or a reader that hashes or tees what passes."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
 
 BLOCK = 512
 _BUFSIZE = 1 << 20
@@ -108,7 +115,7 @@ class TarIndex:
 
     def open(self, name: str) -> BinaryIO:
         m = self._member(name)
-        return io.BufferedReader(RangeReader(self._fd, m.offset, m.size), _BUFSIZE)  # type: ignore[return-value]
+        return io.BufferedReader(RangeReader(self._fd, m.offset, m.size), _BUFSIZE)
 
     def read(self, name: str, limit: int = 64 << 20) -> bytes:
         m = self._member(name)
@@ -174,7 +181,7 @@ class TarWriter:
     def add_stream(
         self,
         name: str,
-        stream: BinaryIO,
+        stream: Readable,
         size: int | None = None,
         *,
         final_name: Callable[[], str] | None = None,
@@ -191,6 +198,7 @@ class TarWriter:
         view = memoryview(buf)
         readinto = getattr(stream, "readinto", None)
         while True:
+            chunk: bytes | memoryview
             if readinto is not None:
                 n = readinto(view)
                 chunk = view[:n]

@@ -97,9 +97,10 @@ def check(ctx: LintContext) -> Iterator[Finding]:
         if model.final and not pinned_checked:
             pinned_checked = True
             if ref.digest is None:
+                what = "pinned by tag only" if ref.tag else "pinned neither by tag nor by digest"
                 yield ctx.at(
                     "FL103",
-                    f"the final image's base {shown} is pinned by tag only",
+                    f"the final image's base {shown} is {what}",
                     st.node,
                     fix=f"For reproducible production builds: FROM {shown}@sha256:<digest>",
                 )

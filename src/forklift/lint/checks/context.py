@@ -43,7 +43,7 @@ def check(ctx: LintContext) -> Iterator[Finding]:
         what = f" (it holds {', '.join(present)})" if present else ""
         yield ctx.finding(
             "FL301",
-            f"no .dockerignore in the build context {context}{what}",
+            f'the build context "{context}" has no .dockerignore{what}',
             1,
             fix="Create .dockerignore with at least: " + ", ".join(present or [".git"]),
         )

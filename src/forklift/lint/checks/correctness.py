@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 
 from forklift.dockerfile.gocompat import suggest
-from forklift.dockerfile.instructions import ArgCommand, CopyCommand, RunCommand
+from forklift.dockerfile.instructions import ArgCommand, Command, CopyCommand, RunCommand
 from forklift.dockerfile.mounts import MountError, mount_from
 from forklift.lint.findings import Finding
 from forklift.lint.model import LintContext, StageModel
@@ -74,7 +74,7 @@ def _cd(ctx: LintContext, model: StageModel) -> Iterator[Finding]:
 
 
 def _copy_from(ctx: LintContext, model: StageModel) -> Iterator[Finding]:
-    refs: list[tuple[str, object]] = []
+    refs: list[tuple[str, Command]] = []
     for cmd in model.stage.commands:
         if isinstance(cmd, CopyCommand) and cmd.from_:
             refs.append((cmd.from_, cmd))
@@ -87,8 +87,8 @@ def _copy_from(ctx: LintContext, model: StageModel) -> Iterator[Finding]:
                 if source:
                     refs.append((source, cmd))
     names = [m.name for m in ctx.stages if m.name]
-    for value, cmd in refs:
-        node = cmd.node  # type: ignore[attr-defined]
+    for value, ref_cmd in refs:
+        node = ref_cmd.node
         if "$" in value:
             continue
         target = ctx.parsed.stage(value)
@@ -187,24 +187,24 @@ def _unused_args(ctx: LintContext) -> Iterator[Finding]:
                     fix=f"Remove ARG {arg.key}, or declare ARG {arg.key} in the stage that needs it",
                 )
     for model in ctx.stages:
-        for cmd in model.stage.commands:
-            if not isinstance(cmd, ArgCommand):
+        for stage_cmd in model.stage.commands:
+            if not isinstance(stage_cmd, ArgCommand):
                 continue
-            for arg in cmd.args:
+            for arg in stage_cmd.args:
                 if _ENV_CONSUMED.match(arg.key):
                     continue
-                texts = [_stage_text(model, cmd.line)]
+                texts = [_stage_text(model, stage_cmd.line)]
                 todo = list(children.get(model.index, ()))
                 while todo:
                     child = todo.pop()
                     texts.append(_stage_text(child, 0))
                     todo.extend(children.get(child.index, ()))
-                rest = [a.value or "" for a in cmd.args if a is not arg]
+                rest = [a.value or "" for a in stage_cmd.args if a is not arg]
                 if not any(_references(t, arg.key) for t in (*texts, *rest)):
                     yield ctx.at(
                         "FL511",
                         f"ARG {arg.key} is never referenced after its declaration",
-                        cmd.node,
+                        stage_cmd.node,
                         fix=f"Remove ARG {arg.key} (RUN steps still see it only if something uses it)",
                     )
 

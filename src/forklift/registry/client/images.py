@@ -13,10 +13,11 @@ one copy engine between the store and the ``docker://`` transport.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
-from forklift.errors import NotFound, UsageError
+from forklift.errors import InvalidReference, NotFound, UsageError
 from forklift.oci import mediatypes as mt
 from forklift.oci.config import ImageConfig
 from forklift.oci.descriptor import Descriptor
@@ -195,6 +196,52 @@ def pull(
         timeout=timeout,
         policy=policy,
     ).image
+
+
+#: ``run --pull``: docker's policies for an image the command needs
+PULL_POLICIES = ("missing", "always", "never")
+
+
+def ensure_image(
+    text: str,
+    store: Store | None = None,
+    *,
+    policy: str = "missing",
+    platform: Platform | str | None = None,
+    progress: CopyProgress | None = None,
+    options: ClientOptions | None = None,
+    credentials: Creds = None,
+    timeout: float | None = None,
+    on_pull: Callable[[Reference], object] | None = None,
+) -> StoredImage:
+    """The image ``text`` names, pulled first when ``policy`` says so (``docker run --pull``).
+
+    ``missing`` pulls only when the store lacks it, ``always`` pulls a name
+    every time (an image ID or digest is never pulled), ``never`` only looks
+    in the store. ``on_pull(ref)`` is called just before a pull.
+    """
+    if policy not in PULL_POLICIES:
+        raise UsageError(f"unknown pull policy {policy!r} (use {', '.join(PULL_POLICIES)})")
+    store = store or Store.open()
+    ref: Reference | None = None
+    if not (text.startswith("sha256:") or (len(text) == 64 and text.isalnum())):
+        with contextlib.suppress(InvalidReference):
+            ref = registry_reference(text)
+    if policy != "always" or ref is None:
+        try:
+            return store.resolve(text)
+        except NotFound as exc:
+            if policy == "never" or ref is None:
+                if policy == "never":
+                    exc.hint = "pull it first (forklift pull), or use --pull missing"
+                raise
+    assert ref is not None
+    if on_pull is not None:
+        on_pull(ref)
+    return pull(
+        ref, store, platform=platform, progress=progress, options=options,
+        credentials=credentials, timeout=timeout,
+    )  # fmt: skip
 
 
 def default_destination(image: str, stored: StoredImage) -> Reference:
@@ -399,12 +446,14 @@ def delete(
 
 
 __all__ = [
+    "PULL_POLICIES",
     "DeleteResult",
     "PullResult",
     "PushResult",
     "RemoteImage",
     "default_destination",
     "delete",
+    "ensure_image",
     "inspect_remote",
     "list_tags",
     "pull",

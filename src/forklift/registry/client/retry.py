@@ -49,7 +49,8 @@ class Deadline:
 
 @dataclass(frozen=True)
 class Backoff:
-    """Exponential backoff with full jitter: attempt n waits up to ``base * 2**n`` (capped)."""
+    """Exponential backoff with "equal jitter": attempt n waits between half and all of
+    ``base * 2**n`` (capped at ``cap``), half fixed and half random."""
 
     base: float = 0.5
     cap: float = 15.0

@@ -736,7 +736,7 @@ class RegistryApp:
 
             body = await req.read(65536) or b""
             form = parse_qs(body.decode("latin-1"), keep_blank_values=True)
-            service = (form.get("service") or [None])[0]
+            service = form["service"][0] if form.get("service") else None
             scopes = [s for v in form.get("scope", []) for s in v.split(" ") if s]
             if (form.get("grant_type") or [""])[0] == "password":
                 import base64

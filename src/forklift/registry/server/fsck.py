@@ -31,17 +31,17 @@ def check_consistency(root: Path, verify_hashes: bool = True) -> list[str]:
             if blob in checked:
                 continue
             checked.add(blob)
-            digest = Digest.parse(blob)
+            blob_digest = Digest.parse(blob)
             size = meta.blob_size(blob)
-            if storage.blob_size(digest) != size:
+            if storage.blob_size(blob_digest) != size:
                 problems.append(f"blob {blob}: file missing or size differs from record")
                 continue
             if verify_hashes:
-                h = hashlib.new(digest.algorithm)
-                with storage.open_blob(digest) as f:
+                h = hashlib.new(blob_digest.algorithm)
+                with storage.open_blob(blob_digest) as f:
                     while chunk := f.read(1 << 20):
                         h.update(chunk)
-                if h.hexdigest() != digest.hex:
+                if h.hexdigest() != blob_digest.hex:
                     problems.append(f"blob {blob}: content does not hash to its digest")
     finally:
         meta.close()

@@ -117,14 +117,14 @@ def collect(
 
     # 5. files without a row
     recorded = meta.all_blob_digests()
-    for digest, size, mtime in list(storage.iter_blobs()):
-        if str(digest) in recorded or mtime >= cutoff:
+    for file_digest, size, mtime in list(storage.iter_blobs()):
+        if str(file_digest) in recorded or mtime >= cutoff:
             continue
-        report.orphan_files.append(str(digest))
+        report.orphan_files.append(str(file_digest))
         report.freed_bytes += size
         if not dry_run:
             with storage.sweep_lock():
                 # re-check under the lock: a commit may have recorded it meanwhile
-                if meta.blob_size(str(digest)) is None:
-                    storage.delete_blob(digest)
+                if meta.blob_size(str(file_digest)) is None:
+                    storage.delete_blob(file_digest)
     return report

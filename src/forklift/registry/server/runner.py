@@ -33,8 +33,39 @@ def _open_log(spec: str) -> IO[str] | None:
     return open(spec, "a", buffering=1)
 
 
+#: granian's message when it runs inside our event loop; the one granian message dropped
+EMBEDDED_NOTICE = "Embedded server is experimental!"
+
+
+class _DropEmbeddedNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != EMBEDDED_NOTICE
+
+
+#: granian's logging (a dictConfig it applies itself): its own records to stderr, no access log
+_GRANIAN_LOGGING: dict[str, object] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"embedded": {"()": _DropEmbeddedNotice}},
+    "formatters": {"plain": {"format": "granian: %(levelname)s: %(message)s"}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+            "formatter": "plain",
+            "filters": ["embedded"],
+        }
+    },
+    "loggers": {"_granian": {"handlers": ["stderr"], "level": "WARNING", "propagate": False}},
+}
+
+
 def check_bind(config: ServerConfig) -> tuple[str, int]:
-    """Refuse to expose an unauthenticated registry beyond loopback unless asked explicitly."""
+    """The host and port to listen on; refuses a TLS certificate without its key (and the reverse).
+
+    (Which address an unauthenticated registry binds to by default is
+    ``ServerConfig``'s business: loopback unless ``--addr`` says otherwise.)
+    """
     host, port = config.host_port
     if config.tls_cert is not None and config.tls_key is None:
         raise UsageError("--tls-cert needs --tls-key")
@@ -46,13 +77,12 @@ def check_bind(config: ServerConfig) -> tuple[str, int]:
 async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> None:
     """Serve until SIGTERM/SIGINT."""
     from granian.constants import HTTPModes, Interfaces
+    from granian.log import LogLevels
     from granian.server.embed import Server
 
     host, port = check_bind(config)
     log = _open_log(config.access_log)
     app = RegistryApp(config, access_log=log)
-    logging.getLogger("_granian").setLevel(logging.ERROR)
-    logging.getLogger("granian").setLevel(logging.ERROR)
     kwargs: dict[str, object] = {}
     if config.tls_cert is not None:
         kwargs["ssl_cert"] = Path(config.tls_cert)
@@ -70,7 +100,11 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> Non
         runtime_threads=int(
             os.environ.get("FORKLIFT_SERVE_THREADS", str(min(2, os.cpu_count() or 1)))
         ),
-        log_enabled=False,
+        # granian's warnings and errors reach stderr ("granian: WARNING: ..."); only its
+        # notice that embedding is experimental is dropped (ARCHITECTURE.md says why).
+        log_enabled=True,
+        log_level=LogLevels.warning,
+        log_dictconfig=_GRANIAN_LOGGING,
         **kwargs,  # type: ignore[arg-type]
     )
     loop = asyncio.get_running_loop()

@@ -47,7 +47,7 @@ class _RepositorySource(ImageSource):
     def open_blob(self, desc: Descriptor) -> BinaryIO:
         if self.meta.repo_blob_size(self.repo, str(desc.digest)) is None:
             raise InvalidInput(f"blob {desc.digest} is not in {self.repo}")
-        return self.storage.open_blob(desc.digest)  # type: ignore[no-any-return]
+        return self.storage.open_blob(desc.digest)
 
     def list_attachments(
         self, subject: Digest, *, tags: tuple[str, ...] | None = None

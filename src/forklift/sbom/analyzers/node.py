@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-import yaml  # type: ignore[import-untyped]
+import yaml
 
 from forklift.oci import canonical
 from forklift.sbom import licenses
