@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from forklift import cancel
 from forklift.build import runstep
 from forklift.build.cache import BuildCache, CacheEntry, step_key
 from forklift.build.context import BuildContext, Selected, StatCache, checksum
@@ -448,6 +449,7 @@ class Builder:
     # -- steps ----------------------------------------------------------------------------------
 
     def _step(self, st: StageState, cmd: ins.Command, label: str) -> None:
+        cancel.check()
         number = self.progress.start(label)
         try:
             cached = self._dispatch(st, cmd, number)
@@ -455,6 +457,9 @@ class Builder:
             if exc.location is None:
                 exc.location = Location(self.file, cmd.line, cmd.node.column)
             self.progress.failed(number, exc.message)
+            raise
+        except cancel.Cancelled:
+            self.progress.canceled(number)
             raise
         if cached:
             self.progress.cached(number)
@@ -939,6 +944,9 @@ class Builder:
             "security": cmd.security,
             "mounts": mount_keys,
         }
+        hostname = runstep.sandbox_hostname(self.options.build_args)
+        if hostname != runstep.SANDBOX_HOSTNAME:
+            inputs["hostname"] = hostname  # the default keeps the keys of earlier builds
         key = step_key(st.key, "run", inputs)
         config_env = st.config.config.env_dict()
         record = {
@@ -1008,27 +1016,27 @@ class Builder:
         with contextlib.ExitStack() as stack:
             runtime_mounts: list[Any] = []
             extra_env: dict[str, str] = {}
+            scratch = stack.enter_context(self.snapshotter.scratch())
             for mnt in mounts:
                 target = (
                     runstep.mount_target(mnt, workdir) if mnt.target or mnt.type != "secret" else ""
                 )
                 if mnt.type == "cache":
-                    runtime_mounts.append(runstep.prepare_cache(home, mnt, stack, target))
+                    runtime_mounts.append(runstep.prepare_cache(home, mnt, stack, target, scratch))
                 elif mnt.type == "tmpfs":
                     runtime_mounts.append(runstep.prepare_tmpfs(mnt, workdir))
                 elif mnt.type == "secret":
-                    bind, secret_env = runstep.prepare_secret(mnt, secrets, stack, workdir)
+                    bind, secret_env = runstep.prepare_secret(mnt, secrets, stack, workdir, scratch)
                     if bind is not None:
                         runtime_mounts.append(bind)
                     extra_env.update(secret_env)
                 elif mnt.type == "bind":
                     source = self._bind_source(mnt, st, stack)
                     if not mnt.readonly:
-                        source = runstep.writable_copy(source, stack)
+                        source = runstep.writable_copy(source, scratch)
                     runtime_mounts.append(BindMount(source, target, readonly=mnt.readonly))
             for n, inline in enumerate(run.files):
-                script_dir = Path(tempfile.mkdtemp(prefix="heredoc-"))
-                stack.callback(shutil.rmtree, script_dir, True)
+                script_dir = Path(tempfile.mkdtemp(prefix="heredoc-", dir=scratch))
                 script = script_dir / f"script{n}"
                 script.write_text(inline.data)
                 os.chmod(script, inline.mode)
@@ -1041,6 +1049,8 @@ class Builder:
                 user=user,
                 network=network,
                 mounts=tuple(runtime_mounts),
+                hostname=runstep.sandbox_hostname(self.options.build_args),
+                hosts_from_host=False,
             )
             m = stack.enter_context(self.snapshotter.mount(st.layers))
             try:
