@@ -477,14 +477,21 @@ def test_prune_keeps_build_cache_and_its_snapshots(
     Store.open().remove("t:1")
     snapshots = home / "snapshots"
     before = {p.name for p in snapshots.iterdir() if len(p.name) == 64}
-    report = Store.open().prune()
+    report = _collecting_store().prune()
     after = {p.name for p in snapshots.iterdir() if len(p.name) == 64}
     assert before and before == after, report  # cached RUN results stay unpacked
     again, _ = do_build(ctx)
     assert all(cached_lines(again))
-    Store.open().prune(cache=True)
+    _collecting_store().prune(cache=True)
     rebuilt, _ = do_build(ctx)
     assert not any(cached_lines(rebuilt))
+
+
+def _collecting_store() -> Store:
+    """The store with the runtime's collector, as the CLI composes it for prune."""
+    from forklift.runtime.recovery import RuntimeCollector
+
+    return Store.open(collectors=[RuntimeCollector()])
 
 
 def test_outputs_local_tar_and_stdout(busybox_image: str, tmp_path: Path, cli, podman) -> None:

@@ -34,7 +34,7 @@ def test_missing_base_image_is_pulled_by_tag_and_by_digest(
         for image in Store.open().images():
             for name in image.names:
                 Store.open().remove(str(name))
-        Store.open().prune()
+        _collecting_store().prune()
         ctx = tmp_path / f"ctx{i}"
         ctx.mkdir()
         (ctx / "Dockerfile").write_text(f"FROM {base}\nRUN echo pulled > /proof\n")
@@ -42,3 +42,10 @@ def test_missing_base_image_is_pulled_by_tag_and_by_digest(
         assert r.returncode == 0, r.stderr
         run = cli("run", "--rm", f"frompull:{i}", "cat", "/proof")
         assert run.stdout == "pulled\n", run.stderr
+
+
+def _collecting_store() -> Store:
+    """The store with the runtime's collector, as the CLI composes it for prune."""
+    from forklift.runtime.recovery import RuntimeCollector
+
+    return Store.open(collectors=[RuntimeCollector()])

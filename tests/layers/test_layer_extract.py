@@ -34,7 +34,8 @@ def apply(data: bytes, dest: Path, **options):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
 def test_round_trip_keeps_everything(sample_tree: Path, tmp_path: Path, compression: str) -> None:
     out = tmp_path / "out"
-    result = apply(blob_of(sample_tree, compression=compression), out)
+    # xattrs=True: every xattr, not only what reference builders keep (security.capability).
+    result = apply(blob_of(sample_tree, compression=compression, xattrs=True), out)
     want = snapshot(sample_tree)
     del want["control.sock"]
     assert snapshot(out) == want  # types, modes, owners, xattrs, links, devices, mtimes

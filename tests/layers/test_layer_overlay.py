@@ -96,7 +96,7 @@ def test_upper_dir_becomes_an_oci_layer_equal_to_the_merged_view(tmp_path: Path)
     assert os.getxattr(upper / "etc" / "conf.d", "trusted.overlay.opaque") == b"y"
 
     buf = io.BytesIO()
-    write_layer(buf, upper, overlay=True)
+    write_layer(buf, upper, overlay=True, xattrs=True)
     entries = list(iter_entries(io.BytesIO(buf.getvalue())))
     paths = [e.path for e in entries]
     assert "etc/.wh.passwd" in paths
@@ -135,8 +135,8 @@ def test_layers_unpacked_for_overlay_stack_to_the_same_view(tmp_path: Path) -> N
         change_through_mount(merged)
         want = snapshot(merged)
     base, diff = io.BytesIO(), io.BytesIO()
-    write_layer(base, lower)
-    write_layer(diff, upper, overlay=True)
+    write_layer(base, lower, xattrs=True)
+    write_layer(diff, upper, overlay=True, xattrs=True)
 
     snap1, snap2 = tmp_path / "snap1", tmp_path / "snap2"
     extract_layer(io.BytesIO(base.getvalue()), snap1, overlay=True)

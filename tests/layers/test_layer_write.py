@@ -175,7 +175,7 @@ def test_order_parents_first_and_sockets_skipped(sample_tree: Path) -> None:
 
 
 def test_entry_metadata_matches_the_filesystem(sample_tree: Path) -> None:
-    blob, _ = layer_bytes(sample_tree)
+    blob, _ = layer_bytes(sample_tree, xattrs=True)
     got = entries(blob)
     tool = got["bin/tool"]
     assert tool.type is EntryType.FILE and tool.mode == 0o4755  # type: ignore[attr-defined]
@@ -224,6 +224,16 @@ def test_gnu_tar_lists_our_layer(sample_tree: Path, tmp_path: Path) -> None:
         ["tar", "--numeric-owner", "-tvzf", str(path)], capture_output=True, check=True, text=True
     ).stdout
     assert "-rwsr-xr-x" in verbose and "etc/hostname link to data/hostname-hardlink" in verbose
+
+
+def test_only_file_capabilities_by_default(sample_tree: Path) -> None:
+    # BuildKit and moby keep security.capability and drop every other xattr (user.*, ACLs).
+    got = entries(layer_bytes(sample_tree)[0])
+    kept = {name for e in got.values() for name, _ in e.xattrs}  # type: ignore[attr-defined]
+    assert kept == ({"security.capability"} if IS_ROOT else set())
+    named = entries(layer_bytes(sample_tree, xattrs=frozenset({"user.dir-attr"}))[0])
+    assert named["etc"].xattr_map == {"user.dir-attr": b"on a directory"}  # type: ignore[attr-defined]
+    assert not named["data/hostname-hardlink"].xattrs  # type: ignore[attr-defined]
 
 
 def test_xattrs_and_hardlinks_can_be_turned_off(sample_tree: Path) -> None:
@@ -343,7 +353,7 @@ def test_write_layer_file_is_atomic(sample_tree: Path, tmp_path: Path) -> None:
 def test_gnu_tar_extracts_our_layer_exactly(
     sample_tree: Path, tmp_path: Path, tree_snapshot
 ) -> None:  # type: ignore[no-untyped-def]
-    blob, _ = layer_bytes(sample_tree)
+    blob, _ = layer_bytes(sample_tree, xattrs=True)
     (tmp_path / "l.tgz").write_bytes(blob)
     out = tmp_path / "gnu"
     out.mkdir()

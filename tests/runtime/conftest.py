@@ -47,8 +47,10 @@ def _no_leaks_in_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
 
 @pytest.fixture
 def store(home: Path) -> Store:
-    """The store at ``home``."""
-    return Store.open(home)
+    """The store at ``home``, with the runtime's collector (as the CLI composes it)."""
+    from forklift.runtime.recovery import RuntimeCollector
+
+    return Store.open(home, collectors=[RuntimeCollector()])
 
 
 @pytest.fixture(scope="session")

@@ -230,15 +230,60 @@ def test_stubs_are_found_and_removed_with_parent_times_restored(tmp_path: Path) 
     (root / "etc" / "resolv.conf").write_text("existing")
     os.utime(root / "etc", ns=(1, 1_000_000_000))
     stubs = find_stubs(root, ["/etc/hosts", "/etc/resolv.conf", "/a/b/c", "/proc"])
-    assert {s.path for s in stubs} == {root / "etc" / "hosts", root / "a", root / "proc"}
+    assert {s.top for s in stubs} == {("etc", "hosts"), ("a",), ("proc",)}
     # What the runtime would do: create mount points.
     (root / "etc" / "hosts").touch()
     (root / "a" / "b" / "c").mkdir(parents=True)
     (root / "proc").mkdir()
     (root / "proc" / "written-by-run").touch()
-    remove_stubs(stubs)
+    remove_stubs(root, stubs)
     assert not (root / "etc" / "hosts").exists()
     assert not (root / "a").exists()
     assert (root / "proc" / "written-by-run").exists()  # not empty: kept
     assert (root / "etc" / "resolv.conf").read_text() == "existing"
     assert os.stat(root / "etc").st_mtime_ns == 1_000_000_000
+
+
+def test_every_missing_stub_under_one_new_directory_is_removed(tmp_path: Path) -> None:
+    # An image without /etc: /etc and the three files the runtime mounts there are all stubs.
+    root = tmp_path / "r"
+    root.mkdir()
+    os.utime(root, ns=(1, 2_000_000_000))
+    targets = ["/etc/hosts", "/etc/resolv.conf", "/etc/hostname"]
+    stubs = find_stubs(root, targets)
+    (root / "etc").mkdir()
+    for name in ("hosts", "resolv.conf", "hostname"):
+        (root / "etc" / name).touch()
+    remove_stubs(root, stubs)
+    assert not (root / "etc").exists()
+    assert os.stat(root).st_mtime_ns == 2_000_000_000
+
+
+def test_stub_removal_never_follows_a_symlink_the_run_put_in_place(tmp_path: Path) -> None:
+    # The attack of issue 10: the run moves the stub's parent away and puts a symlink to a
+    # host directory in its place; the empty host file of the same name must survive.
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "victimfile").touch()
+    (host / "victimdir").mkdir()
+    (host / "hosts").touch()
+    root = tmp_path / "r"
+    root.mkdir()
+    stubs = find_stubs(root, ["/zz/victimfile", "/zz/victimdir", "/etc/hosts"])
+    (root / "zz").mkdir()
+    (root / "zz" / "victimfile").touch()
+    (root / "zz" / "victimdir").mkdir()
+    (root / "etc").mkdir()
+    (root / "etc" / "hosts").touch()
+    # What the container does after the mounts are made:
+    (root / "yy").mkdir()
+    os.rename(root / "zz", root / "yy" / "zz")
+    (root / "zz").symlink_to(host)
+    os.rename(root / "etc", root / "yy" / "etc")
+    (root / "etc").symlink_to(host)
+    remove_stubs(root, stubs)
+    assert (host / "victimfile").exists()
+    assert (host / "victimdir").is_dir()
+    assert (host / "hosts").exists()
+    assert (root / "zz").is_symlink()
+    assert (root / "yy" / "zz" / "victimfile").exists()  # moved away: no longer a stub

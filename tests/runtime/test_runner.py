@@ -117,10 +117,13 @@ def test_another_thread_can_kill_a_run(home: Path, store: Store, layers: tuple) 
     with Snapshotter(store) as snaps, snaps.mount(layers) as m:
 
         def killer() -> None:
+            # Running, not only created: a process killed before `runc start` is a runc error.
             deadline = time.monotonic() + 30
-            while not rt.has_state("victim") and time.monotonic() < deadline:
+            while time.monotonic() < deadline:
+                state = rt.state("victim")
+                if state is not None and state.get("status") == "running":
+                    break
                 time.sleep(0.02)
-            time.sleep(0.2)
             rt.kill("victim", "KILL")
 
         t = threading.Thread(target=killer)

@@ -383,14 +383,16 @@ def test_prune_spares_live_workspaces_and_clears_dead_ones(
     store: Store, base_layers: list[LayerRef]
 ) -> None:
     active = store.home / "snapshots" / "active"
-    dead = active / "m-999999999-0-abcdef"  # a workspace of a process that no longer exists
+    dead = active / "m-999999999-0badcafe-abcdef"  # of a lease nobody holds any more
+    legacy = active / "m-999999998-0-abcdef"  # named the way older versions did
     (dead / "upper").mkdir(parents=True)
+    (legacy / "upper").mkdir(parents=True)
     with Snapshotter(store) as snaps, snaps.mount(base_layers) as m:
         (m.rootfs / "made").write_text("x")
         m.unmount()  # the upper dir is still needed (to write the layer from it)
         store.prune()
         assert (m.upper / "made").read_text() == "x"
-        assert not dead.exists()
+        assert not dead.exists() and not legacy.exists()
     assert list(active.iterdir()) == []
 
 

@@ -65,6 +65,10 @@ class BuildProgress:
     def failed(self, number: int, reason: str = "") -> None:
         self._finish(number, "error", reason)
 
+    def canceled(self, number: int) -> None:
+        """The build was cancelled while this step ran (BuildKit's ``CANCELED``)."""
+        self._finish(number, "canceled")
+
     def warn(self, text: str) -> None:
         self.warnings.append(text)
         self._render_warning(text)
@@ -129,6 +133,8 @@ class PlainProgress(BuildProgress):
             self._say(f"#{step.number} CACHED")
         elif step.status == "done":
             self._say(f"#{step.number} DONE {step.seconds:.1f}s")
+        elif step.status == "canceled":
+            self._say(f"#{step.number} CANCELED")
         else:
             self._say(f"#{step.number} ERROR: {reason}" if reason else f"#{step.number} ERROR")
 
@@ -160,6 +166,8 @@ class TtyProgress(BuildProgress):
                 text.append(f" => CACHED {step.label}\n", style="blue")
             elif step.status == "done":
                 text.append(f" => {step.label}  {step.seconds:.1f}s\n", style="green")
+            elif step.status == "canceled":
+                text.append(f" => CANCELED {step.label}\n", style="red")
             elif step.status == "error":
                 text.append(f" => ERROR {step.label}\n", style="red")
                 for line in step.tail:

@@ -82,6 +82,9 @@ class RunOp:
             "security": cmd.security,
             "mounts": mount_keys,
         }
+        hostname = runstep.sandbox_hostname(self.ws.options.build_args)
+        if hostname != runstep.SANDBOX_HOSTNAME:
+            inputs["hostname"] = hostname  # the default keeps the keys of earlier builds
         key = step_key(inp.snapshot.key, "run", inputs)
         record = {
             "instruction": step.original,
@@ -136,27 +139,30 @@ class RunOp:
         with contextlib.ExitStack() as stack:
             runtime_mounts: list[Any] = []
             extra_env: dict[str, str] = {}
+            # the step's own scratch space in the snapshotter (cleaned up even after a crash)
+            scratch = stack.enter_context(ws.snapshotter.scratch())
             for mnt in inp.step.mounts:
                 target = (
                     runstep.mount_target(mnt, workdir) if mnt.target or mnt.type != "secret" else ""
                 )
                 if mnt.type == "cache":
-                    runtime_mounts.append(runstep.prepare_cache(ws.home, mnt, stack, target))
+                    runtime_mounts.append(
+                        runstep.prepare_cache(ws.home, mnt, stack, target, scratch)
+                    )
                 elif mnt.type == "tmpfs":
                     runtime_mounts.append(runstep.prepare_tmpfs(mnt, workdir))
                 elif mnt.type == "secret":
-                    bind, secret_env = runstep.prepare_secret(mnt, secrets, stack, workdir)
+                    bind, secret_env = runstep.prepare_secret(mnt, secrets, stack, workdir, scratch)
                     if bind is not None:
                         runtime_mounts.append(bind)
                     extra_env.update(secret_env)
                 elif mnt.type == "bind":
                     source = self._bind_source(mnt, stack)
                     if not mnt.readonly:
-                        source = runstep.writable_copy(source, stack)
+                        source = runstep.writable_copy(source, scratch)
                     runtime_mounts.append(BindMount(source, target, readonly=mnt.readonly))
             for n, inline in enumerate(run.files):
-                script_dir = Path(tempfile.mkdtemp(prefix="heredoc-"))
-                stack.callback(shutil.rmtree, script_dir, True)
+                script_dir = Path(tempfile.mkdtemp(prefix="heredoc-", dir=scratch))
                 script = script_dir / f"script{n}"
                 script.write_text(inline.data)
                 os.chmod(script, inline.mode)
@@ -169,6 +175,8 @@ class RunOp:
                 user=user,
                 network=network,
                 mounts=tuple(runtime_mounts),
+                hostname=runstep.sandbox_hostname(ws.options.build_args),
+                hosts_from_host=False,
             )
             m = stack.enter_context(ws.snapshotter.mount(inp.snapshot.layers))
             try:

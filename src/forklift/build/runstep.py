@@ -4,8 +4,12 @@
 
 Mounts (``RUN --mount``) never reach the layer: the runtime removes the mount
 points it had to create, cache directories live under
-``$FORKLIFT_HOME/cache/mounts/``, secrets are temporary files (or environment
-variables) that appear neither in the cache key nor in the history.
+``$FORKLIFT_HOME/cache/mounts/``, secrets are files on a tmpfs (or environment
+variables) that appear neither in the cache key nor in the history. Everything
+a step needs only while it runs (secrets, copies for ``rw`` binds and
+``private`` caches, heredoc scripts) goes into the step's *scratch* directory
+(:meth:`Snapshotter.scratch`), which a killed build leaves to the next
+command's recovery rather than to ``/tmp``.
 """
 
 from __future__ import annotations
@@ -15,12 +19,12 @@ import fcntl
 import hashlib
 import os
 import posixpath
-import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from forklift import fsutil
 from forklift.dockerfile.mounts import Mount
 from forklift.errors import BuildError
 
@@ -28,6 +32,17 @@ if TYPE_CHECKING:  # the runtime is imported only when a RUN actually executes
     from forklift.runtime.spec import BindMount, TmpfsMount
 
 SECRETS_DIR = "/run/secrets"
+#: The host name every RUN step sees (``uname -n``, ``/etc/hostname``, ``/etc/hosts``),
+#: whatever the network, so that neither the build machine's name nor a random one ends up
+#: in a layer (as BuildKit does; packages such as exim4 record it).
+SANDBOX_HOSTNAME = "buildkitsandbox"
+#: The build argument that replaces it (BuildKit's).
+HOSTNAME_ARG = "BUILDKIT_SANDBOX_HOSTNAME"
+
+
+def sandbox_hostname(build_args: Mapping[str, str]) -> str:
+    """The host name for RUN steps: ``--build-arg BUILDKIT_SANDBOX_HOSTNAME``, else the default."""
+    return build_args.get(HOSTNAME_ARG) or SANDBOX_HOSTNAME
 
 
 def cache_dir(home: Path, mount: Mount) -> Path:
@@ -57,11 +72,15 @@ def _locked(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def prepare_cache(home: Path, mount: Mount, stack: contextlib.ExitStack, target: str) -> BindMount:
+def prepare_cache(
+    home: Path, mount: Mount, stack: contextlib.ExitStack, target: str, scratch: Path
+) -> BindMount:
+    """The bind mount of a cache directory (a throw-away copy in ``scratch`` for ``private``)."""
     from forklift.runtime.spec import BindMount
 
     directory = cache_dir(home, mount)
     fresh = not directory.exists()
+    fsutil.private_dir(home / "cache")  # steps write there as root: setuid files, devices
     directory.mkdir(parents=True, exist_ok=True)
     if fresh:
         os.chmod(directory, mount.mode if mount.mode is not None else 0o755)
@@ -70,16 +89,33 @@ def prepare_cache(home: Path, mount: Mount, stack: contextlib.ExitStack, target:
         stack.enter_context(_locked(directory.with_suffix(".lock")))
     elif mount.sharing == "private":
         # A private cache is a copy only this RUN uses; nothing is written back.
-        tmp = Path(tempfile.mkdtemp(prefix="cache-private-", dir=directory.parent))
-        stack.callback(shutil.rmtree, tmp, True)
-        shutil.copytree(directory, tmp / "c", symlinks=True)
+        tmp = Path(tempfile.mkdtemp(prefix="cache-", dir=scratch))
+        # Earlier steps wrote this cache: copy it without following or reading special files.
+        fsutil.copy_tree(directory, tmp / "c")
         directory = tmp / "c"
     return BindMount(str(directory), target, readonly=mount.readonly)
 
 
+def _secrets_dir(scratch: Path, stack: contextlib.ExitStack) -> Path:
+    """``scratch/secrets``: a tmpfs, so secret values are never written to disk."""
+    from forklift.runtime import overlay
+
+    directory = scratch / "secrets"
+    if not directory.is_dir():
+        directory.mkdir(mode=0o700)
+        overlay.mount_tmpfs(directory)
+        stack.callback(overlay.unmount, directory)
+    return directory
+
+
 def prepare_secret(
-    mount: Mount, secrets: dict[str, bytes], stack: contextlib.ExitStack, workdir: str
+    mount: Mount,
+    secrets: dict[str, bytes],
+    stack: contextlib.ExitStack,
+    workdir: str,
+    scratch: Path,
 ) -> tuple[BindMount | None, dict[str, str]]:
+    """The bind mount (from a tmpfs in ``scratch``) and variables of a secret mount."""
     from forklift.runtime.spec import BindMount
 
     sid = mount.secret_id
@@ -95,10 +131,10 @@ def prepare_secret(
             pass  # both: a file and a variable
         else:
             return None, {mount.env: value.decode(errors="replace")}
-    tmpdir = Path(tempfile.mkdtemp(prefix="secret-"))
-    stack.callback(shutil.rmtree, tmpdir, True)
-    path = tmpdir / "secret"
-    path.write_bytes(value)
+    path = Path(tempfile.mkdtemp(dir=_secrets_dir(scratch, stack))) / "secret"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o400)
+    with os.fdopen(fd, "wb") as f:
+        f.write(value)
     os.chmod(path, mount.mode if mount.mode is not None else 0o400)
     os.chown(path, mount.uid or 0, mount.gid or 0)
     target = mount_target(mount, workdir) if mount.target else f"{SECRETS_DIR}/{sid}"
@@ -112,12 +148,13 @@ def prepare_tmpfs(mount: Mount, workdir: str) -> TmpfsMount:
     return TmpfsMount(mount_target(mount, workdir), size=mount.size)
 
 
-def writable_copy(source: str, stack: contextlib.ExitStack) -> str:
-    """A scratch copy of ``source`` for an ``rw`` bind mount (its writes are thrown away)."""
-    tmp = Path(tempfile.mkdtemp(prefix="bind-rw-"))
-    stack.callback(shutil.rmtree, tmp, True)
-    if os.path.isdir(source):
-        shutil.copytree(source, tmp / "d", symlinks=True)
-        return str(tmp / "d")
-    shutil.copy2(source, tmp / "f", follow_symlinks=False)
-    return str(tmp / "f")
+def writable_copy(source: str, scratch: Path) -> str:
+    """A copy of ``source`` in ``scratch`` for an ``rw`` bind mount (its writes are thrown away).
+
+    The source may be another stage's filesystem, which a container wrote: it is
+    copied without following symlinks or reading device nodes and FIFOs.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="bind-", dir=scratch))
+    name = "d" if os.path.isdir(source) else "f"
+    fsutil.copy_tree(source, tmp / name)
+    return str(tmp / name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from forklift import cancel
 from forklift.build.cache import step_key
 from forklift.build.fileop import FileOp
 from forklift.build.metadata import MetadataOp, MetaState
@@ -195,6 +196,7 @@ class StageRunner:
 
     def _step(self, state: StageState, cache: StepCache, step: Step, label: str) -> None:
         ws = self.ws
+        cancel.check()  # a SIGINT/SIGTERM stops the build before its next step
         number = ws.progress.start(label)
         executor = self.executor(step)
         inp = StepInput(step, state.snapshot, state.config, state.meta, state.name, number)
@@ -204,6 +206,9 @@ class StageRunner:
             if exc.location is None:
                 exc.location = Location(ws.file, step.line, step.location.column)
             ws.progress.failed(number, exc.message)
+            raise
+        except cancel.Cancelled:
+            ws.progress.canceled(number)
             raise
         state.snapshot = out.snapshot
         state.config = out.config

@@ -8,6 +8,7 @@ a click command or group.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 
 import click
 
+from forklift.cancel import TOKEN, Cancelled
 from forklift.errors import ForkliftError
 
 # verb -> "module:attribute"; kept sorted by the order `forklift --help` shows them.
@@ -195,6 +197,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except Cancelled as exc:
+        # Everything was released on the way out; a worker thread still blocked in a
+        # socket read must not hold the exit up (its partial file is the next run's to clean).
+        click.echo(f"Error: {exc}", err=True)
+        TOKEN.settle(1.0)  # the cancellation's own cleanups (partial blobs, containers) finish
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)

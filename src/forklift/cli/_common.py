@@ -3,19 +3,66 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import click
 
-from forklift.store.store import Store
+from forklift.store.store import Leftover, Store
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def open_store() -> Store:
-    """The store at $FORKLIFT_HOME (or the default location)."""
-    return Store.open()
+def open_store(*, recover: bool = True) -> Store:
+    """The store at $FORKLIFT_HOME (or the default location), with the runtime's state.
+
+    The CLI is what composes the store with the runtime's collector (the store
+    knows no subsystem above it). Unless ``recover`` is False, what killed
+    forklift processes left (containers, mounts, temporary files) is cleaned
+    first, with a note on stderr.
+    """
+    from forklift.runtime.recovery import RuntimeCollector
+
+    store = Store.open(collectors=[RuntimeCollector()])
+    if recover:
+        try:
+            cleaned = store.recover()
+        except OSError:
+            cleaned = []  # a user who may not touch the store's state leaves it to one who may
+        note_recovered(cleaned)
+    return store
+
+
+def note_recovered(cleaned: list[Leftover]) -> None:
+    """One line on stderr about what was cleaned after killed processes, if anything."""
+    if not cleaned:
+        return
+    counts: dict[str, int] = {}
+    for item in cleaned:
+        counts[item.kind] = counts.get(item.kind, 0) + 1
+    what = ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in sorted(counts.items()))
+    click.echo(f"Cleaned up after a killed forklift process: {what}", err=True)
+
+
+def cancellable(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate a verb (innermost, just above ``def``) so SIGINT/SIGTERM cancel it at once:
+    everything it holds is released and it exits 130/143 (:mod:`forklift.cancel`)."""
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            from forklift import cancel
+
+            with cancel.handling(what):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def human_size(n: float) -> str:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from forklift.cli._common import cancellable
 from forklift.cli._policy import enforcer, policy_options
 from forklift.errors import UsageError
 
@@ -171,6 +172,7 @@ def _pairs(values: tuple[str, ...], what: str, *, from_env: bool = False) -> dic
     help="With --scan: the report's format.",
 )
 @click.option("--scan-output", type=click.Path(dir_okay=False), help="Write the scan report here.")
+@cancellable("build")
 def build(
     context: str,
     tags: tuple[str, ...],
@@ -264,7 +266,9 @@ def build(
         )
         from forklift.build.builder import Builder
         from forklift.build.progress import make_progress
+        from forklift.cli._common import open_store
 
+        store = open_store()
         if sbom_output and not sbom:
             raise UsageError("--sbom-output goes with --sbom")
         if sbom and options.output.type != "image":
@@ -282,7 +286,7 @@ def build(
         started = _now()
         mode = "quiet" if quiet else progress
         with make_progress(mode) as display:
-            builder = Builder(options, progress=display)
+            builder = Builder(options, store, progress=display)
             result = builder.run()
         if scan_:
             passed = _scan_built(str(result.digest), scan_severity, scan_format, scan_output)

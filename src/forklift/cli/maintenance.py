@@ -14,15 +14,24 @@ from forklift.textutil import plural
 @click.option("-a", "--all", "everything", is_flag=True, help="Same as --dangling --cache.")
 @click.option("--dry-run", is_flag=True, help="Only report what would be removed.")
 def prune(dangling: bool, cache: bool, everything: bool, dry_run: bool) -> None:
-    """Remove every blob nothing references, and report the bytes freed."""
-    report = open_store().prune(
+    """Remove every blob nothing references, and report the bytes freed.
+
+    Also cleans what killed forklift processes left (containers, mounts,
+    temporary files) and unpacked layers no image, cache entry or container needs.
+    """
+    report = open_store(recover=False).prune(
         dangling=dangling or everything, cache=cache or everything, dry_run=dry_run
     )
     verb = "Would remove" if dry_run else "Removed"
+    for item in report.leftovers:
+        click.echo(f"{verb} {item.kind} {item.path} left by {item.owner}")
     for image in report.images_removed:
         click.echo(f"{verb} dangling image {image}")
     if report.roots_removed:
         click.echo(f"{verb} {report.roots_removed} build cache entries")
+    for kind, count in report.collected.items():
+        if count:
+            click.echo(f"{verb} {count} {kind}")
     click.echo(
         f"{verb} {report.blobs_removed} blobs; "
         f"{'would reclaim' if dry_run else 'reclaimed'} {human_size(report.bytes_freed)}"
@@ -43,8 +52,12 @@ def prune(dangling: bool, cache: bool, everything: bool, dry_run: bool) -> None:
 )
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=2, help="Blobs hashed at once.")
 def fsck(repair: bool, fmt: str, jobs: int) -> None:
-    """Re-hash every blob in the store; report corrupt or missing blobs and the images they break."""
-    report = open_store().fsck(repair=repair, jobs=jobs)
+    """Re-hash every blob in the store; report corrupt or missing blobs and the images they break.
+
+    Also reports what killed forklift processes left behind (containers, mounts,
+    temporary files); --repair cleans it.
+    """
+    report = open_store(recover=False).fsck(repair=repair, jobs=jobs)
     if fmt == "json":
         print_json(
             {
@@ -61,6 +74,9 @@ def fsck(repair: bool, fmt: str, jobs: int) -> None:
                     for p in report.problems
                 ],
                 "repaired": list(report.repaired),
+                "leftovers": [
+                    {"kind": x.kind, "path": x.path, "owner": x.owner} for x in report.leftovers
+                ],
             }
         )
     else:
@@ -69,7 +85,11 @@ def fsck(repair: bool, fmt: str, jobs: int) -> None:
             click.echo(f"{p.kind}: {p.digest}: {p.detail}{used}")
         for d in report.repaired:
             click.echo(f"removed corrupt blob {d}")
-        status = "ok" if report.ok else plural(len(report.problems), "problem")
+        verb = "removed" if repair else "left behind"
+        for x in report.leftovers:
+            click.echo(f"{verb}: {x.kind} {x.path} (owner {x.owner} is gone)")
+        count = len(report.problems) + len(report.leftovers)
+        status = "ok" if report.ok else plural(count, "problem")
         click.echo(
             f"checked {report.blobs_checked} blobs ({human_size(report.bytes_checked)}): {status}"
         )

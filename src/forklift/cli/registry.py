@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from forklift.cli._common import cancellable
 from forklift.cli._policy import enforcer, policy_options
 from forklift.errors import UsageError
 
@@ -96,6 +97,7 @@ def _platform_choice(platform: str | None, all_platforms: bool) -> None:
 )
 @jobs_option(4)
 @connection_options
+@cancellable("push")
 def push(
     image: str,
     destination: str | None,
@@ -114,15 +116,17 @@ def push(
     has in another repository are mounted. Prints the manifest digest and the
     pinned reference (REGISTRY/REPO@sha256:...) to deploy by.
     """
-    from forklift.cli._common import human_size
+    from forklift.cli._common import human_size, open_store
     from forklift.cli.progress import make_progress
     from forklift.registry.client.images import push as do_push
 
     _platform_choice(platform, all_platforms)
+    store = open_store()
     with make_progress(quiet) as progress:
         result = do_push(
             image,
             destination,
+            store=store,
             platform=platform,
             all_platforms=True if all_platforms else None,
             progress=progress,
@@ -154,6 +158,7 @@ def push(
 @jobs_option(6)
 @connection_options
 @policy_options
+@cancellable("pull")
 def pull(
     reference: str,
     platform: str | None,
@@ -172,15 +177,17 @@ def pull(
     Prints the digest of what REFERENCE names in the registry (the index, for
     a multi-platform image): pin it as NAME@DIGEST.
     """
-    from forklift.cli._common import human_size
+    from forklift.cli._common import human_size, open_store
     from forklift.cli.progress import make_progress
     from forklift.registry.client.images import pull_image
 
     _platform_choice(platform, all_platforms)
+    store = open_store()
     policy = enforcer(policy_file, verify_policy, insecure_policy)
     with make_progress(quiet) as progress:
         result = pull_image(
             reference.removeprefix("docker://"),
+            store,
             platform=platform,
             all_platforms=all_platforms,
             progress=progress,

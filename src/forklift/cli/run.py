@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
 import sys
-from typing import NoReturn
 
 import click
 
 from forklift.cli._common import (
+    cancellable,
     open_store,
     parse_size,
     print_json,
@@ -86,10 +85,6 @@ def _check_terminal() -> None:
             "the input device is not a TTY: -t needs forklift to run in a terminal",
             hint="drop -t (use -i alone to pipe input)",
         )
-
-
-def _sigterm_as_interrupt(signum: int, frame: object) -> NoReturn:
-    raise KeyboardInterrupt
 
 
 #: docker run flags forklift does not have: (flags, takes a value, what to do instead)
@@ -256,6 +251,7 @@ class _RunCommand(click.Command):
 @policy_options
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@cancellable("run")
 def run(
     detach: bool,
     pull_policy: str,
@@ -289,7 +285,6 @@ def run(
     executed, 127 if it was not found. With -d the container runs in the
     background (forklift logs, stop, wait) and its ID is printed.
     """
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         if tty and not detach:
             _check_terminal()
@@ -335,8 +330,6 @@ def run(
     except ForkliftError as exc:
         exc.exit_code = RUN_ERROR_EXIT
         raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     if detach:
         if record.status == "created" and record.error:
             click.echo(f"Error: {record.error}", err=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from forklift.cli._common import open_store, refuse_options
+from forklift.cli._common import cancellable, open_store, refuse_options
 from forklift.cli._policy import enforcer, policy_options
 from forklift.cli.progress import make_progress
 from forklift.cli.registry import client_options, connection_options
@@ -67,6 +67,7 @@ SKOPEO_COPY_FLAGS = (
 )
 @connection_options
 @policy_options
+@cancellable("copy")
 def copy(
     source: str,
     destination: str,
@@ -142,6 +143,7 @@ def copy(
     help="docker-archive (what docker load reads) or an OCI layout tarball.",
 )
 @click.option("--platform", help="From a multi-platform image, save this one.")
+@cancellable("save")
 def save(names: tuple[str, ...], output: str | None, fmt: str, platform: str | None) -> None:
     """Save images to a tar archive (docker save)."""
     from forklift.transports.archive import DockerArchiveDestination, OciArchiveDestination
@@ -168,7 +170,8 @@ def save(names: tuple[str, ...], output: str | None, fmt: str, platform: str | N
         )
         with dst:
             for name in names:
-                with StoreSource(store, name) as src:
+                src = StoreSource(store, name)
+                with src:
                     refs = _names_for(name, src.image.names)
                     copy_image(src, dst, names=refs, platform=_platform(platform))
             dst.commit()
@@ -200,6 +203,7 @@ def _names_for(given: str, names: tuple[Reference, ...]) -> tuple[Reference, ...
     help="Read from FILE (default: stdin).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Only print the loaded names.")
+@cancellable("load")
 def load(input_: str | None, quiet: bool) -> None:
     """Load images from a docker-archive or OCI archive (plain, gzip, zstd, xz or bzip2)."""
     from forklift.transports.load import load_archive
@@ -224,6 +228,7 @@ def load(input_: str | None, quiet: bool) -> None:
 )
 @click.option("-m", "--message", help="Commit message for the history entry.")
 @click.option("--platform", help="Platform the root filesystem is for (default: this host).")
+@cancellable("import")
 def import_(
     rootfs: str,
     name: str | None,

@@ -46,7 +46,7 @@ from forklift.layers.entry import (
     clean_path,
 )
 from forklift.layers.extract import ExtractResult, extract_layer
-from forklift.layers.source import LayerItem, Normalize
+from forklift.layers.source import LAYER_XATTRS, LayerItem, Normalize
 from forklift.layers.tarformat import BLOCK, TarReader, header_checksum_ok
 from forklift.layers.writer import LayerInfo, write_layer, write_layer_file
 
@@ -84,6 +84,7 @@ __all__ = [
     "ENCODER_ANNOTATION",
     "GZIP",
     "GZIP_BACKEND",
+    "LAYER_XATTRS",
     "NONE",
     "OPAQUE_WHITEOUT",
     "WHITEOUT_PREFIX",

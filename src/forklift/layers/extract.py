@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from forklift import cancel
 from forklift.errors import ForkliftError, InvalidInput, UnsafeArchive, UsageError
 from forklift.layers.compression import open_layer
 from forklift.layers.entry import OPAQUE_WHITEOUT, WHITEOUT_PREFIX, EntryType, LayerEntry
@@ -570,6 +571,7 @@ def extract_layer(
     )
     try:
         for entry in reader:
+            cancel.check()  # a cancelled command stops between members (the caller cleans up)
             try:
                 ex.apply(entry, reader)
             except OSError as exc:

@@ -27,6 +27,13 @@ from forklift.layers.entry import (
 #: dangerous, on another mount) and the host's SELinux label (Docker drops it too).
 PRIVATE_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
 SKIPPED_XATTRS = frozenset({"security.selinux"})
+#: The xattrs a layer keeps by default: BuildKit (containerd's archive writer) and moby
+#: store only file capabilities, so POSIX ACLs, ``user.*`` and the rest stay out and the
+#: same build gives the same layer bytes as theirs.
+LAYER_XATTRS = frozenset({"security.capability"})
+#: Which xattrs to store: True for all (but the private and skipped ones), False for
+#: none, or the names to keep.
+XattrPolicy = bool | frozenset[str]
 _OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
 # Overlay features whose upper dir is not a self-contained diff: the data or
 # the directory content lives in the lower layers.
@@ -126,7 +133,9 @@ class LayerItem:
 # --------------------------------------------------------------------------- helpers
 
 
-def _read_xattrs(path: str, *, overlay: bool) -> tuple[tuple[tuple[str, bytes], ...], bool]:
+def _read_xattrs(
+    path: str, *, overlay: bool, keep: XattrPolicy = True
+) -> tuple[tuple[tuple[str, bytes], ...], bool]:
     """The xattrs to store for ``path`` and, in overlay mode, whether it is an opaque dir."""
     try:
         names = os.listxattr(path, follow_symlinks=False)
@@ -152,7 +161,7 @@ def _read_xattrs(path: str, *, overlay: bool) -> tuple[tuple[tuple[str, bytes], 
                 except OSError:
                     opaque = False
             continue
-        if name in SKIPPED_XATTRS:
+        if name in SKIPPED_XATTRS or not _kept(name, keep):
             continue
         try:
             pairs.append((name, os.getxattr(path, name, follow_symlinks=False)))
@@ -164,17 +173,19 @@ def _read_xattrs(path: str, *, overlay: bool) -> tuple[tuple[tuple[str, bytes], 
     return tuple(pairs), opaque
 
 
+def _kept(name: str, keep: XattrPolicy) -> bool:
+    return keep if isinstance(keep, bool) else name in keep
+
+
 def _entry_from_stat(
-    layer_path: str, st: os.stat_result, fs_path: str, *, xattrs: bool, overlay: bool
+    layer_path: str, st: os.stat_result, fs_path: str, *, xattrs: XattrPolicy, overlay: bool
 ) -> tuple[Planned | None, bool]:
     """A planned member for a filesystem object (None for sockets) and its opaque flag."""
     mode = st.st_mode
     pairs: tuple[tuple[str, bytes], ...] = ()
     opaque = False
     if xattrs or overlay:
-        pairs, opaque = _read_xattrs(fs_path, overlay=overlay)
-        if not xattrs:
-            pairs = ()
+        pairs, opaque = _read_xattrs(fs_path, overlay=overlay, keep=xattrs)
     common = {
         "path": layer_path,
         "mode": stat.S_IMODE(mode),
@@ -217,7 +228,7 @@ def walk_tree(
     root: str | os.PathLike[str],
     *,
     overlay: bool = False,
-    xattrs: bool = True,
+    xattrs: XattrPolicy = LAYER_XATTRS,
     hardlinks: bool = True,
     exclude: Exclude | None = None,
 ) -> Iterator[Planned]:
@@ -225,7 +236,8 @@ def walk_tree(
 
     With ``overlay=True`` the tree is an overlayfs upper dir: 0/0 character
     devices become ``.wh.<name>`` whiteouts, directories marked opaque get a
-    ``.wh..wh..opq`` member first, and overlay xattrs are left out. Hard-linked
+    ``.wh..wh..opq`` member first, and overlay xattrs are left out. Only the
+    ``xattrs`` asked for are stored (default :data:`LAYER_XATTRS`). Hard-linked
     files (same device and inode) after the first become tar hard links.
     """
     top = os.fspath(root)
@@ -243,7 +255,7 @@ def _walk_dir(
     fs_dir: str,
     layer_dir: str,
     overlay: bool,
-    xattrs: bool,
+    xattrs: XattrPolicy,
     hardlinks: bool,
     exclude: Exclude | None,
     seen: dict[tuple[int, int], str],
@@ -319,7 +331,7 @@ def _check_layer_path(raw: str) -> str:
     return path
 
 
-def _plan_item(item: LayerItem, xattrs: bool) -> Planned | None:
+def _plan_item(item: LayerItem, xattrs: XattrPolicy) -> Planned | None:
     path = _check_layer_path(item.path)
     source = item.source
     if isinstance(source, bytes | bytearray | memoryview):
@@ -356,7 +368,9 @@ def _plan_item(item: LayerItem, xattrs: bool) -> Planned | None:
         if value is not None:
             changes[field] = value
     if item.xattrs is not None:
-        changes["xattrs"] = tuple(sorted((k, bytes(v)) for k, v in item.xattrs.items()))
+        changes["xattrs"] = tuple(
+            sorted((k, bytes(v)) for k, v in item.xattrs.items() if _kept(k, xattrs))
+        )
     if "linkname" in changes and plan.entry.type is EntryType.HARDLINK:
         changes["linkname"] = _check_layer_path(str(changes["linkname"]))
     if "mode" in changes:
@@ -366,7 +380,7 @@ def _plan_item(item: LayerItem, xattrs: bool) -> Planned | None:
     return plan
 
 
-def plan_items(items: Iterable[LayerItem], *, xattrs: bool = True) -> list[Planned]:
+def plan_items(items: Iterable[LayerItem], *, xattrs: XattrPolicy = LAYER_XATTRS) -> list[Planned]:
     """Plan an explicit layer: validate the items, read their sources' metadata, sort them."""
     plans: list[Planned] = []
     seen: set[str] = set()

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
+from forklift import cancel
 from forklift.errors import ForkliftError, InvalidInput
 from forklift.layers.compression import (
     ENCODER_ANNOTATION,
@@ -31,10 +32,12 @@ from forklift.layers.compression import (
 )
 from forklift.layers.entry import EntryType
 from forklift.layers.source import (
+    LAYER_XATTRS,
     Exclude,
     LayerItem,
     Normalize,
     Planned,
+    XattrPolicy,
     plan_items,
     walk_tree,
 )
@@ -172,6 +175,7 @@ class _Pipeline:
             mv = mv[n:]
             if self._pos == CHUNK:
                 self._emit()
+                cancel.check()  # a large file must not hold up a cancelled command
 
     def write_zeros(self, n: int) -> None:
         if n:
@@ -258,7 +262,7 @@ def write_layer(
     level: int | None = None,
     normalize: Normalize | None = None,
     overlay: bool = False,
-    xattrs: bool = True,
+    xattrs: XattrPolicy = LAYER_XATTRS,
     hardlinks: bool = True,
     exclude: Exclude | None = None,
 ) -> LayerInfo:
@@ -268,7 +272,9 @@ def write_layer(
     or an iterable of :class:`LayerItem`. ``compression`` is ``"gzip"``
     (default), ``"zstd"`` or ``""``/``"none"``; ``level`` None means the
     measured default. ``overlay=True`` treats the directory as an overlayfs
-    upper dir and converts its whiteouts. ``normalize`` rewrites owners,
+    upper dir and converts its whiteouts. ``xattrs`` says which extended
+    attributes go in: by default only ``security.capability``, as BuildKit and
+    moby write layers (True: all of them, False: none). ``normalize`` rewrites owners,
     modes and mtimes for reproducible builds. ``exclude(path, is_dir)`` can
     leave paths out of a directory walk.
 
@@ -287,6 +293,7 @@ def write_layer(
     pipe = _Pipeline(out, kind, level)
     try:
         for plan in plans:
+            cancel.check()
             if normalize is not None:
                 plan = Planned(normalize.apply(plan.entry), plan.data, plan.dev, plan.ino)
             _write_member(pipe, plan)

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from forklift import cancel
 from forklift.errors import DigestMismatch, InvalidDigest
 
 # algorithm -> length of its hex encoding
@@ -173,12 +174,14 @@ class VerifyingReader:
             self.verified = True
 
     def read(self, n: int = -1) -> bytes:
+        cancel.check()  # every copy of a blob reads through here: a cancelled command stops
         data = self._raw.read(n)
         self._hasher.update(data)
         self._check(at_eof=not data or n is None or n < 0)
         return data
 
     def readinto(self, buf: bytearray | memoryview) -> int:
+        cancel.check()
         readinto = getattr(self._raw, "readinto", None)
         if readinto is None:
             data = self._raw.read(len(buf))

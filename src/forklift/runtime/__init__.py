@@ -23,34 +23,80 @@ Example (what the builder does for ``RUN make``)::
             m.commit(info.diff_id)
 """
 
-from forklift.runtime.oci_runtime import (
-    INHERIT,
-    STDOUT,
-    OciRuntime,
-    RunResult,
-    exit_code_for_error,
-    find_runtime,
-)
-from forklift.runtime.rootfs import ExecUser, resolve_in_root, resolve_user
-from forklift.runtime.runner import new_container_id, run_container
-from forklift.runtime.snapshots import (
-    LayerRef,
-    Mounted,
-    Snapshot,
-    Snapshotter,
-    chain_id,
-    chain_ids,
-    image_layers,
-    layers_from,
-    next_chain_id,
-)
-from forklift.runtime.spec import (
-    DEFAULT_CAPABILITIES,
-    BindMount,
-    ContainerSpec,
-    Mount,
-    TmpfsMount,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Names are imported on first use (PEP 562), so that a command needing one module
+# (the recovery every command runs, ``ps``) does not load runc plumbing it never uses.
+_WHERE = {
+    "INHERIT": "oci_runtime",
+    "STDOUT": "oci_runtime",
+    "OciRuntime": "oci_runtime",
+    "RunResult": "oci_runtime",
+    "exit_code_for_error": "oci_runtime",
+    "find_runtime": "oci_runtime",
+    "ExecUser": "rootfs",
+    "resolve_in_root": "rootfs",
+    "resolve_user": "rootfs",
+    "new_container_id": "runner",
+    "run_container": "runner",
+    "LayerRef": "snapshots",
+    "Mounted": "snapshots",
+    "Snapshot": "snapshots",
+    "Snapshotter": "snapshots",
+    "chain_id": "snapshots",
+    "chain_ids": "snapshots",
+    "image_layers": "snapshots",
+    "layers_from": "snapshots",
+    "next_chain_id": "snapshots",
+    "DEFAULT_CAPABILITIES": "spec",
+    "BindMount": "spec",
+    "ContainerSpec": "spec",
+    "Mount": "spec",
+    "TmpfsMount": "spec",
+}
+
+if TYPE_CHECKING:
+    from forklift.runtime.oci_runtime import (
+        INHERIT,
+        STDOUT,
+        OciRuntime,
+        RunResult,
+        exit_code_for_error,
+        find_runtime,
+    )
+    from forklift.runtime.rootfs import ExecUser, resolve_in_root, resolve_user
+    from forklift.runtime.runner import new_container_id, run_container
+    from forklift.runtime.snapshots import (
+        LayerRef,
+        Mounted,
+        Snapshot,
+        Snapshotter,
+        chain_id,
+        chain_ids,
+        image_layers,
+        layers_from,
+        next_chain_id,
+    )
+    from forklift.runtime.spec import (
+        DEFAULT_CAPABILITIES,
+        BindMount,
+        ContainerSpec,
+        Mount,
+        TmpfsMount,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"forklift.runtime.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_CAPABILITIES",

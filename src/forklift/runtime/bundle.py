@@ -16,10 +16,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from forklift import fsutil
 from forklift.errors import RuntimeFailure
 from forklift.runtime.rootfs import ExecUser, resolve_in_root, resolve_user
 from forklift.runtime.spec import ContainerSpec, mount_targets, oci_config
@@ -29,10 +29,16 @@ CONFIG = "config.json"
 
 @dataclass(frozen=True)
 class Stub:
-    """A path that did not exist on the rootfs before the run (highest missing component)."""
+    """A mount target that did not exist on the rootfs before the run.
 
-    path: Path  # host path of the highest missing component
-    chain: tuple[Path, ...]  # it and every missing component below it, deepest last
+    Paths are relative to the rootfs, as component tuples, never host paths:
+    after the run they are looked up again from a descriptor of the root
+    without following symlinks, because the container may have replaced any
+    directory on the way by a symlink to a host directory.
+    """
+
+    top: tuple[str, ...]  # the highest missing component
+    chain: tuple[tuple[str, ...], ...]  # it and every missing component below it, deepest last
     parent_times: tuple[int, int] | None  # (atime_ns, mtime_ns) of the existing parent
 
 
@@ -55,6 +61,14 @@ class Bundle:
 
 def _hosts_file(spec: ContainerSpec, hostname: str) -> str:
     lines: list[str]
+    if not spec.hosts_from_host:
+        # BuildKit's file for RUN, whatever the network: nothing of the host's.
+        lines = [
+            f"127.0.0.1\tlocalhost {hostname}",
+            "::1\tlocalhost ip6-localhost ip6-loopback",
+        ]
+        lines.extend(f"{ip}\t{name}" for name, ip in spec.extra_hosts)
+        return "\n".join(lines) + "\n"
     if spec.host_network:
         try:
             lines = Path("/etc/hosts").read_text(errors="replace").splitlines()
@@ -94,54 +108,63 @@ def _is_loopback(address: list[str]) -> bool:
 
 
 def find_stubs(rootfs: Path, targets: list[str]) -> tuple[Stub, ...]:
-    """The mount targets that do not exist on ``rootfs`` yet (see module docs)."""
-    stubs: list[Stub] = []
-    seen: set[Path] = set()
+    """The mount targets that do not exist on ``rootfs`` yet (see module docs).
+
+    Runs before the container starts, on a tree nothing else writes.
+    """
+    stubs: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+    times: dict[tuple[str, ...], tuple[int, int] | None] = {}
     for target in targets:
         real = resolve_in_root(rootfs, target)
         try:
-            rel = real.relative_to(rootfs)
+            parts = real.relative_to(rootfs).parts
         except ValueError:
             continue
-        missing: list[Path] = []
-        current = rootfs
-        for part in rel.parts:
-            current = current / part
-            if missing or not os.path.lexists(current):
-                missing.append(current)
-        if not missing or missing[0] in seen:
+        missing: list[tuple[str, ...]] = []
+        for i in range(1, len(parts) + 1):
+            if missing or not os.path.lexists(rootfs.joinpath(*parts[:i])):
+                missing.append(parts[:i])
+        if not missing:
             continue
-        seen.add(missing[0])
-        parent = missing[0].parent
-        try:
-            st = os.stat(parent, follow_symlinks=False)
-            times: tuple[int, int] | None = (st.st_atime_ns, st.st_mtime_ns)
-        except OSError:
-            times = None
-        stubs.append(Stub(missing[0], tuple(missing), times))
-    return tuple(stubs)
-
-
-def remove_stubs(stubs: tuple[Stub, ...]) -> None:
-    """Remove stub mount points that are still empty (deepest first); restore parent mtimes."""
-    for stub in stubs:
-        for path in reversed(stub.chain):
+        top = missing[0]
+        chain = stubs.setdefault(top, [])
+        chain.extend(p for p in missing if p not in chain)
+        if top not in times:
             try:
-                st = os.lstat(path)
+                st = os.stat(rootfs.joinpath(*top[:-1]), follow_symlinks=False)
+                times[top] = (st.st_atime_ns, st.st_mtime_ns)
             except OSError:
+                times[top] = None
+    return tuple(
+        Stub(top, tuple(sorted(chain, key=len)), times[top]) for top, chain in stubs.items()
+    )
+
+
+def remove_stubs(rootfs: str | os.PathLike[str], stubs: tuple[Stub, ...]) -> None:
+    """Remove stub mount points that are still empty (deepest first); restore parent mtimes.
+
+    Everything is resolved from a descriptor of ``rootfs`` without following
+    symlinks or crossing mounts (:func:`forklift.fsutil.open_dir_beneath`): what
+    the container moved, replaced or linked elsewhere is left as it is.
+    """
+    if not stubs:
+        return
+    try:
+        root_fd = fsutil.open_root(rootfs)
+    except OSError:
+        return
+    try:
+        for stub in stubs:
+            for parts in sorted(stub.chain, key=len, reverse=True):
+                with contextlib.suppress(OSError), fsutil.dir_beneath(root_fd, parts[:-1]) as pfd:
+                    fsutil.remove_if_empty(pfd, parts[-1])
+            if stub.parent_times is None:
                 continue
-            try:
-                if stat.S_ISDIR(st.st_mode):
-                    os.rmdir(path)  # fails if the run put something there: then it stays
-                elif stat.S_ISREG(st.st_mode) and st.st_size == 0:
-                    os.unlink(path)
-                else:
-                    break
-            except OSError:
-                break
-        if stub.parent_times is not None and not os.path.lexists(stub.path):
-            with contextlib.suppress(OSError):
-                os.utime(stub.path.parent, ns=stub.parent_times, follow_symlinks=False)
+            with contextlib.suppress(OSError), fsutil.dir_beneath(root_fd, stub.top[:-1]) as pfd:
+                if fsutil.lstat_at(pfd, stub.top[-1]) is None:
+                    os.utime(pfd, ns=stub.parent_times)
+    finally:
+        os.close(root_fd)
 
 
 def create_cwd(rootfs: Path, cwd: str) -> None:

@@ -12,14 +12,16 @@ image's manifest descriptor), so ``forklift rmi`` + ``prune`` cannot take its
 image's blobs or snapshots away until it is removed. ``--rm`` removes all of
 it when the process ends.
 
-A record says ``running`` together with the PID (and its start time) of the
-forklift process supervising it; if that process died without updating the
-record (kill -9), the next ``ps``/``rm`` notices, releases what it left
-behind (mount, runtime state) and shows the container as exited.
+A record holds the PID (and its start time) of the forklift process
+supervising the container from the moment it is created; if that process died
+without updating the record (kill -9), the next forklift command notices
+(:mod:`forklift.runtime.recovery`), kills and deletes the container, releases
+its mount and shows it as exited (or removes it, for ``--rm``).
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import datetime as _dt
 import fcntl
@@ -34,7 +36,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from forklift.errors import Conflict, ForkliftError, InvalidInput, NotFound, UsageError
-from forklift.fsutil import atomic_write
+from forklift.fsutil import atomic_write, private_dir
 from forklift.oci.config import ContainerConfig, ImageConfig
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.manifest import ImageIndex, ImageManifest
@@ -51,7 +53,7 @@ from forklift.runtime.oci_runtime import (
 from forklift.runtime.runner import new_container_id, run_container
 from forklift.runtime.snapshots import LayerRef, Snapshotter, layers_from, remove_tree
 from forklift.runtime.spec import ContainerSpec, Mount
-from forklift.store.store import Store, StoredImage
+from forklift.store.store import Leftover, Store, StoredImage
 
 ROOT_KIND = "containers"
 RECORD = "container.json"
@@ -282,7 +284,7 @@ class Containers:
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         """Serialises name allocation and removal across processes."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)  # writable layers hold whatever the containers made
         fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -342,31 +344,74 @@ class Containers:
         return self._reconcile(record) if record is not None else None
 
     def _reconcile(self, record: ContainerRecord) -> ContainerRecord:
-        """A record claiming ``running`` whose supervisor is gone: clean up after it."""
-        if record.status == "created" and record.pid is not None and record.error is None:
-            # a detached container's supervisor that died before starting the process
-            if record.supervisor_alive():
-                return record
+        """A record claiming ``created``/``running`` whose supervisor is gone: clean up after it.
+
+        Its container is killed and deleted and its mount released. A ``--rm``
+        container is removed altogether; one that was running is marked exited;
+        one whose process never started stays ``created`` with the error (as
+        docker shows a container that never started).
+        """
+        if not _orphaned(record):
+            return record
+        self._release(record)
+        if record.status == "created":
             fixed = replace(
                 record,
                 pid=None,
                 pid_start=None,
-                exit_code=125,
-                error="the container's supervisor died before the process started",
+                exit_code=record.exit_code if record.error is not None else 125,
+                error=record.error or "the container's supervisor died before the process started",
             )
+        else:
+            fixed = replace(
+                record,
+                status="exited",
+                finished=record.finished or _now(),
+                pid=None,
+                pid_start=None,
+                error=record.error or "forklift process supervising the container died",
+            )
+        if record.remove:
+            with self._lock():
+                self._destroy_locked(fixed)
+        else:
             self.save(fixed)
-            return fixed
-        if record.status != "running" or record.supervisor_alive():
-            return record
-        self._release(record)
-        fixed = replace(
-            record,
-            status="exited",
-            finished=record.finished or _now(),
-            error=record.error or "forklift process supervising the container died",
-        )
-        self.save(fixed)
         return fixed
+
+    def leftovers(self) -> builtins.list[Leftover]:
+        """Containers whose supervising ``forklift`` process died (nothing is changed)."""
+        out = [
+            Leftover("container", r.id, f"process {r.pid} (forklift run), dead")
+            for r in self._all()
+            if _orphaned(r)
+        ]
+        with self._lock():
+            out += [
+                Leftover("directory", str(self.dir_of(n)), "forklift run, killed while creating")
+                for n in self._half_created()
+            ]
+        return out
+
+    def recover(self) -> builtins.list[Leftover]:
+        """Clean up after supervisors that died (see :meth:`_reconcile`); returns what was done."""
+        found = self.leftovers()
+        for r in self._all():
+            self._reconcile(r)
+        with self._lock():
+            for name in self._half_created():
+                remove_tree(self.dir_of(name))
+                self.store.delete_root(ROOT_KIND, name)
+        return found
+
+    def _half_created(self) -> builtins.list[str]:
+        """Container directories without a record: a process died inside :meth:`create`
+        (which holds :meth:`_lock` from making the directory to writing the record, as
+        the caller of this must)."""
+        if not self.root.is_dir():
+            return []
+        return [
+            e.name for e in self.root.iterdir() if len(e.name) == 64 and not (e / RECORD).exists()
+        ]
 
     def _release(self, record: ContainerRecord) -> None:
         """Stop whatever a container may still hold: its process, runtime state, mount."""
@@ -415,6 +460,10 @@ class Containers:
                 image_digest=str(image.digest),
                 command=command,
                 created=_now(),
+                # The supervisor from the start: if it dies before the container runs, the
+                # next command still knows the mount and directory it made are orphans.
+                pid=os.getpid(),
+                pid_start=process_start(os.getpid()),
                 runtime=runtime,
                 remove=options.remove,
                 stop_signal=_stop_signal(image.config),
@@ -448,9 +497,12 @@ class Containers:
 
     def _destroy(self, record: ContainerRecord) -> None:
         with self._lock():
-            self._release(record)
-            remove_tree(self.dir_of(record.id))
-            self.store.delete_root(ROOT_KIND, record.id)
+            self._destroy_locked(record)
+
+    def _destroy_locked(self, record: ContainerRecord) -> None:
+        self._release(record)
+        remove_tree(self.dir_of(record.id))
+        self.store.delete_root(ROOT_KIND, record.id)
 
     # -- running ------------------------------------------------------------------------
 
@@ -541,6 +593,7 @@ class Containers:
                         stderr=stderr,
                         timeout=timeout,
                         stop_timeout=stop_timeout,
+                        forward_signals=True,  # as docker run does
                     )
                     error = result.runtime_error
                 finally:
@@ -686,6 +739,15 @@ def _stop_signal(config: ImageConfig | None) -> str:
             return signal.Signals(int(text)).name
         return "SIGTERM"
     return text if text.startswith("SIG") else f"SIG{text}"
+
+
+def _orphaned(record: ContainerRecord) -> bool:
+    """A container not yet exited whose supervising forklift process is gone."""
+    return (
+        record.status in ("created", "running")
+        and record.pid is not None
+        and not record.supervisor_alive()
+    )
 
 
 def _single_image(

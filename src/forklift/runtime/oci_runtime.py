@@ -41,7 +41,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from forklift import cancel
 from forklift.errors import RuntimeFailure, UsageError
+from forklift.fsutil import private_dir
 
 RUNTIMES = ("runc", "crun")
 INHERIT: Literal["inherit"] = "inherit"
@@ -131,7 +133,7 @@ class OciRuntime:
         return [*cmd, *args]
 
     def _call(self, *args: str, check: bool = True, timeout: float = 30) -> str:
-        self.state_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.state_root)
         try:
             proc = subprocess.run(
                 self.command(*args), capture_output=True, text=True, timeout=timeout
@@ -211,7 +213,7 @@ class OciRuntime:
         log_path = Path(log) if log is not None else bundle / "runtime.log"
         with contextlib.suppress(FileNotFoundError):
             log_path.unlink()
-        self.state_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.state_root)
         cmd = self.command("run", "--bundle", str(bundle), container_id, log=log_path)
 
         closers: list[int] = []
@@ -278,8 +280,12 @@ class OciRuntime:
             timer.daemon = True
             timer.start()
         restore = supervisor.install_signal_handlers() if forward_signals else None
+        # Without forwarding (a build's RUN), a cancelled command kills the container at once;
+        # on the main thread the wait below is interrupted, other threads see it return.
+        stop = contextlib.nullcontext() if forward_signals else cancel.on_cancel(supervisor.kill)
         try:
-            returncode = proc.wait()
+            with stop:
+                returncode = proc.wait()
         finally:
             if restore is not None:
                 restore()
@@ -289,8 +295,10 @@ class OciRuntime:
             if proc.poll() is None:
                 self.kill(container_id, "KILL")
                 try:
-                    proc.wait(timeout=10)
+                    proc.wait(timeout=2)
                 except subprocess.TimeoutExpired:
+                    # runc itself is stuck (or had not created the container yet): stop it;
+                    # delete --force below then takes down a container it leaves running.
                     proc.kill()
                     proc.wait()
             self.delete(container_id)
@@ -298,6 +306,7 @@ class OciRuntime:
                 t.join(timeout=5)
             if feeder is not None:
                 feeder.join(timeout=1)
+        cancel.check()  # a cancelled build reports the cancellation, not the killed step
         duration = time.monotonic() - start
         if returncode < 0:  # the runtime itself died of a signal
             returncode = 128 - returncode
@@ -367,6 +376,10 @@ class _Supervisor:
 
     def time_out(self) -> None:
         self.timed_out = True
+        self._kill_now()
+
+    def kill(self) -> None:
+        """Kill the container now (the command was cancelled)."""
         self._kill_now()
 
     def _kill_now(self) -> None:

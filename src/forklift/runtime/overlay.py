@@ -1,4 +1,4 @@
-"""overlayfs mounts through mount(2)/umount2(2), with long lower-dir lists handled.
+"""overlayfs (and tmpfs) mounts through mount(2)/umount2(2), with long lower-dir lists handled.
 
 The kernel takes all mount options in one page (4096 bytes), so an absolute
 ``lowerdir=`` list of ~40 deep snapshot paths already overflows it. When the
@@ -28,6 +28,7 @@ from pathlib import Path
 from forklift.errors import RuntimeFailure
 
 MNT_DETACH = 2
+UMOUNT_NOFOLLOW = 8  # never unmount what a symlink at the last component points to
 _OPTION_LIMIT = 4000  # the kernel's page minus some headroom
 # Kernel-side limit of stacked lower layers (OVL_MAX_STACK).
 MAX_LOWER_LAYERS = 500
@@ -101,6 +102,19 @@ def mount_overlay(
             os.close(fd)
 
 
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+
+
+def mount_tmpfs(target: str | os.PathLike[str], *, mode: int = 0o700) -> None:
+    """Mount a fresh tmpfs (``nosuid,nodev,noexec``) at ``target``: memory, never disk.
+
+    What forklift keeps there (a build's secrets) never reaches the disk, and a
+    killed process's tmpfs is unmounted by the next command (recovery).
+    """
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    _mount("tmpfs", os.fspath(target), "tmpfs", flags, f"mode={mode:o}")
+
+
 def _mount(source: str, target: str, fstype: str, flags: int, data: str) -> None:
     rc = _lib().mount(source.encode(), target.encode(), fstype.encode(), flags, data.encode())
     if rc != 0:
@@ -124,7 +138,7 @@ def unmount(target: str | os.PathLike[str], *, attempts: int = 20) -> None:
     """
     path = os.fspath(target).encode()
     for attempt in range(attempts):
-        if _lib().umount2(path, 0) == 0:
+        if _lib().umount2(path, UMOUNT_NOFOLLOW) == 0:
             return
         err = ctypes.get_errno()
         if err in (errno.EINVAL, errno.ENOENT):
@@ -133,7 +147,7 @@ def unmount(target: str | os.PathLike[str], *, attempts: int = 20) -> None:
             raise RuntimeFailure(f"cannot unmount {target}: {os.strerror(err)}")
         time.sleep(0.01 * (attempt + 1))
     # Something still holds it (a straggling process); detach so the path is free now.
-    if _lib().umount2(path, MNT_DETACH) != 0:
+    if _lib().umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) != 0:
         err = ctypes.get_errno()
         if err not in (errno.EINVAL, errno.ENOENT):
             raise RuntimeFailure(f"cannot unmount {target}: {os.strerror(err)}")

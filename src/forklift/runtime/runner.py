@@ -61,14 +61,14 @@ def precheck_executable(spec: ContainerSpec, rootfs: Path, env: list[str]) -> st
 
 
 def _copy_up_candidates(bundle: Bundle, upper: Path) -> list[str]:
-    """Existing directories above each stub that are not in the upper dir yet."""
+    """Existing directories above each stub that are not in the upper dir yet (before the run)."""
     out = []
     for stub in bundle.stubs:
-        rel = stub.path.parent.relative_to(bundle.rootfs)
-        while rel.parts:
-            if not os.path.lexists(upper / rel):
-                out.append(str(rel))
-            rel = rel.parent
+        parts = stub.top[:-1]
+        while parts:
+            if not os.path.lexists(upper.joinpath(*parts)):
+                out.append("/".join(parts))
+            parts = parts[:-1]
     return out
 
 
@@ -84,24 +84,32 @@ def run_container(
     stderr: Output | str = INHERIT,
     timeout: float | None = None,
     stop_timeout: float = 10.0,
-    forward_signals: bool = True,
+    forward_signals: bool = False,
 ) -> RunResult:
     """Run ``spec`` on the mounted ``rootfs`` with an OCI runtime and wait for it.
 
     ``rootfs`` is a directory, or a :class:`Mounted` overlay (then directories
     copied up only to hold mount points are dropped from its upper dir when
     it is unmounted). ``runtime`` defaults to :func:`find_runtime` (runc, else crun).
-    ``container_id`` defaults to a fresh ``fk-<hex>`` (pass one to be able to
-    :meth:`OciRuntime.kill` the run from another thread). The bundle goes to
+    ``container_id`` defaults to a fresh ``fk-<lease>-<hex>`` for a
+    :class:`Mounted` rootfs (see :mod:`forklift.runtime.recovery`), ``fk-<hex>``
+    otherwise (pass one to be able to :meth:`OciRuntime.kill` the run from
+    another thread). The bundle goes to
     ``bundle_dir`` (kept) or a temporary directory under the runtime's state
     parent (removed). Mount points the run needed but the image lacked are
-    removed afterwards. Output handling, timeouts and signals: see
-    :meth:`OciRuntime.run`. A process that cannot be started gives a result
+    removed afterwards. Output handling and timeouts: see :meth:`OciRuntime.run`.
+    Signals: with ``forward_signals`` (``forklift run``), SIGINT/SIGTERM go to the
+    container as ``docker run`` forwards them; without (a build's RUN), a
+    cancelled command (:mod:`forklift.cancel`) kills the container at once and
+    :class:`~forklift.cancel.Cancelled` is raised once it is cleaned up. A process that cannot be started gives a result
     with ``runtime_error`` (and exit code 125/126/127), not an exception.
     """
     rt = runtime if runtime is not None else find_runtime()
-    cid = container_id or f"fk-{secrets.token_hex(8)}"
     mounted = rootfs if isinstance(rootfs, Mounted) else None
+    # Named after the snapshot lease of this process, so that if it is killed, the next
+    # forklift command knows the container (and its bundle) lost their owner.
+    owner = f"{mounted.snapshotter.lease_stem()}-" if mounted is not None else ""
+    cid = container_id or f"fk-{owner}{secrets.token_hex(8)}"
     root = mounted.rootfs if mounted is not None else Path(rootfs)  # type: ignore[arg-type]
     temporary = bundle_dir is None
     bdir = Path(bundle_dir) if bundle_dir is not None else rt.state_root.parent / "bundles" / cid
@@ -124,7 +132,7 @@ def run_container(
                 forward_signals=forward_signals,
             )
         finally:
-            remove_stubs(bundle.stubs)
+            remove_stubs(bundle.rootfs, bundle.stubs)
             if mounted is not None:
                 mounted.note_copied_up(candidates)
     finally:

@@ -5,11 +5,15 @@ On disk, under ``$FORKLIFT_HOME/snapshots/``::
     <chain hex>/fs/         the layer in overlay form (whiteouts as 0/0 char
                             devices, opaque dirs with trusted.overlay.opaque=y)
     <chain hex>/meta.json   {"chain_id", "parent", "diff_id", "source", "created"}
-    tmp/                    unpacks and commits in progress (renamed into place)
-    active/<id>/            upper, work and rootfs of mounts made without a workspace
+    tmp/<chain>-<lease>-*/  unpacks and commits in progress (renamed into place)
+    active/m-<lease>-*/     upper, work and rootfs of mounts made without a workspace
+    active/s-<lease>-*/     scratch directories (:meth:`Snapshotter.scratch`)
     locks/<chain hex>.lock  serialises unpacking one chain across processes
-    leases/<pid>-<n>.*      chains a live process uses (.lock flocked while it lives)
+    leases/<lease>.*        what a live process holds (.lock flocked while it lives)
     empty/                  the single lower dir of a FROM-scratch mount
+
+The directory is mode 0700: unpacked layers hold setuid files and device
+nodes as the images have them.
 
 A snapshot directory appears by one ``rename`` of a fully written temporary
 directory, so a killed unpack leaves nothing visible, and a per-chain file
@@ -19,8 +23,9 @@ The chain ID is the OCI image spec's: ``ChainID(L1) = DiffID(L1)`` and
 ``ChainID(L1..Ln) = sha256(ChainID(L1..Ln-1) + " " + DiffID(Ln))``, so a
 layer shared by two images (on the same parents) is unpacked once for both.
 
-Garbage collection: ``Store.prune`` calls :func:`prune_hook` under the
-store's exclusive lock; it keeps every snapshot whose chain is a prefix of
+Garbage collection: ``Store.prune`` calls the prune of
+:class:`~forklift.runtime.recovery.RuntimeCollector` (which the CLI hands to
+the store) under the store's exclusive lock; it keeps every snapshot whose chain is a prefix of
 the diff IDs of an image config reachable from the store's index or roots
 (images, containers), or is named by a manifest's :data:`CHAIN_ANNOTATION`
 (build-cache entries, which are artifacts rather than images), plus every
@@ -35,10 +40,9 @@ import ctypes
 import datetime as _dt
 import errno
 import fcntl
-import itertools
 import json
 import os
-import shutil
+import secrets
 import stat
 import tempfile
 import threading
@@ -47,6 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from forklift import fsutil
 from forklift.errors import ForkliftError, InvalidInput, NotFound, RuntimeFailure, StoreError
 from forklift.fsutil import fsync_dir
 from forklift.oci import mediatypes as mt
@@ -61,7 +66,6 @@ META = "meta.json"
 #: A manifest annotation naming the chain ID of a snapshot to keep while the manifest is
 #: reachable (for artifacts that are not images, e.g. build-cache entries of RUN steps).
 CHAIN_ANNOTATION = "dev.forklift.snapshot.chain-id"
-_lease_counter = itertools.count()
 
 
 # --------------------------------------------------------------------------- chain IDs
@@ -198,31 +202,39 @@ def _syncfs(path: Path) -> None:
         os.close(fd)
 
 
-def remove_tree(path: Path) -> None:
-    """rm -rf that also copes with overlay work dirs (mode 000) and never follows symlinks."""
+def remove_tree(path: str | os.PathLike[str]) -> None:
+    """Best-effort ``rm -rf`` of a tree a container or an image may have written.
+
+    Mounts forklift left below ``path`` (a killed process's overlay) are
+    unmounted first; the removal itself never follows a symlink nor crosses a
+    mount (:func:`forklift.fsutil.remove_tree`). Errors are not raised: this
+    runs in cleanup paths, and prune or the next recovery tries again.
+    """
     if not os.path.lexists(path):
         return
-    try:
-        shutil.rmtree(path)
-    except FileNotFoundError:
-        pass
-    except OSError:
-        # Directories without permissions (overlay's work/work is 0000): open them up and retry.
-        for dirpath, dirnames, _ in os.walk(path):
-            for d in dirnames:
-                with contextlib.suppress(OSError):
-                    os.chmod(os.path.join(dirpath, d), 0o700, follow_symlinks=False)
-        shutil.rmtree(path, ignore_errors=True)
+    for point in overlay.mounts_under(path):
+        with contextlib.suppress(ForkliftError):
+            overlay.unmount(point)
+    with contextlib.suppress(OSError):
+        fsutil.remove_tree(path)
 
 
-def _xattrs(path: Path) -> dict[str, bytes]:
-    """A directory's xattrs, without overlayfs' own bookkeeping ones."""
+_OPAQUE = ("trusted.overlay.opaque", "user.overlay.opaque")
+
+
+def _xattrs(fd: int) -> dict[str, bytes]:
+    """A directory's xattrs (from its descriptor), without overlayfs' own bookkeeping ones."""
     out = {}
-    for name in os.listxattr(path, follow_symlinks=False):
+    for name in os.listxattr(fd):
         if not name.startswith(("trusted.overlay.", "user.overlay.")):
             with contextlib.suppress(OSError):
-                out[name] = os.getxattr(path, name, follow_symlinks=False)
+                out[name] = os.getxattr(fd, name)
     return out
+
+
+def _dir_attrs(st: os.stat_result) -> tuple[int, ...]:
+    """What makes a copied-up directory the same as its lower one."""
+    return (st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns)
 
 
 def _copy_root_attrs(src: Path, dst: Path) -> None:
@@ -236,22 +248,36 @@ def _copy_root_attrs(src: Path, dst: Path) -> None:
 
 
 class _Lease:
-    """Chains a live process uses.
+    """What a live process holds: chains it uses, and the state named after it.
 
-    ``<pid>-<n>.lock`` is flocked for the life of the lease (the flock dies
-    with the process, so a crash ends the lease); ``<pid>-<n>.json`` lists the
-    chains and is replaced atomically, so a concurrent prune never reads half
-    of it.
+    ``<stem>.lock`` is flocked for the life of the lease (the flock dies with
+    the process, so a crash ends the lease); ``<stem>.json`` lists the chains
+    and is replaced atomically, so a concurrent prune never reads half of it.
+    The stem (``<pid>-<random>``) also names the workspaces, scratch
+    directories, unpack stagings and containers the process makes, which is
+    how :mod:`forklift.runtime.recovery` finds what a killed process left.
+
+    The lock file is created and flocked under a temporary name, then renamed
+    into place: a visible lock file is always either held or dead.
     """
 
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        stem = f"{os.getpid()}-{next(_lease_counter)}"
+        stem = f"{os.getpid()}-{secrets.token_hex(4)}"
         self.stem = stem
         self.lock_path = directory / f"{stem}.lock"
         self.path = directory / f"{stem}.json"
-        self._fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".new-", suffix=".lock")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.chmod(tmp, 0o644)
+            os.rename(tmp, self.lock_path)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        self._fd = fd
         self._chains: set[str] = set()
         self._mutex = threading.Lock()
 
@@ -277,13 +303,44 @@ class _Lease:
                 self._fd = -1
 
 
-def _live_leases(directory: Path) -> tuple[set[str], set[str], list[Path]]:
-    """Chains held by live leases, the live leases' names, and the files of dead ones."""
+@dataclass(frozen=True)
+class Leases:
+    """The leases in a directory: who is alive, what they hold, what the dead left."""
+
+    live: frozenset[str]  # stems of live leases
+    held: frozenset[str]  # chains live leases hold
+    dead: frozenset[str]  # stems of dead leases (their files are removed)
+
+
+def owner_of(name: str) -> str | None:
+    """The lease stem a workspace, staging directory or container ID is named after.
+
+    ``m-<stem>-<rand>`` / ``s-<stem>-<rand>`` (mount workspaces, scratch dirs),
+    ``<chain12>-<stem>-<rand>`` (unpack stagings), ``fk-<stem>-<rand>``
+    (containers); None for anything else.
+    """
+    _, sep, rest = name.partition("-")
+    if not sep:
+        return None
+    stem = rest.rpartition("-")[0]
+    pid, sep, tag = stem.partition("-")
+    if not (sep and pid.isdigit() and len(tag) == 8 and all(c in "0123456789abcdef" for c in tag)):
+        return None
+    return stem
+
+
+def read_leases(directory: Path, *, reap: bool = True) -> Leases:
+    """Check every lease in ``directory``; with ``reap``, delete the files of dead ones.
+
+    A lease is dead when its lock file can be flocked (its process is gone); its
+    files are deleted while that flock is held, so a new lease is never mistaken
+    for it.
+    """
     held: set[str] = set()
     live: set[str] = set()
-    stale: list[Path] = []
+    dead: set[str] = set()
     if not directory.is_dir():
-        return held, live, stale
+        return Leases(frozenset(), frozenset(), frozenset())
     for lock in directory.glob("*.lock"):
         data = lock.with_suffix(".json")
         try:
@@ -298,10 +355,14 @@ def _live_leases(directory: Path) -> tuple[set[str], set[str], list[Path]]:
                 with contextlib.suppress(OSError, ValueError):
                     held.update(json.loads(data.read_bytes()))
                 continue
-            stale.extend((lock, data, data.with_suffix(".tmp")))
+            dead.add(lock.stem)
+            if reap:
+                for path in (data, data.with_suffix(".tmp"), lock):
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
         finally:
             os.close(fd)
-    return held, live, stale
+    return Leases(frozenset(live), frozenset(held), frozenset(dead))
 
 
 # --------------------------------------------------------------------------- mounts
@@ -358,30 +419,55 @@ class Mounted:
         self._tidy.update(p.strip("/") for p in paths if p.strip("/"))
 
     def _tidy_upper(self) -> None:
-        for rel in sorted(self._tidy, key=lambda p: p.count("/"), reverse=True):
-            path = self.upper / rel
+        """Drop the noted directories from the (unmounted) upper dir where they are unchanged.
+
+        The container could have written anything into the upper dir, so every
+        path is resolved from descriptors without following symlinks.
+        """
+        tidy, self._tidy = self._tidy, set()
+        if not tidy:
+            return
+        try:
+            upper_fd = fsutil.open_root(self.upper)
+        except OSError:
+            return
+        try:
+            for rel in sorted(tidy, key=lambda p: p.count("/"), reverse=True):
+                with contextlib.suppress(OSError):
+                    self._tidy_one(upper_fd, fsutil.rel_parts(rel))
+        finally:
+            os.close(upper_fd)
+
+    def _tidy_one(self, upper_fd: int, parts: list[str]) -> None:
+        with fsutil.dir_beneath(upper_fd, parts) as fd:
+            if any(os.scandir(fd)) or any(n.startswith(_OPAQUE) for n in os.listxattr(fd)):
+                return
+            mine = (_dir_attrs(os.fstat(fd)), _xattrs(fd))
+        if self._lower_dir(parts) == mine:
+            with fsutil.dir_beneath(upper_fd, parts[:-1]) as pfd:
+                os.rmdir(parts[-1], dir_fd=pfd)
+
+    def _lower_dir(self, parts: list[str]) -> tuple[tuple[int, ...], dict[str, bytes]] | None:
+        """Attributes and xattrs of the topmost lower directory at ``parts`` (None: no such
+        directory, or something else hides it)."""
+        for low in self._lowers:
+            low_fd = fsutil.open_root(low)
             try:
-                st = os.lstat(path)
-                if not stat.S_ISDIR(st.st_mode) or any(os.scandir(path)):
-                    continue
-                if any(n.startswith("trusted.overlay.opaque") for n in os.listxattr(path)):
-                    continue
+                with fsutil.dir_beneath(low_fd, parts[:-1]) as pfd:
+                    st = fsutil.lstat_at(pfd, parts[-1])
+                    if st is None:
+                        continue
+                    if not stat.S_ISDIR(st.st_mode):
+                        return None
+                    with fsutil.dir_beneath(pfd, parts[-1:]) as fd:
+                        return _dir_attrs(st), _xattrs(fd)
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # no parent directory in this lower
             except OSError:
-                continue
-            lower = next((low / rel for low in self._lowers if os.path.lexists(low / rel)), None)
-            if lower is None:
-                continue
-            with contextlib.suppress(OSError):
-                lst = os.lstat(lower)
-                same = (
-                    stat.S_ISDIR(lst.st_mode)
-                    and (st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns)
-                    == (lst.st_mode, lst.st_uid, lst.st_gid, lst.st_mtime_ns)
-                    and _xattrs(path) == _xattrs(lower)
-                )
-                if same:
-                    os.rmdir(path)
-        self._tidy.clear()
+                return None
+            finally:
+                os.close(low_fd)
+        return None
 
     def commit(self, diff_id: Digest) -> Snapshot:
         """Unmount and turn the upper dir into the snapshot of ``parent`` + ``diff_id``.
@@ -441,10 +527,18 @@ class Snapshotter:
     def _hold(self, chains: Iterable[Digest]) -> _Lease:
         with self._lease_mutex:
             if self._lease is None:
+                # Everything is made after a lease is taken: the snapshots (setuid files and
+                # device nodes of images and RUN steps among them) are for root's eyes only.
+                fsutil.private_dir(self.root)
                 self._lease = _Lease(self.root / "leases")
             lease = self._lease
         lease.add(chains)
         return lease
+
+    def lease_stem(self) -> str:
+        """The name of this snapshotter's lease (taken now if needed); what it names is
+        cleaned up by :mod:`forklift.runtime.recovery` once the lease is gone."""
+        return self._hold(()).stem
 
     def close(self) -> None:
         """Release this process's lease (its snapshots become collectable by prune)."""
@@ -534,8 +628,7 @@ class Snapshotter:
                         f"layer blob {blob.digest} is not in the store",
                         hint="pull or load the image again (forklift fsck shows damaged images)",
                     ) from None
-                self.tmp.mkdir(parents=True, exist_ok=True)
-                staging = Path(tempfile.mkdtemp(dir=self.tmp, prefix=f"{chain.encoded[:12]}-"))
+                staging = self._staging(chain)
                 try:
                     fs = staging / "fs"
                     fs.mkdir()
@@ -558,6 +651,31 @@ class Snapshotter:
                 except BaseException:
                     remove_tree(staging)
                     raise
+
+    def _staging(self, chain: Digest) -> Path:
+        """A fresh directory under ``tmp/`` named after the chain and this process's lease."""
+        lease = self._hold(())
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=self.tmp, prefix=f"{chain.encoded[:12]}-{lease.stem}-"))
+
+    def scratch(self) -> contextlib.AbstractContextManager[Path]:
+        """A private scratch directory (mode 0700) for the duration of a ``with`` block.
+
+        It lives under ``active/``, named after this process's lease, so what a
+        killed process left there (secrets on a tmpfs, copies) is found and
+        removed by the next forklift command (:mod:`forklift.runtime.recovery`).
+        """
+        return self._scratch()
+
+    @contextlib.contextmanager
+    def _scratch(self) -> Iterator[Path]:
+        lease = self._hold(())
+        self.active.mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(dir=self.active, prefix=f"s-{lease.stem}-"))
+        try:
+            yield path
+        finally:
+            remove_tree(path)
 
     def _lowers(self, chain: Digest) -> list[Path]:
         """The snapshot directories of ``chain`` and its ancestors, topmost first."""
@@ -726,8 +844,7 @@ class Snapshotter:
             if existing is not None:
                 remove_tree(src)
                 return existing
-            self.tmp.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(dir=self.tmp, prefix=f"{chain.encoded[:12]}-"))
+            staging = self._staging(chain)
             try:
                 os.rename(src, staging / "fs")
             except OSError as exc:
@@ -749,12 +866,15 @@ class Snapshotter:
         """Remove snapshots whose chain is neither in ``keep`` nor leased by a live process
         (nor under one of those: ancestors of a kept snapshot stay).
 
-        Call with the store's exclusive lock held (as :func:`prune_hook` does),
+        Call with the store's exclusive lock held (as ``Store.prune`` does),
         so no unpack or commit is half-way; leftovers of killed ones in
         ``tmp/`` and ``active/`` workspaces no live mount uses go too.
         """
-        held, live, stale = _live_leases(self.root / "leases")
-        keep_names = {c.encoded for c in keep} | {Digest.parse(c).encoded for c in held}
+        leases = read_leases(self.root / "leases", reap=not dry_run)
+        keep_names = {c.encoded for c in keep}
+        for c in leases.held:
+            with contextlib.suppress(ForkliftError):
+                keep_names.add(Digest.parse(c).encoded)
         # A kept snapshot is only usable with the ones under it: keep its ancestors too.
         todo = list(keep_names)
         while todo:
@@ -782,20 +902,21 @@ class Snapshotter:
                     with contextlib.suppress(FileNotFoundError):
                         (self.root / "locks" / f"{entry.name}.lock").unlink()
         temporaries = 0
-        if not dry_run:
-            for path in stale:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-            if self.tmp.is_dir():
-                for entry in self.tmp.iterdir():
-                    temporaries += 1
+        for directory in (self.tmp, self.active):
+            if not directory.is_dir():
+                continue
+            for entry in directory.iterdir():
+                # Under the exclusive store lock no unpack or commit runs, so a staging
+                # directory belongs to a dead process unless a live lease names it; a mount
+                # workspace or scratch directory is kept while its owner's lease lives.
+                owner = owner_of(entry.name)
+                if owner in leases.live:
+                    continue
+                if owner is None and directory == self.active and overlay.mounts_under(entry):
+                    continue  # named in no way forklift knows: leave it unless unused
+                temporaries += 1
+                if not dry_run:
                     remove_tree(entry)
-            if self.active.is_dir():
-                for entry in self.active.iterdir():
-                    owner = entry.name.removeprefix("m-").rpartition("-")[0]
-                    if owner not in live and not overlay.mounts_under(entry):
-                        temporaries += 1
-                        remove_tree(entry)
         return SnapshotPruneReport(tuple(removed), kept, temporaries)
 
 
@@ -837,11 +958,6 @@ def wanted_chains(store: Store) -> set[Digest]:
     return wanted
 
 
-def prune_hook(store: Store, *, dry_run: bool = False) -> SnapshotPruneReport:
-    """Collect snapshots nothing in ``store`` needs; called by ``Store.prune`` under its lock."""
-    return Snapshotter(store).prune(wanted_chains(store), dry_run=dry_run)
-
-
 __all__ = [
     "CHAIN_ANNOTATION",
     "LayerRef",
@@ -854,6 +970,5 @@ __all__ = [
     "image_layers",
     "layers_from",
     "next_chain_id",
-    "prune_hook",
     "wanted_chains",
 ]

@@ -116,6 +116,10 @@ class ContainerSpec:
     no_new_privileges: bool = True
     capabilities: tuple[str, ...] = DEFAULT_CAPABILITIES
     etc_files: bool = True
+    #: With a host network, start ``/etc/hosts`` from the host's own file (``docker run
+    #: --network host``). False writes only ``localhost`` and ``hostname`` whatever the
+    #: network, so nothing about the host shows (a build's RUN, as BuildKit does).
+    hosts_from_host: bool = True
     extra_hosts: tuple[tuple[str, str], ...] = ()
     annotations: dict[str, str] = field(default_factory=dict)
 

@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from forklift import cancel
 from forklift.copyrange import SMALL, FileExtent, copy_while_draining
 from forklift.errors import DigestMismatch, InvalidInput, NotFound, SizeMismatch, StoreError
-from forklift.fsutil import atomic_write, fsync_dir
+from forklift.fsutil import atomic_write, fsync_dir, mkstemp_locked
 from forklift.oci import canonical
 from forklift.oci import mediatypes as mt
 from forklift.oci.descriptor import Descriptor
@@ -54,12 +55,14 @@ class BlobWriter:
         self._hasher = Hasher(expected.algorithm if expected else "sha256")
         self._count = 0
         tmp_dir.mkdir(parents=True, exist_ok=True)
-        import tempfile  # here: most commands never write a blob (start-up time)
-
-        fd, self._tmp = tempfile.mkstemp(dir=tmp_dir, prefix="blob-", suffix=".partial")
+        # Locked while written: recovery removes only partial blobs nobody holds.
+        fd, self._tmp = mkstemp_locked(tmp_dir, "blob-", ".partial")
         self._file: BinaryIO = os.fdopen(fd, "wb", buffering=_BUFSIZE)
         self.digest: Digest | None = None
         self._done = False
+        # A cancelled command may exit while this writer's thread is still blocked reading
+        # its source: the partial file goes at once, not at the next recovery.
+        self._on_cancel = cancel.TOKEN.add(self._discard)
 
     @property
     def size(self) -> int:
@@ -136,6 +139,7 @@ class BlobWriter:
             self.abort()
             raise
         self._done = True
+        cancel.TOKEN.remove(self._on_cancel)
         self.digest = digest
         return digest
 
@@ -144,8 +148,12 @@ class BlobWriter:
         if self._done:
             return
         self._done = True
+        cancel.TOKEN.remove(self._on_cancel)
         with contextlib.suppress(Exception):
             self._file.close()
+        self._discard()
+
+    def _discard(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._tmp)
 

@@ -15,6 +15,12 @@ are ``index.json`` entries too, marked with the subject digest
 :meth:`Store.referrers` lists them; they live as long as their subject (``rmi``
 and ``prune`` drop them with it) and are not listed as images.
 
+Subsystems that keep state of their own under the home (the runtime's unpacked
+snapshots, containers, mounts) are handed to the store as :class:`Collector`
+objects by whoever composes them (the CLI does): ``prune`` lets them collect
+what nothing needs any more, and ``recover``/``fsck`` let them find and clean
+what a killed process left. The store itself knows none of them.
+
 Locking: ``locks/store.lock`` is held shared by every writer for the whole of a
 write (first blob to last tag) and exclusively by anything that deletes blobs
 (``prune``, ``rmi``, ``fsck --repair``), so a blob is never collected between
@@ -25,17 +31,16 @@ read-modify-write of ``index.json``.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from forklift.errors import Conflict, ForkliftError, InvalidReference, NotFound, UsageError
-from forklift.fsutil import FileLock, atomic_write
+from forklift.fsutil import FileLock, abandoned, atomic_write
 from forklift.oci import canonical
 from forklift.oci import mediatypes as mt
 from forklift.oci.config import ImageConfig
@@ -47,10 +52,6 @@ from forklift.reference import Reference, parse_reference
 from forklift.store import attachments as attach_index
 from forklift.store.layout import REF_NAME, BlobWriter, OciLayout
 
-# Subsystems keeping data derived from blobs elsewhere in the home (the runtime's
-# unpacked layer snapshots) collect it in prune, under the exclusive lock, after the
-# blobs. Named by import path so the core imports nothing above it.
-PRUNE_HOOKS: list[str] = ["forklift.runtime.snapshots:prune_hook"]
 log = logging.getLogger("forklift.store")
 _HEX_PREFIX = re.compile(r"(?:sha256:)?[a-f0-9]{1,64}")
 _ROOT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}")
@@ -99,6 +100,31 @@ class StoredImage:
 
 
 @dataclass(frozen=True)
+class Leftover:
+    """State a killed forklift process left behind: a container, a mount, a temporary file."""
+
+    kind: str  # "container" | "mount" | "directory" | "temporary file" | ...
+    path: str  # where it is (a path, or a container ID)
+    owner: str  # what held it ("process 1234", "container 4f2a...")
+
+
+class Collector(Protocol):
+    """State a subsystem keeps under the store's home, checked and collected with the store.
+
+    ``leftovers`` finds (changing nothing) and ``recover`` cleans what processes
+    that died left behind; neither may touch the state of a live process.
+    ``prune`` removes what nothing needs any more; it runs under the store's
+    exclusive lock, after the blobs, and returns counts for the report.
+    """
+
+    def leftovers(self, store: Store) -> list[Leftover]: ...
+
+    def recover(self, store: Store) -> list[Leftover]: ...
+
+    def prune(self, store: Store, *, dry_run: bool) -> dict[str, int]: ...
+
+
+@dataclass(frozen=True)
 class PruneReport:
     """What ``prune`` removed (or would remove, with ``dry_run``)."""
 
@@ -107,6 +133,10 @@ class PruneReport:
     images_removed: tuple[str, ...] = ()
     roots_removed: int = 0
     dry_run: bool = False
+    #: what the collectors removed, by kind ("snapshots": 3)
+    collected: dict[str, int] = field(default_factory=dict)
+    #: state of killed processes cleaned first
+    leftovers: tuple[Leftover, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,10 +157,12 @@ class FsckReport:
     bytes_checked: int
     problems: tuple[FsckProblem, ...] = field(default=())
     repaired: tuple[str, ...] = ()
+    #: state killed processes left (cleaned too with ``repair``)
+    leftovers: tuple[Leftover, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.leftovers
 
 
 class Store:
@@ -140,8 +172,11 @@ class Store:
     >>> [str(n) for i in store.images() for n in i.names]
     """
 
-    def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, home: str | os.PathLike[str] | None = None, *, collectors: Iterable[Collector] = ()
+    ) -> None:
         self.home = Path(home) if home is not None else default_home()
+        self.collectors: list[Collector] = list(collectors)
         try:
             self.layout = OciLayout(self.home, create=True)
         except PermissionError as exc:
@@ -153,9 +188,57 @@ class Store:
         self._index_lock = FileLock(self.home / "locks" / "index.lock")
 
     @classmethod
-    def open(cls, home: str | os.PathLike[str] | None = None) -> Store:
+    def open(
+        cls, home: str | os.PathLike[str] | None = None, *, collectors: Iterable[Collector] = ()
+    ) -> Store:
         """Open (creating if needed) the store at ``home`` or the default location."""
-        return cls(home)
+        return cls(home, collectors=collectors)
+
+    # -- what killed processes left -----------------------------------------------
+
+    def _abandoned_temporaries(self) -> list[Path]:
+        """Partial blobs and ``atomic_write`` temporaries whose writer died."""
+        found: list[Path] = []
+        places = [self.layout.tmp_dir, self.home]
+        roots = self.home / "roots"
+        if roots.is_dir():
+            places.extend(p for p in roots.iterdir() if p.is_dir())
+        for place in places:
+            with contextlib.suppress(OSError):
+                for entry in os.scandir(place):
+                    name = entry.name
+                    ours = (name.startswith("blob-") and name.endswith(".partial")) or (
+                        name.startswith(".") and name.endswith(".tmp")
+                    )
+                    if ours and abandoned(entry.path):
+                        found.append(Path(entry.path))
+        return found
+
+    def leftovers(self) -> list[Leftover]:
+        """State killed processes left in this store (nothing is changed)."""
+        out = [
+            Leftover("temporary file", str(p), "a killed writer")
+            for p in self._abandoned_temporaries()
+        ]
+        for collector in self.collectors:
+            out.extend(collector.leftovers(self))
+        return out
+
+    def recover(self) -> list[Leftover]:
+        """Clean what killed processes left (their containers, mounts, temporary files).
+
+        Safe while other forklift processes run: only state whose owner is gone
+        is touched. Returns what was cleaned.
+        """
+        with FileLock(self.home / "locks" / "recover.lock").exclusive():
+            out = []
+            for path in self._abandoned_temporaries():
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    out.append(Leftover("temporary file", str(path), "a killed writer"))
+            for collector in self.collectors:
+                out.extend(collector.recover(self))
+            return out
 
     # -- writes ------------------------------------------------------------------
 
@@ -532,7 +615,12 @@ class Store:
     def prune(
         self, *, dangling: bool = False, cache: bool = False, dry_run: bool = False
     ) -> PruneReport:
-        """Remove every blob nothing references (and, if asked, dangling images and build cache)."""
+        """Remove every blob nothing references (and, if asked, dangling images and build cache).
+
+        What killed processes left is cleaned first (:meth:`recover`), then each
+        collector prunes its own state after the blobs.
+        """
+        leftovers = tuple(self.leftovers() if dry_run else self.recover())
         with self.lock.exclusive(), self._index_lock.exclusive():
             entries = self._entries()
             removed_images: list[str] = []
@@ -573,16 +661,22 @@ class Store:
                     shutil.rmtree(self.home / "roots" / "buildcache", ignore_errors=True)
                 # Partial blobs of killed writers: no writer can be active under the exclusive lock.
                 shutil.rmtree(self.layout.tmp_dir, ignore_errors=True)
-                for hook in PRUNE_HOOKS:
-                    module, _, attr = hook.partition(":")
-                    getattr(importlib.import_module(module), attr)(self)
-            return PruneReport(blobs, freed, tuple(removed_images), roots_removed, dry_run)
+            collected: dict[str, int] = {}
+            for collector in self.collectors:
+                for kind, count in collector.prune(self, dry_run=dry_run).items():
+                    collected[kind] = collected.get(kind, 0) + count
+            return PruneReport(
+                blobs, freed, tuple(removed_images), roots_removed, dry_run, collected, leftovers
+            )
 
     def fsck(self, *, repair: bool = False, jobs: int = 2) -> FsckReport:
-        """Re-hash every blob; report corrupt and missing blobs and the images they break.
+        """Re-hash every blob; report corrupt and missing blobs and the images they break,
+        and the state killed processes left (containers, mounts, temporary files).
 
-        With ``repair``, corrupt blobs are deleted so the next pull or build fetches them again.
+        With ``repair``, corrupt blobs are deleted so the next pull or build fetches
+        them again, and the leftovers are cleaned.
         """
+        leftovers = tuple(self.recover() if repair else self.leftovers())
         lock = self.lock.exclusive() if repair else self.lock.shared()
         with lock:
             files = list(self.layout.iter_blobs())
@@ -637,7 +731,7 @@ class Store:
                         with contextlib.suppress(FileNotFoundError):
                             (self.home / "blobs" / algorithm / encoded).unlink()
                             repaired.append(name)
-            return FsckReport(len(files), total, tuple(problems), tuple(repaired))
+            return FsckReport(len(files), total, tuple(problems), tuple(repaired), leftovers)
 
     def _labelled_roots(self) -> Iterator[tuple[Descriptor, str]]:
         for desc in self._entries():
@@ -697,4 +791,13 @@ def _retag(entries: list[Descriptor], plain: Descriptor, name: str) -> list[Desc
     return out
 
 
-__all__ = ["FsckProblem", "FsckReport", "PruneReport", "Store", "StoredImage", "default_home"]
+__all__ = [
+    "Collector",
+    "FsckProblem",
+    "FsckReport",
+    "Leftover",
+    "PruneReport",
+    "Store",
+    "StoredImage",
+    "default_home",
+]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
+from forklift import cancel
 from forklift.errors import InvalidInput, NotFound, UsageError
 from forklift.oci import mediatypes as mt
 from forklift.oci.descriptor import Descriptor
@@ -41,6 +42,10 @@ class CopyResult:
     attachments: tuple[Attachment, ...] = ()
     #: attached artifacts the destination could not take (why, per attachment)
     attachments_left: tuple[str, ...] = ()
+
+
+#: How long a cancelled copy waits for its other blob copies to stop.
+_STOP_WAIT = 0.1
 
 
 class _Counting:
@@ -156,13 +161,24 @@ class _Copier:
             self.blob(manifest.config)
             if self.jobs > 1 and len(layers) > 1:
                 # imported here: a copy with nothing to move never needs it (start-up time)
-                from concurrent.futures import ThreadPoolExecutor
+                from concurrent.futures import ThreadPoolExecutor, wait
 
-                with ThreadPoolExecutor(max_workers=min(self.jobs, len(layers))) as pool:
-                    for future in [pool.submit(self.blob, layer) for layer in layers]:
+                pool = ThreadPoolExecutor(max_workers=min(self.jobs, len(layers)))
+                futures = [pool.submit(self.blob, layer) for layer in layers]
+                try:
+                    for future in futures:
                         future.result()
+                except BaseException as exc:
+                    # Queued copies are dropped; running ones stop at their next read when
+                    # the command was cancelled (cancel.check in VerifyingReader), which must
+                    # end now even if one is stuck in a read: it is waited for only briefly.
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    wait(futures, timeout=_STOP_WAIT if isinstance(exc, cancel.Cancelled) else None)
+                    raise
+                pool.shutdown()
             else:
                 for layer in layers:
+                    cancel.check()
                     self.blob(layer)
         self.dst.put_manifest(written_raw, written.media_type, top_level=top_level, names=names)
         self.manifests.append((Digest.of(raw), Digest.of(written_raw)))
