@@ -6,6 +6,8 @@ import gzip
 import io
 import json
 import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -102,7 +104,8 @@ def test_cache_rules(busybox_image: str, node_ctx: Path) -> None:
     assert steps[next(k for k in steps if k.startswith("RUN echo"))] is True
     assert steps["COPY src/ ./src/"] is False
     assert steps["RUN cat src/*.js > bundle.js"] is False
-    assert "cache miss: COPY src/ ./src/: src/b.js changed" in log
+    # the miss is named by instruction and line; the step's header above shows the whole text
+    assert "cache miss: COPY (line 5): src/b.js changed" in log
     # the dependency manifest changes: install runs again
     (node_ctx / "package.json").write_text('{"deps": 2}')
     deps, log = do_build(node_ctx)
@@ -370,18 +373,99 @@ def test_print_targets_and_outline(tmp_path: Path, cli) -> None:
     assert json.loads(r.stdout)["args"][0]["name"] == "VERSION"
 
 
-def test_check_lints_first_and_stops_on_errors(busybox_image: str, tmp_path: Path, cli) -> None:
+def test_unnamed_stages_are_listed_and_refused_alike(home: Path, tmp_path: Path, cli) -> None:
+    # BuildKit names no unnamed stage: --print targets shows no name for it (the last one is
+    # "(default)"), --target cannot name it, and the hint offers only the names there are.
+    ctx = tmp_path / "ctx"
+    write(ctx, {"Dockerfile": "FROM busybox AS base\nFROM base\nRUN true\nFROM scratch\n"})
+    r = cli("build", "--print", "targets", str(ctx))
+    assert r.returncode == 0, r.stderr
+    assert [line.strip() for line in r.stdout.splitlines()] == [
+        "TARGET      DESCRIPTION",
+        "base",
+        "",
+        "(default)",
+    ]
+    targets = json.loads(cli("build", "--print", "targets", "--format", "json", str(ctx)).stdout)
+    assert [t.get("name") for t in targets["targets"]] == ["base", None, None]
+    for name in ("stage-1", "1"):
+        r = cli("build", "--target", name, str(ctx))
+        assert r.returncode != 0
+        assert_no_traceback(r)
+        assert f'Error: target stage "{name}" could not be found' in r.stderr
+        assert "Hint: stages: base\n" in r.stderr
+    r = cli("build", "--target", "bsae", str(ctx))
+    assert 'target stage "bsae" could not be found (did you mean base?)' in r.stderr
+
+
+def test_outline_of_an_unnamed_target_says_what_it_found(tmp_path: Path, cli) -> None:
+    # examples/go-style: the target is the unnamed last stage, and neither it nor the stage it
+    # copies from declares an ARG or mounts a secret -- an empty outline, said in words.
+    example = Path(__file__).resolve().parents[2] / "examples" / "go-style"
+    r = cli("build", "--print", "outline", str(example))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "TARGET:      (default)"
+    assert "No build args, secrets or SSH" in r.stdout
+    r = cli("dockerfile", "outline", "--format", "json", str(example))
+    assert json.loads(r.stdout) == {"args": [], "secrets": [], "ssh": []}
+    r = cli("build", "--print", "outline", "--target", "build", "--format", "json", str(example))
+    assert json.loads(r.stdout)["name"] == "build"
+
+
+def test_progress_shows_the_expanded_base_and_short_miss_lines(
+    busybox_image: str, tmp_path: Path
+) -> None:
+    ctx = tmp_path / "ctx"
+    write(
+        ctx,
+        {
+            "Dockerfile": "ARG BASE=busybox\nFROM ${BASE} AS build\nARG V=1\n"
+            "RUN echo $V \\\n        > /v\n",
+        },
+    )
+    do_build(ctx)
+    _, log = do_build(ctx, build_args={"V": "2"})
+    digest = Store.open().resolve("busybox:latest").digest
+    # (a file with one stage names none, as BuildKit's progress does)
+    assert f"#2 [1/3] FROM docker.io/library/busybox:latest@{digest}\n" in log
+    assert "${BASE}" not in log
+    assert "[internal] load metadata for docker.io/library/busybox:latest" in log
+    # the step's header shows the instruction once; the miss line names it by keyword and line
+    assert "cache miss: RUN (line 4): build arg V changed 1 -> 2" in log
+    assert log.count("> /v") == 1
+
+
+def test_check_runs_the_checks_and_never_builds(busybox_image: str, tmp_path: Path, cli) -> None:
     ctx = tmp_path / "ctx"
     write(ctx, {"Dockerfile": "FROM busybox AS a\nFROM busybox AS a\nRUN echo built > /x\n"})
     r = cli("build", "--check", "-t", "checked:1", str(ctx))
+    assert r.returncode == 1  # a check failed (docker exits non-zero too)
+    assert "FL507" in r.stdout and "Duplicate stage name" in r.stdout
+    assert "Check complete" in r.stdout
+    quiet = cli("build", "--check", "-q", str(ctx))
+    assert (quiet.returncode, quiet.stdout) == (1, "")  # -q: the exit code says it all
+    # nothing to fix: exit 0, and still nothing is built
+    write(
+        ctx, {"Dockerfile": 'FROM busybox:1.36 AS a\nRUN echo built > /x\nUSER 1000\nCMD ["sh"]\n'}
+    )
+    (ctx / ".dockerignore").write_text(".git\n")
+    ok = cli("build", "--check", "-t", "checked:2", str(ctx))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "checked" not in cli("images").stdout
+
+
+def test_lint_first_then_build(busybox_image: str, tmp_path: Path, cli) -> None:
+    ctx = tmp_path / "ctx"
+    write(ctx, {"Dockerfile": "FROM busybox AS a\nFROM busybox AS a\nRUN echo built > /x\n"})
+    r = cli("build", "--lint", "-t", "linted:1", str(ctx))
     assert r.returncode == 1
     assert_no_traceback(r)
     assert "FL507" in r.stderr and "did not start" in r.stderr
-    assert "checked:1" not in cli("images").stdout
+    assert "linted:1" not in cli("images").stdout
     write(ctx, {"Dockerfile": "FROM busybox AS a\nRUN echo built > /x\n"})
-    r = cli("build", "--check", "-q", "-t", "checked:2", str(ctx))
+    r = cli("build", "--lint", "-q", "-t", "linted:2", str(ctx))
     assert r.returncode == 0, r.stderr  # warnings only: the build runs
-    assert "checked" in cli("images").stdout
+    assert "linted" in cli("images").stdout
 
 
 def test_prune_keeps_build_cache_and_its_snapshots(
@@ -408,3 +492,63 @@ def _collecting_store() -> Store:
     from forklift.runtime.recovery import RuntimeCollector
 
     return Store.open(collectors=[RuntimeCollector()])
+
+
+def test_outputs_local_tar_and_stdout(busybox_image: str, tmp_path: Path, cli, podman) -> None:
+    ctx = tmp_path / "ctx"
+    write(
+        ctx,
+        {
+            "Dockerfile": "FROM busybox\nRUN mkdir /out && echo built > /out/x && rm /bin/ls\n"
+            "COPY a /a\n",
+            "a": "from the context\n",
+        },
+    )
+    # type=local: the final filesystem in a directory (the RUN's deletion applied)
+    local = tmp_path / "local"
+    r = cli("build", "-q", "-o", f"type=local,dest={local}", str(ctx))
+    assert r.returncode == 0, r.stderr
+    assert (local / "out" / "x").read_text() == "built\n"
+    assert (local / "a").read_text() == "from the context\n"
+    assert (local / "bin" / "busybox").is_file() and not (local / "bin" / "ls").exists()
+    # docker's shorthand: -o DIR is type=local
+    bare = tmp_path / "bare"
+    assert cli("build", "-q", "-o", str(bare), str(ctx)).returncode == 0
+    assert (bare / "out" / "x").read_text() == "built\n"
+
+    def names(data: bytes) -> set[str]:
+        with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+            return {m.name for m in tf}
+
+    # type=tar to a file and to standard output: the same filesystem, no whiteouts
+    tar_file = tmp_path / "fs.tar"
+    assert cli("build", "-q", "-o", f"type=tar,dest={tar_file}", str(ctx)).returncode == 0
+    from_file = names(tar_file.read_bytes())
+    assert {"out/x", "a", "bin/busybox"} <= from_file and "bin/ls" not in from_file
+    assert not any(".wh." in n for n in from_file)
+    out = subprocess.run(
+        [sys.executable, "-m", "forklift", "build", "-o", "-", str(ctx)],
+        capture_output=True,
+        check=True,
+    )
+    assert names(out.stdout) == from_file
+    assert "Built" in out.stderr.decode()  # progress and the summary stay on stderr
+    # oci and docker archives on standard output, read by podman
+    for kind in ("oci", "docker"):
+        path = tmp_path / f"stdout-{kind}.tar"
+        with open(path, "wb") as f:
+            subprocess.run(
+                [sys.executable, "-m", "forklift", "build", "-q", "-t", f"out:{kind}",
+                 "-o", f"type={kind},dest=-", str(ctx)],
+                stdout=f,
+                check=True,
+            )  # fmt: skip
+        loaded = podman("load", "-i", str(path))
+        image = loaded.stdout.strip().split()[-1]
+        cat = podman("run", "--rm", "--net", "none", image, "cat", "/out/x")
+        assert cat.stdout == "built\n"
+    # nothing to a terminal, and type=local needs a directory
+    bad = cli("build", "-o", "type=local,dest=-", str(ctx))
+    assert bad.returncode != 0 and "type=local writes a directory" in bad.stderr
+    bad = cli("build", "-o", "type=tar", str(ctx))
+    assert bad.returncode != 0 and "needs dest=" in bad.stderr

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from forklift.build.metadata import apply_changes, expose_ports, workdir_join
+from forklift.build.metadata import apply_changes, workdir_join
+from forklift.dockerfile.values import parse_expose
 from forklift.errors import InvalidInput
 from forklift.oci.config import ContainerConfig
 from forklift.store import Store
@@ -63,21 +64,30 @@ def test_labels_volumes_user_stopsignal_healthcheck_onbuild() -> None:
 
 
 @pytest.mark.parametrize(
-    ("ports", "expected"),
+    ("word", "expected"),
     [
-        (["80"], ["80/tcp"]),
-        (["53/udp"], ["53/udp"]),
-        (["7000-7002"], ["7000/tcp", "7001/tcp", "7002/tcp"]),
+        ("80", ["80/tcp"]),
+        ("53/udp", ["53/udp"]),
+        ("7000-7002", ["7000/tcp", "7001/tcp", "7002/tcp"]),
+        ("0", ["0/tcp"]),  # BuildKit accepts port 0
+        ("8080:80", ["80/tcp"]),  # the host part is ignored (with a check warning)
+        ("80/TCP", ["80/tcp"]),
     ],
 )
-def test_expose_ports(ports: list[str], expected: list[str]) -> None:
-    assert expose_ports(ports) == expected
+def test_expose_ports(word: str, expected: list[str]) -> None:
+    assert list(parse_expose(word).ports) == expected
 
 
-@pytest.mark.parametrize("bad", ["0", "70000", "x", "10-5", "80/http"])
+@pytest.mark.parametrize("bad", ["70000", "x", "10-5", "80/http", "1.2.3.4.5:80:80"])
 def test_bad_ports(bad: str) -> None:
-    with pytest.raises(InvalidInput):
-        expose_ports([bad])
+    with pytest.raises(ValueError):
+        parse_expose(bad)
+
+
+def test_import_change_expose_and_stopsignal_follow_the_front_end() -> None:
+    c = apply_changes(ContainerConfig(), ["EXPOSE 8080:80 0 53/UDP", "STOPSIGNAL 100"])
+    assert c.exposed_ports == ("0/tcp", "53/udp", "80/tcp")  # words sorted, as BuildKit does
+    assert c.stop_signal == "100"
 
 
 def test_workdir_joins_relative_paths() -> None:

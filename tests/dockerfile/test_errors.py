@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from forklift.dockerfile import evaluate, parse, parse_stages
+from forklift.dockerfile import parse, parse_stages, plan
 from forklift.errors import ForkliftError, ParseError
 
 CASES = [
@@ -106,7 +106,7 @@ CASES = [
         'Dockerfile:2:1: failed to process "\\"unterminated": unexpected end of statement '
         "while looking for matching double-quote",
     ),
-    ("FROM alpine\nSTOPSIGNAL SIGNOPE\n", "Dockerfile:2:1: Invalid signal: SIGNOPE"),
+    ("FROM alpine\nSTOPSIGNAL SIGNOPE\n", "Dockerfile:2:1: invalid signal: SIGNOPE"),
     (
         "FROM alpine\nSHELL /bin/sh -c\n",
         "Dockerfile:2:1: SHELL requires the arguments to be in JSON form",
@@ -141,7 +141,7 @@ CASES = [
 )
 def test_error_location_and_message(source: str, expected: str) -> None:
     with pytest.raises(ForkliftError) as info:
-        evaluate(parse_stages(parse(source, "Dockerfile")), all_stages=True)
+        plan(parse_stages(parse(source, "Dockerfile")), all_stages=True)
     assert str(info.value) == expected
     assert isinstance(info.value, ParseError)
 

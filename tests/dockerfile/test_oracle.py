@@ -14,8 +14,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from forklift.dockerfile.dispatch import plan
 from forklift.dockerfile.dump import dump
-from forklift.dockerfile.evaluate import evaluate
 from forklift.dockerfile.instructions import InstructionError, parse_stages
 from forklift.dockerfile.parser import parse
 from forklift.errors import ForkliftError, ParseError
@@ -95,7 +95,7 @@ def _compare(row: dict[str, Any], corpus: Path) -> dict[str, bool]:
     # BuildKit's conversion (lint mode: every stage, no target, no build args).
     build_error = row.get("build_error")
     try:
-        evaluate(parsed, all_stages=True)
+        plan(parsed, all_stages=True)
     except ForkliftError as exc:
         want_lines = [r[0] for r in build_error["lines"]] if build_error else []
         got_line = exc.location.line if exc.location else None

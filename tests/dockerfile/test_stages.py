@@ -12,11 +12,11 @@ import pytest
 from forklift.dockerfile import (
     GlobalArgs,
     StageGraph,
-    evaluate,
     list_targets,
     outline,
     parse,
     parse_stages,
+    plan,
     render_outline,
     render_targets,
     unused_build_args,
@@ -58,13 +58,7 @@ def test_dependencies_and_build_order() -> None:
     assert names["test"].stage_deps == (1, 2)
     assert names["final"].stage_deps == (1, 2)
     assert [n.name for n in g.needed()] == ["deps", "build", "docs", "final"]
-    groups = [[n.name for n in group] for group in g.order()]
-    assert groups == [["deps", "docs"], ["build"], ["final"]]
-    assert [[n.name for n in grp] for grp in g.order("test")] == [
-        ["deps", "docs"],
-        ["build"],
-        ["test"],
-    ]
+    assert [n.name for n in g.needed("test")] == ["deps", "build", "docs", "test"]
     assert [n.name for n in g.needed("docs")] == ["docs"]
 
 
@@ -76,20 +70,30 @@ def test_copy_from_index_and_images() -> None:
 
 def test_unknown_target_lists_stages() -> None:
     with pytest.raises(NotFound) as info:
-        _graph(MULTI).order("nope")
+        _graph(MULTI).needed("nope")
     assert info.value.message == 'target stage "nope" could not be found'
     assert info.value.hint == "stages: deps, build, docs, test, final"
+    with pytest.raises(NotFound) as info:
+        _graph(MULTI).needed("bulid")
+    assert info.value.message == 'target stage "bulid" could not be found (did you mean build?)'
 
 
 def test_forward_copy_is_rejected_for_targets_that_need_it() -> None:
     text = "FROM alpine AS a\nCOPY --from=b /x /x\nFROM alpine AS b\nRUN true\n"
-    g = _graph(text)
+    parsed = parse_stages(parse(text))
     with pytest.raises(ParseError) as info:
-        g.order("a")
+        plan(parsed, target="a")
     assert str(info.value) == (
         'Dockerfile:2:6: cannot copy from stage "b", it needs to be defined before current stage "a"'
     )
-    assert [n.name for n in g.order("b")[0]] == ["b"]
+    assert [st.name for st in plan(parsed, target="b").needed()] == ["b"]
+    mount = "FROM alpine AS a\nRUN --mount=from=b,target=/b true\nFROM alpine AS b\n"
+    with pytest.raises(ParseError) as info:
+        plan(parse_stages(parse(mount)), target="a")
+    assert str(info.value) == (
+        'Dockerfile:2:5: cannot mount from stage "b" to "/b", stage needs to be defined '
+        "before current command"
+    )
 
 
 def test_stage_names_are_case_insensitive_in_from_flags() -> None:
@@ -102,11 +106,11 @@ def test_global_args_only_in_from_unless_redeclared() -> None:
         "ARG V=3.19\nFROM alpine:$V AS a\nRUN echo $V\nARG V\nRUN echo $V\n"
         "FROM alpine AS b\nENV X=$V\nARG V=local\nENV Y=$V\nENV V=env\nARG V\nENV Z=$V\n"
     )
-    ev = evaluate(parse_stages(parse(text)), all_stages=True)
-    a, b = ev.stages[0], ev.stages[1]
+    built = plan(parse_stages(parse(text)), all_stages=True)
+    a, b = built.stages[0], built.stages[1]
     assert a.node.base == "alpine:3.19"
     assert a.scope.env["V"] == "3.19"
-    env_b = [c.pairs for c in b.commands if c.keyword == "env"]  # type: ignore[attr-defined]
+    env_b = [s.command.pairs for s in b.steps if s.keyword == "env"]  # type: ignore[attr-defined]
     # X: the global V is invisible before the stage declares it; Y: the stage's
     # own default; Z: ENV set V, then `ARG V` re-imported the global value over
     # it (BuildKit sets ARG and ENV values in one environment, in order).
@@ -115,14 +119,14 @@ def test_global_args_only_in_from_unless_redeclared() -> None:
 
 def test_build_args_override_defaults_and_predefined_platform_args() -> None:
     text = "ARG TAG=1\nFROM alpine:$TAG\nARG TARGETARCH\nARG MODE=dev\nENV M=$MODE A=$TARGETARCH\n"
-    ev = evaluate(
+    built = plan(
         parse_stages(parse(text)),
         build_args={"TAG": "2", "MODE": "prod"},
         target_platform=Platform("linux", "arm64", "v8"),
     )
-    st = ev.stages[0]
+    st = built.stages[0]
     assert st.node.base == "alpine:2"
-    env = st.commands[-1].pairs  # type: ignore[attr-defined]
+    env = st.steps[-1].command.pairs  # type: ignore[attr-defined]
     assert [(p.key, p.value) for p in env] == [("M", "prod"), ("A", "arm64")]
 
 
@@ -130,14 +134,17 @@ def test_stage_args_inherit_into_child_stages() -> None:
     text = (
         "FROM alpine AS a\nARG X=1\nENV E=e\nFROM a AS b\nENV Y=$X$E\nFROM alpine AS c\nENV Z=$X\n"
     )
-    ev = evaluate(parse_stages(parse(text)), all_stages=True)
-    assert ev.stages[1].commands[0].pairs[0].value == "1e"  # type: ignore[attr-defined]
-    assert ev.stages[2].commands[0].pairs[0].value == ""  # type: ignore[attr-defined]
+    built = plan(parse_stages(parse(text)), all_stages=True)
+    assert built.stages[1].steps[0].command.pairs[0].value == "1e"  # type: ignore[attr-defined]
+    assert built.stages[2].steps[0].command.pairs[0].value == ""  # type: ignore[attr-defined]
 
 
 def test_history_prefix_lists_declared_args() -> None:
-    ev = evaluate(parse_stages(parse("FROM alpine\nARG A=1 B\nARG A=2\n")), build_args={"B": "x"})
-    assert ev.stages[0].scope.history_prefix() == "|2 A=2 B=x"
+    text = "FROM alpine\nARG A=1 B\nARG A=2\nRUN true\nENV A=3\nRUN true\n"
+    built = plan(parse_stages(parse(text)), build_args={"B": "x"})
+    runs = [s for s in built.stages[0].steps if s.keyword == "run"]
+    assert [r.history_prefix() for r in runs] == ["|2 A=2 B=x", "|2 A=3 B=x"]
+    assert runs[0].env == {"PATH": runs[0].env["PATH"], "A": "2", "B": "x"}
 
 
 def test_unused_build_args() -> None:
@@ -241,8 +248,8 @@ def test_cli_verbs(tmp_path: Path) -> None:
 
 def test_escape_directive_applies_to_expansion() -> None:
     text = "# escape=`\nFROM mcr.microsoft.com/windows/servercore\nARG D=C:\\tools\nWORKDIR C:\\app\nENV P=$D\\bin X=`$D\n"
-    ev = evaluate(parse_stages(parse(text)))
-    _arg, workdir, env = ev.stages[0].commands
+    built = plan(parse_stages(parse(text)))
+    _arg, workdir, env = (s.command for s in built.stages[0].steps)
     assert workdir.path == "C:\\app"  # type: ignore[attr-defined]
     assert [(p.key, p.value) for p in env.pairs] == [("P", "C:\\tools\\bin"), ("X", "$D")]  # type: ignore[attr-defined]
 
@@ -257,7 +264,9 @@ def test_onbuild_triggers_of_a_base_stage_run_in_the_child() -> None:
     g = StageGraph.build(parsed)
     # the trigger's COPY --from makes `app` depend on `tools`
     assert g.nodes[2].stage_deps == (1, 0)
-    ev = evaluate(parsed)
-    kinds = [c.keyword for c in ev.stages[2].commands]
-    assert kinds == ["copy", "env", "env"]
-    assert ev.stages[2].commands[-1].pairs[0].value == "1"  # type: ignore[attr-defined]
+    built = plan(parsed)
+    steps = built.stages[2].steps
+    assert [s.keyword for s in steps] == ["copy", "env", "env"]
+    assert [s.trigger for s in steps] == ["COPY --from=tools /t /t", "ENV FROM_TRIGGER=$V", None]
+    assert steps[0].line == 7  # triggers are reported at the FROM that runs them, like BuildKit
+    assert steps[-1].command.pairs[0].value == "1"  # type: ignore[attr-defined]

@@ -31,7 +31,6 @@ from forklift.errors import BuildError
 if TYPE_CHECKING:  # the runtime is imported only when a RUN actually executes
     from forklift.runtime.spec import BindMount, TmpfsMount
 
-DEFAULT_SHELL = ("/bin/sh", "-c")
 SECRETS_DIR = "/run/secrets"
 #: The host name every RUN step sees (``uname -n``, ``/etc/hostname``, ``/etc/hosts``),
 #: whatever the network, so that neither the build machine's name nor a random one ends up

@@ -10,12 +10,17 @@ import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from forklift.cli._common import cancellable
 from forklift.cli._policy import enforcer, policy_options
 from forklift.errors import UsageError
+
+if TYPE_CHECKING:
+    from forklift.lint.config import LintConfig
+    from forklift.lint.findings import LintResult
 
 
 def _pairs(values: tuple[str, ...], what: str, *, from_env: bool = False) -> dict[str, str]:
@@ -67,7 +72,10 @@ def _pairs(values: tuple[str, ...], what: str, *, from_env: bool = False) -> dic
     "-q", "--quiet", is_flag=True, help="Same as --progress=quiet; print only the image ID."
 )
 @click.option(
-    "-o", "--output", help="type=image (default) | type=oci,dest=FILE | type=docker,dest=FILE."
+    "-o",
+    "--output",
+    help="type=image (default) | type=oci|docker|tar,dest=FILE (- for stdout) | "
+    "type=local,dest=DIR (or just DIR; '-' means type=tar,dest=-).",
 )
 @click.option(
     "--secret", "secrets", multiple=True, help="id=ID,src=FILE or id=ID,env=VAR (repeatable)."
@@ -111,7 +119,14 @@ def _pairs(values: tuple[str, ...], what: str, *, from_env: bool = False) -> dic
     default="text",
     help="Format for --print.",
 )
-@click.option("--check", is_flag=True, help="Lint the Dockerfile first; stop if it has errors.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Run the checks and do not build (like docker): exit 1 if one fails; -q: exit code only.",
+)
+@click.option(
+    "--lint", is_flag=True, help="Lint the Dockerfile first, then build unless it has errors."
+)
 @click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, help="Stages built at once.")
 @policy_options
 @click.option(
@@ -183,6 +198,7 @@ def build(
     print_: str | None,
     print_format: str,
     check: bool,
+    lint: bool,
     jobs: int,
     policy_file: str | None,
     verify_policy: bool,
@@ -199,48 +215,31 @@ def build(
     scan_output: str | None,
 ) -> None:
     """Build an image from a Dockerfile (CONTEXT is a directory, or '-' for a tar on stdin)."""
-    from forklift.build.options import BuildOptions, parse_output, parse_secret
+    from forklift.build.options import BuildOptions, find_dockerfile, parse_output, parse_secret
     from forklift.oci.platform import Platform
     from forklift.reference import parse_reference
 
     if context == "-" and file == "-":
         raise UsageError("the context and the Dockerfile cannot both come from stdin")
     args = _pairs(build_args, "--build-arg", from_env=True)
-    epoch_text = args.get("SOURCE_DATE_EPOCH", os.environ.get("SOURCE_DATE_EPOCH", "")).strip()
-    epoch = None
-    if epoch_text:
-        if not epoch_text.isdigit():
-            raise UsageError(f"SOURCE_DATE_EPOCH={epoch_text!r} is not a number of seconds")
-        epoch = int(epoch_text)
-    if rewrite_timestamp and epoch is None:
-        raise UsageError("--rewrite-timestamp needs SOURCE_DATE_EPOCH (environment or --build-arg)")
     with contextlib.ExitStack() as stack:
         if context == "-":
             context = _context_from_stdin(stack)
         elif not os.path.isdir(context):
             raise UsageError(f"build context {context!r} is not a directory")
-        dockerfile_text = None
-        if file == "-":
-            dockerfile_text = sys.stdin.read()
-        elif file is not None and not os.path.isabs(file) and not os.path.exists(file):
-            # docker: a relative -f is relative to the current directory, then to the context
-            candidate = os.path.join(context, file)
-            if os.path.exists(candidate):
-                file = candidate
+        dockerfile_text = sys.stdin.read() if file == "-" else None
+        path = find_dockerfile(context, file if file != "-" else None)
         if print_:
-            _print(print_, print_format, context, file, dockerfile_text, target, args)
+            _print(print_, print_format, path, file == "-", dockerfile_text, target, args)
             return
         if check:
-            _check(context, file, dockerfile_text)
-        contexts = _pairs(build_contexts, "--build-context")
-        for name, value in contexts.items():
-            if not value.startswith("docker-image://") and not os.path.isdir(value):
-                raise UsageError(
-                    f"--build-context {name}={value}: not a directory or docker-image://REF"
-                )
+            sys.exit(_check(context, path, dockerfile_text, quiet))
+        if lint:
+            _lint_first(context, path, dockerfile_text)
+        out = parse_output(output) if output else parse_output("type=image")
         wanted_tags = tuple(parse_reference(t) for t in tags)
         # with --scan the image is tagged only after the scan passed
-        scan_first = scan_ and (output is None or output.startswith("type=image"))
+        scan_first = scan_ and out.type == "image"
         options = BuildOptions(
             context=context,
             dockerfile=file,
@@ -255,12 +254,13 @@ def build(
             labels=_pairs(labels, "--label"),
             secrets={s.id: s for s in (parse_secret(x) for x in secrets)},
             network=network,
-            build_contexts=contexts,
-            source_date_epoch=epoch,
+            build_contexts=_pairs(build_contexts, "--build-context"),
+            # docker passes SOURCE_DATE_EPOCH from the environment when no build arg sets it
+            source_date_epoch=args.get("SOURCE_DATE_EPOCH", os.environ.get("SOURCE_DATE_EPOCH")),
             rewrite_timestamp=rewrite_timestamp,
             compression="" if compression == "none" else compression,
             runtime=runtime,
-            output=parse_output(output) if output else parse_output("type=image"),
+            output=out,
             jobs=jobs,
             image_policy=enforcer(policy_file, verify_policy, insecure_policy),
         )
@@ -332,7 +332,8 @@ def build(
     if iidfile:
         Path(iidfile).write_text(str(result.image_id))
     if quiet or progress == "quiet":
-        click.echo(str(result.image_id))
+        if not out.to_stdout:  # standard output carries the export
+            click.echo(str(result.image_id))
     else:
         click.echo(
             f"Built {result.image_id.short} ({result.cached_steps} of {len(result.steps)} steps cached)",
@@ -340,6 +341,8 @@ def build(
         )
         for t in result.tags:
             click.echo(f"Tagged {t.familiar()}", err=True)
+        if result.exported:
+            click.echo(f"Wrote {result.exported}", err=True)
 
 
 def _scan_built(digest: str, severity: str, fmt: str, output: str | None) -> bool:
@@ -367,31 +370,59 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def _check(context: str, file: str | None, text: str | None) -> None:
-    """``--check``: run the linter (like ``docker build --check``) and stop on errors."""
-    from rich.console import Console
-
-    from forklift.errors import BuildError
+def _lint(context: str, path: str, text: str | None) -> tuple[LintResult, LintConfig]:
+    """Lint the build's Dockerfile with the lint config found in the context."""
     from forklift.lint.config import LintConfig, find_config
     from forklift.lint.engine import lint_dockerfile
-    from forklift.lint.report import render_terminal
 
-    path = file or os.path.join(context, "Dockerfile")
+    name = "Dockerfile" if text is not None else os.path.basename(path)
     if text is None:
         try:
             text = Path(path).read_text(errors="surrogateescape")
         except FileNotFoundError:
             raise UsageError(f"Dockerfile not found: {path}") from None
+        except IsADirectoryError:
+            raise UsageError(f"{path} is a directory, not a Dockerfile") from None
     found = find_config(context)
     config = LintConfig.load(found) if found else LintConfig()
     result = lint_dockerfile(
-        text, filename=os.path.basename(path), config=config, context=context, dockerfile_path=path
+        text, filename=name, config=config, context=context, dockerfile_path=path
     )
+    return result, config
+
+
+def _check(context: str, path: str, text: str | None, quiet: bool) -> int:
+    """``--check`` (docker's): run the checks, build nothing; 1 when a check fails."""
+    from rich.console import Console
+
+    from forklift.lint.report import render_terminal
+
+    result, config = _lint(context, path, text)
+    failed = result.fails(config.failure_threshold)
+    if not quiet:
+        console = Console(highlight=False, soft_wrap=True)
+        render_terminal([result], console)
+        count = len(result.findings)
+        if count:
+            console.print(f"Check complete, {count} finding{'s' if count != 1 else ''}.")
+        else:
+            console.print("Check complete, no findings.")
+    return 1 if failed else 0
+
+
+def _lint_first(context: str, path: str, text: str | None) -> None:
+    """``--lint``: show the findings, and stop before building if one is an error."""
+    from rich.console import Console
+
+    from forklift.errors import BuildError
+    from forklift.lint.report import render_terminal
+
+    result, _ = _lint(context, path, text)
     if result.findings:
         render_terminal([result], Console(stderr=True))
     if result.has_errors():
         errors = sum(1 for f in result.findings if f.severity.name == "ERROR")
-        raise BuildError(f"--check: the Dockerfile has {errors} error(s); the build did not start")
+        raise BuildError(f"--lint: the Dockerfile has {errors} error(s); the build did not start")
 
 
 def _context_from_stdin(stack: contextlib.ExitStack) -> str:
@@ -407,8 +438,8 @@ def _context_from_stdin(stack: contextlib.ExitStack) -> str:
 def _print(
     what: str,
     fmt: str,
-    context: str,
-    file: str | None,
+    path: str,
+    from_stdin: bool,
     text: str | None,
     target: str | None,
     build_args: dict[str, str],
@@ -417,13 +448,12 @@ def _print(
     from forklift.dockerfile.outline import list_targets, outline, render_outline, render_targets
     from forklift.dockerfile.parser import parse
 
-    path = file or os.path.join(context, "Dockerfile")
     if text is None:
         try:
             text = Path(path).read_text()
         except FileNotFoundError:
             raise UsageError(f"Dockerfile not found: {path}") from None
-    parsed = parse_stages(parse(text, os.path.basename(path) if file != "-" else "Dockerfile"))
+    parsed = parse_stages(parse(text, "Dockerfile" if from_stdin else os.path.basename(path)))
     if what == "targets":
         click.echo(render_targets(list_targets(parsed), fmt))
     else:

@@ -30,19 +30,18 @@ def parse_build_args(values: tuple[str, ...]) -> dict[str, str]:
 
 
 def locate_dockerfile(context: str, file: str | None) -> Path:
-    """The Dockerfile for a context: ``-f FILE`` if given, else ``CONTEXT/Dockerfile`` (or ``Containerfile``)."""
-    if file is not None:
-        path = Path(file)
-        if not path.is_file():
+    """The Dockerfile for a context, found as ``forklift build`` finds it (docker's rule for a
+    relative ``-f``; ``CONTEXT/Dockerfile``, else ``CONTEXT/Containerfile``)."""
+    from forklift.build.options import find_dockerfile
+
+    path = Path(find_dockerfile(context, file))
+    if not path.is_file():
+        if file is not None:
             raise NotFound(f"Dockerfile {file!r} not found")
-        return path
-    for name in ("Dockerfile", "Containerfile"):
-        path = Path(context) / name
-        if path.is_file():
-            return path
-    raise NotFound(
-        f"no Dockerfile in {context!r}", hint="name one with -f FILE or add CONTEXT/Dockerfile"
-    )
+        raise NotFound(
+            f"no Dockerfile in {context!r}", hint="name one with -f FILE or add CONTEXT/Dockerfile"
+        )
+    return path
 
 
 def _load(path: Path) -> ParsedStages:

@@ -4,8 +4,8 @@ Matches BuildKit's Dockerfile frontend (``docker/dockerfile:1``). The usual path
 
     df = parse(data, "Dockerfile")           # syntax tree with positions
     parsed = parse_stages(df)                 # global ARGs + stages of typed commands
-    graph = StageGraph.build(parsed)          # dependencies, --target subsets, build order
-    ev = evaluate(parsed, build_args={...})   # scoped, expanded commands per stage
+    built = plan(parsed, build_args={...})    # the one pass: stage graph, expanded and
+                                              # validated steps per stage (dispatch.py)
 
 and for the context: ``walk_context(root, IgnoreMatcher.from_file(find_ignore_file(...)))``.
 """
@@ -15,13 +15,14 @@ from forklift.dockerfile.args import (
     PROXY_ARGS,
     GlobalArgs,
     StageScope,
-    platform_args,
+    default_args,
     unused_build_args,
 )
 from forklift.dockerfile.ast import Directive, Dockerfile, Flag, Heredoc, Instruction, ParseWarning
 from forklift.dockerfile.context import ContextEntry, context_paths, walk_context
+from forklift.dockerfile.diagnostics import Diagnostics
+from forklift.dockerfile.dispatch import BaseImage, BuildPlan, PlannedStage, Step, plan
 from forklift.dockerfile.dump import dump
-from forklift.dockerfile.evaluate import Evaluation, StageEvaluation, evaluate
 from forklift.dockerfile.ignore import IgnoreMatcher, find_ignore_file, read_ignore_patterns
 from forklift.dockerfile.instructions import (
     InstructionError,
@@ -46,10 +47,12 @@ from forklift.dockerfile.stages import StageGraph, StageNode
 __all__ = [
     "PLATFORM_ARGS",
     "PROXY_ARGS",
+    "BaseImage",
+    "BuildPlan",
     "ContextEntry",
+    "Diagnostics",
     "Directive",
     "Dockerfile",
-    "Evaluation",
     "ExpansionError",
     "Flag",
     "GlobalArgs",
@@ -62,15 +65,16 @@ __all__ = [
     "Outline",
     "ParseWarning",
     "ParsedStages",
+    "PlannedStage",
     "Stage",
-    "StageEvaluation",
     "StageGraph",
     "StageNode",
     "StageScope",
+    "Step",
     "Target",
     "context_paths",
+    "default_args",
     "dump",
-    "evaluate",
     "expand",
     "find_ignore_file",
     "list_targets",
@@ -80,7 +84,7 @@ __all__ = [
     "parse_instruction",
     "parse_mount",
     "parse_stages",
-    "platform_args",
+    "plan",
     "read_ignore_patterns",
     "render_outline",
     "render_targets",

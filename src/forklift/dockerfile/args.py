@@ -10,15 +10,15 @@ BuildKit's rules, which this module reproduces:
   default is expanded with the variables in effect at that line.
 * ARG and ENV values share one environment in the order they are set (so an
   ENV set after an ARG of the same name wins).
-* Automatic platform ARGs (``TARGETPLATFORM``, ``TARGETOS``, ``TARGETARCH``,
-  ``TARGETVARIANT``, ``BUILDPLATFORM``, ``BUILDOS``, ``BUILDARCH``,
-  ``BUILDVARIANT``) are global; a stage sees them only after declaring them.
+* Automatic ARGs (``TARGETPLATFORM``, ``TARGETOS``, ``TARGETOSVERSION``,
+  ``TARGETARCH``, ``TARGETVARIANT``, the same five for ``BUILD*``, and
+  ``TARGETSTAGE``) are global; a stage sees them only after declaring them.
 * Proxy variables (``HTTP_PROXY`` and friends, either case) given as build
   args reach RUN steps without being declared and stay out of the image
   history and the cache key unless the Dockerfile declares them.
 
-:class:`GlobalArgs` evaluates the global scope; :class:`StageScope` follows a
-stage line by line. :func:`unused_build_args` says which ``--build-arg``\\ s a
+:func:`default_args` gives the automatic ones, :class:`GlobalArgs` evaluates
+the global scope; :class:`StageScope` follows a stage line by line. :func:`unused_build_args` says which ``--build-arg``\\ s a
 build would not consume (Docker prints them as a warning).
 """
 
@@ -27,7 +27,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from forklift.dockerfile.instructions import ArgCommand, ArgDef, Command
+from forklift.dockerfile.diagnostics import Diagnostics
+from forklift.dockerfile.instructions import ArgCommand, ArgDef
 from forklift.dockerfile.shell import ExpansionError, Lexer
 from forklift.errors import Location, ParseError
 from forklift.oci.platform import Platform, host_platform
@@ -35,12 +36,15 @@ from forklift.oci.platform import Platform, host_platform
 PLATFORM_ARGS = (
     "TARGETPLATFORM",
     "TARGETOS",
+    "TARGETOSVERSION",
     "TARGETARCH",
     "TARGETVARIANT",
     "BUILDPLATFORM",
     "BUILDOS",
+    "BUILDOSVERSION",
     "BUILDARCH",
     "BUILDVARIANT",
+    "TARGETSTAGE",
 )
 PROXY_ARGS = (
     "HTTP_PROXY",
@@ -66,25 +70,34 @@ BUILTIN_ARGS = (
     "BUILDKIT_SYNTAX",
     "SOURCE_DATE_EPOCH",
 )
-# These set builder behaviour and are never put into a step's environment.
-_NON_ENV_ARGS = frozenset({"BUILDKIT_SBOM_SCAN_CONTEXT", "BUILDKIT_SBOM_SCAN_STAGE"})
+#: ARGs that set builder behaviour and never reach a step's environment (BuildKit's ``nonEnvArgs``)
+NON_ENV_ARGS = frozenset({"BUILDKIT_SBOM_SCAN_CONTEXT", "BUILDKIT_SBOM_SCAN_STAGE"})
 
 _LEXERS = {"\\": Lexer("\\"), "`": Lexer("`")}
 
 
-def platform_args(target: Platform | None = None, build: Platform | None = None) -> dict[str, str]:
-    """The automatic platform ARGs for a build (both default to this machine's platform)."""
+def default_args(
+    target: Platform | None = None, build: Platform | None = None, target_stage: str = ""
+) -> dict[str, str]:
+    """The automatic global ARGs of a build (BuildKit's ``defaultArgs``), before ``--build-arg``.
+
+    Both platforms default to this machine's; ``target_stage`` is the stage being
+    built (``default`` when the target is the unnamed last stage).
+    """
     build = build or host_platform()
     target = target or build
     return {
         "BUILDPLATFORM": str(build),
         "BUILDOS": build.os,
+        "BUILDOSVERSION": build.os_version,
         "BUILDARCH": build.architecture,
         "BUILDVARIANT": build.variant,
         "TARGETPLATFORM": str(target),
         "TARGETOS": target.os,
+        "TARGETOSVERSION": target.os_version,
         "TARGETARCH": target.architecture,
         "TARGETVARIANT": target.variant,
+        "TARGETSTAGE": target_stage or "default",
     }
 
 
@@ -108,14 +121,7 @@ class ArgInfo:
     deps: frozenset[str] = frozenset()
 
 
-def _expand(
-    word: str, env: Mapping[str, str], file: str, line: int, escape: str = "\\"
-) -> tuple[str, frozenset[str]]:
-    try:
-        result = _LEXERS[escape].process(word, env)
-    except ExpansionError as exc:
-        raise ParseError(str(exc), location=Location(file, line)) from None
-    return result.result, result.matched
+Expander = Callable[[str], str]
 
 
 @dataclass
@@ -137,26 +143,38 @@ class GlobalArgs:
         predefined: Mapping[str, str] | None = None,
         file: str = "Dockerfile",
         escape: str = "\\",
+        diag: Diagnostics | None = None,
     ) -> GlobalArgs:
         """Compute the global scope (BuildKit's ``buildMetaArgs``).
 
-        ``predefined`` defaults to :func:`platform_args` for this machine;
-        ``--build-arg`` values override predefined values and defaults.
+        ``predefined`` defaults to :func:`default_args` for this machine;
+        ``--build-arg`` values override predefined values and defaults. A
+        default that cannot be expanded is an error (through ``diag``: a
+        tolerant pass leaves that ARG without a value).
         """
+        diag = diag or Diagnostics()
         build_args = dict(build_args or {})
+        lexer = _LEXERS[escape]
         env: dict[str, str] = {}
-        for k, v in (platform_args() if predefined is None else predefined).items():
+        for k, v in (default_args() if predefined is None else predefined).items():
             env[k] = build_args.get(k, v)
         infos: dict[str, ArgInfo] = {}
         for cmd in meta_args:
             for kp in cmd.args:
                 deps: frozenset[str] = frozenset()
+                value: str | None = None
                 if kp.key in build_args:
-                    value: str | None = build_args[kp.key]
+                    value = build_args[kp.key]
                 elif kp.value is not None:
-                    value, deps = _expand(kp.value, env, file, cmd.line, escape)
-                else:
-                    value = None
+                    try:
+                        result = lexer.process(kp.value, env)
+                    except ExpansionError as exc:
+                        diag.error(ParseError(str(exc), location=Location(file, cmd.line)))
+                        continue
+                    value, deps = result.result, result.matched
+                    if kp.key in deps:  # ARG A=$A:1 depends on what the earlier A did
+                        old = infos.get(kp.key)
+                        deps = (deps - {kp.key}) | (old.deps if old else frozenset())
                 if value is not None:
                     env.pop(kp.key, None)
                     env[kp.key] = value
@@ -182,9 +200,10 @@ class GlobalArgs:
 class StageScope:
     """The variables in effect at one point of a stage (BuildKit's state environment).
 
-    Start it with :meth:`for_stage`, then feed the stage's commands in order with
-    :meth:`apply` (or call :meth:`declare` / :meth:`set_env` directly);
-    :attr:`env` is the environment the next instruction is expanded with.
+    Start it with :meth:`for_stage`, then follow the stage's instructions with
+    :meth:`declare` (ARG) and :meth:`set_env` (ENV); :attr:`env` is the
+    environment the next instruction is expanded with, :attr:`args` the ARGs
+    declared so far.
     """
 
     globals: GlobalArgs
@@ -193,8 +212,6 @@ class StageScope:
     args: list[ArgDef] = field(default_factory=list)
     infos: dict[str, ArgInfo] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
-    file: str = "Dockerfile"
-    escape: str = "\\"
 
     @classmethod
     def for_stage(
@@ -204,8 +221,6 @@ class StageScope:
         *,
         base: StageScope | None = None,
         image_env: Mapping[str, str] | None = None,
-        file: str = "Dockerfile",
-        escape: str = "\\",
     ) -> StageScope:
         """A scope at the start of a stage.
 
@@ -221,23 +236,19 @@ class StageScope:
                 list(base.args),
                 dict(base.infos),
                 set(base.used),
-                file,
-                escape,
             )
-        return cls(
-            globals_, dict(build_args or {}), dict(image_env or {}), file=file, escape=escape
-        )
+        return cls(globals_, dict(build_args or {}), dict(image_env or {}))
 
-    def _set(self, key: str, value: str) -> None:
+    def set_env(self, key: str, value: str) -> None:
+        """Record ``ENV key=value`` (already expanded); the latest setting comes last."""
         self.env.pop(key, None)
         self.env[key] = value
 
-    def set_env(self, key: str, value: str) -> None:
-        """Record ``ENV key=value`` (already expanded)."""
-        self._set(key, value)
+    def declare(self, arg: ArgDef, line: int, expand: Expander) -> str | None:
+        """Declare ``ARG`` (BuildKit's ``dispatchArg``); return the value it gets, if any.
 
-    def declare(self, arg: ArgDef, line: int) -> str | None:
-        """Declare ``ARG`` (BuildKit's ``dispatchArg``); return the value it gets, if any."""
+        ``expand`` expands a default with the current environment (it may raise).
+        """
         has_build_value = arg.key in self.build_args
         value = arg.value
         inherited = False
@@ -247,45 +258,26 @@ class StageScope:
         if has_build_value:
             value = self.build_args[arg.key]
         elif value is not None and not inherited:
-            value, _ = _expand(value, self.env, self.file, line, self.escape)
-        if value is not None and arg.key not in _NON_ENV_ARGS:
-            self._set(arg.key, value)
+            value = expand(value)
+        if value is not None and arg.key not in NON_ENV_ARGS:
+            self.set_env(arg.key, value)
         if not inherited:
             self.infos[arg.key] = ArgInfo(arg.key, value, arg.comment, line)
         self.used.add(arg.key)
         self.args.append(ArgDef(arg.key, value, arg.comment))
         return value
 
-    def apply(self, cmd: Command) -> None:
-        """Update the scope for ``cmd`` (ARG declares, ENV sets; others change nothing)."""
-        from forklift.dockerfile.instructions import EnvCommand
+    def declared(self) -> tuple[tuple[str, str], ...]:
+        """The declared ARGs in effect with their current values, in first-declared order.
 
-        if isinstance(cmd, ArgCommand):
-            for arg in cmd.args:
-                self.declare(arg, cmd.line)
-        elif isinstance(cmd, EnvCommand):
-            expanded = cmd.expand(self.expander(cmd.line))
-            for pair in expanded.pairs:
-                self.set_env(pair.key, pair.value)
-
-    def expander(self, line: int = 0) -> Callable[[str], str]:
-        """A function expanding one word with the current environment (for ``Command.expand``)."""
-        env = dict(self.env)
-
-        def expand(word: str) -> str:
-            return _expand(word, env, self.file, line, self.escape)[0]
-
-        return expand
-
-    def history_prefix(self) -> str:
-        """BuildKit's ``|N K=V ...`` prefix of a RUN's history entry (declared ARGs in effect)."""
+        (What a RUN's history line prefixes, ``|N K=V ...``, and what its cache
+        record compares: a later ENV of the same name shows its value.)
+        """
         seen: dict[str, str] = {}
         for arg in self.args:
             # a re-declared ARG keeps its first position, with the latest value
             seen[arg.key] = self.env.get(arg.key, arg.value or "")
-        if not seen:
-            return ""
-        return f"|{len(seen)} " + " ".join(f"{k}={v}" for k, v in seen.items())
+        return tuple(seen.items())
 
 
 def unused_build_args(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from forklift.dockerfile.ast import Dockerfile, Flag, Heredoc, Instruction
 from forklift.dockerfile.flags import FlagError, FlagKind, ParsedFlags, parse_flags
@@ -27,6 +28,9 @@ from forklift.dockerfile.parser import KEYWORDS, HeredocMarker, parse_heredoc_ma
 from forklift.errors import Location, ParseError
 
 Expander = Callable[[str], str]
+
+#: The shell a shell-form RUN, CMD or ENTRYPOINT runs with when no SHELL says otherwise (Linux)
+DEFAULT_SHELL = ("/bin/sh", "-c")
 
 
 class InstructionError(ParseError):
@@ -310,7 +314,7 @@ class RunCommand(_ShellDependent):
                 raise _error(self.node, str(exc), file, flag=flag, prefixed=False) from None
         return tuple(out)
 
-    def plan(self, shell: tuple[str, ...] = ("/bin/sh", "-c"), os: str = "linux") -> RunPlan:
+    def plan(self, shell: tuple[str, ...] = DEFAULT_SHELL, os: str = "linux") -> RunPlan:
         """The process arguments and inline script files (see :func:`run_plan`)."""
         return run_plan(self, shell, os)
 
@@ -340,9 +344,7 @@ class RunPlan:
 HEREDOC_SCRIPT_DIR = "/dev/pipes/"
 
 
-def run_plan(
-    cmd: RunCommand, shell: tuple[str, ...] = ("/bin/sh", "-c"), os: str = "linux"
-) -> RunPlan:
+def run_plan(cmd: RunCommand, shell: tuple[str, ...] = DEFAULT_SHELL, os: str = "linux") -> RunPlan:
     """BuildKit's arguments for a RUN (``dispatchRun``), heredocs included.
 
     * A RUN that is just one heredoc runs its body with the shell, or, when the
@@ -621,60 +623,50 @@ def parse_heredoc_marker_quiet(word: str) -> HeredocMarker | None:
 _NO_DEST = "{} requires at least two arguments, but only one was provided. Destination could not be determined"
 
 
-def _parse_copy(node: Instruction, args: list[str]) -> CopyCommand:
+# the flags COPY and ADD share (BuildKit parses them the same way for both)
+_COPY_LIKE_FLAGS = {
+    "exclude": FlagKind.STRINGS,
+    "chown": FlagKind.STRING,
+    "chmod": FlagKind.STRING,
+    "link": FlagKind.BOOL,
+}
+
+
+def _copy_like(
+    node: Instruction, args: list[str], name: str, extra: dict[str, FlagKind]
+) -> tuple[ParsedFlags, dict[str, Any]]:
+    """What COPY and ADD have in common: sources, destination and the shared flags."""
     if len(args) < 2:
-        raise _Fail(_NO_DEST.format("COPY"))
-    fl = _flags(
-        node,
-        {
-            "exclude": FlagKind.STRINGS,
-            "parents": FlagKind.BOOL,
-            "chown": FlagKind.STRING,
-            "from": FlagKind.STRING,
-            "chmod": FlagKind.STRING,
-            "link": FlagKind.BOOL,
-        },
-    )
-    sources, contents, dest = _sources_and_dest(node, args, "COPY")
-    return CopyCommand(
-        node,
-        sources=sources,
-        contents=contents,
-        dest=dest,
-        chown=fl.string("chown"),
-        chmod=fl.string("chmod"),
-        link=fl.boolean("link"),
-        excludes=fl.strings("exclude"),
-        from_=fl.string("from"),
-        parents=fl.boolean("parents"),
-    )
+        raise _Fail(_NO_DEST.format(name))
+    fl = _flags(node, {**_COPY_LIKE_FLAGS, **extra})
+    sources, contents, dest = _sources_and_dest(node, args, name)
+    common = {
+        "sources": sources,
+        "contents": contents,
+        "dest": dest,
+        "chown": fl.string("chown"),
+        "chmod": fl.string("chmod"),
+        "link": fl.boolean("link"),
+        "excludes": fl.strings("exclude"),
+    }
+    return fl, common
+
+
+def _parse_copy(node: Instruction, args: list[str]) -> CopyCommand:
+    fl, common = _copy_like(node, args, "COPY", {"parents": FlagKind.BOOL, "from": FlagKind.STRING})
+    return CopyCommand(node, **common, from_=fl.string("from"), parents=fl.boolean("parents"))
 
 
 def _parse_add(node: Instruction, args: list[str]) -> AddCommand:
-    if len(args) < 2:
-        raise _Fail(_NO_DEST.format("ADD"))
-    fl = _flags(
+    fl, common = _copy_like(
         node,
-        {
-            "exclude": FlagKind.STRINGS,
-            "chown": FlagKind.STRING,
-            "chmod": FlagKind.STRING,
-            "link": FlagKind.BOOL,
-            "keep-git-dir": FlagKind.BOOL,
-            "checksum": FlagKind.STRING,
-            "unpack": FlagKind.BOOL,
-        },
+        args,
+        "ADD",
+        {"keep-git-dir": FlagKind.BOOL, "checksum": FlagKind.STRING, "unpack": FlagKind.BOOL},
     )
-    sources, contents, dest = _sources_and_dest(node, args, "ADD")
     return AddCommand(
         node,
-        sources=sources,
-        contents=contents,
-        dest=dest,
-        chown=fl.string("chown"),
-        chmod=fl.string("chmod"),
-        link=fl.boolean("link"),
-        excludes=fl.strings("exclude"),
+        **common,
         checksum=fl.string("checksum"),
         keep_git_dir=fl.boolean("keep-git-dir"),
         unpack=fl.boolean("unpack") if "unpack" in fl.used else None,
@@ -952,18 +944,35 @@ def parse_instruction(node: Instruction, file: str = "Dockerfile") -> Command | 
         raise _error(node, str(exc), file, flag=exc.flag) from None
 
 
-def parse_stages(dockerfile: Dockerfile) -> ParsedStages:
+def parse_stages(
+    dockerfile: Dockerfile, *, errors: list[InstructionError] | None = None
+) -> ParsedStages:
     """Group a parsed Dockerfile into global ARGs and stages with typed commands.
 
     Raises :class:`InstructionError` for the first invalid instruction, or when
-    an instruction other than ARG comes before the first FROM.
+    an instruction other than ARG comes before the first FROM. With ``errors``
+    (a list), such an instruction is recorded there and left out instead, and
+    the rest is grouped (the linter checks what remains).
     """
     file = dockerfile.filename
     meta: list[ArgCommand] = []
     stages: list[Stage] = []
     commands: list[Command] = []
     for node in dockerfile.instructions:
-        cmd = parse_instruction(node, file)
+        try:
+            cmd = parse_instruction(node, file)
+            if not stages and not isinstance(cmd, ArgCommand | Stage):
+                raise InstructionError(
+                    f"{node.raw_keyword.upper()} before the first FROM: no build stage in "
+                    "current context",
+                    location=node.location(file),
+                    buildkit_message="no build stage in current context",
+                )
+        except InstructionError as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
+            continue
         if not stages and isinstance(cmd, ArgCommand):
             meta.append(cmd)
             continue
@@ -973,12 +982,6 @@ def parse_stages(dockerfile: Dockerfile) -> ParsedStages:
             stages.append(replace(cmd, index=len(stages)))
             commands = []
             continue
-        if not stages:
-            raise InstructionError(
-                f"{node.raw_keyword.upper()} before the first FROM: no build stage in current context",
-                location=node.location(file),
-                buildkit_message="no build stage in current context",
-            )
         commands.append(cmd)
     if stages:
         stages[-1] = replace(stages[-1], commands=tuple(commands))

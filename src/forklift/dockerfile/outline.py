@@ -21,7 +21,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from forklift.dockerfile.evaluate import Evaluation, StageEvaluation, evaluate
+from forklift.dockerfile.dispatch import BuildPlan, PlannedStage, plan
 from forklift.dockerfile.instructions import ParsedStages
 from forklift.oci.platform import Platform
 
@@ -83,36 +83,34 @@ class Outline:
     ssh: tuple[OutlineSecret, ...]
 
     def to_json(self) -> dict[str, object]:
-        """BuildKit's ``outline.Outline`` fields (empty ones left out)."""
+        """BuildKit's ``outline.Outline`` fields; the lists are there even when empty."""
         out: dict[str, object] = {}
         if self.name:
             out["name"] = self.name
         if self.description:
             out["description"] = self.description
-        if self.args:
-            out["args"] = [
-                {
-                    k: v
-                    for k, v in (
-                        ("name", a.name),
-                        ("value", a.value),
-                        ("description", a.description),
-                        ("location", {"line": a.line}),
-                    )
-                    if v
-                }
-                for a in self.args
-            ]
+        out["args"] = [
+            {
+                k: v
+                for k, v in (
+                    ("name", a.name),
+                    ("value", a.value),
+                    ("description", a.description),
+                    ("location", {"line": a.line}),
+                )
+                if v
+            }
+            for a in self.args
+        ]
         for key, items in (("secrets", self.secrets), ("ssh", self.ssh)):
-            if items:
-                out[key] = [
-                    {
-                        "name": s.name,
-                        **({"required": True} if s.required else {}),
-                        "location": {"line": s.line},
-                    }
-                    for s in items
-                ]
+            out[key] = [
+                {
+                    "name": s.name,
+                    **({"required": True} if s.required else {}),
+                    "location": {"line": s.line},
+                }
+                for s in items
+            ]
         return out
 
 
@@ -140,7 +138,7 @@ def outline(
     target: str | None = None,
     build_args: Mapping[str, str] | None = None,
     target_platform: Platform | None = None,
-    evaluation: Evaluation | None = None,
+    planned: BuildPlan | None = None,
 ) -> Outline:
     """The build args, secrets and SSH ids ``target`` (default: last stage) uses.
 
@@ -150,11 +148,11 @@ def outline(
     the expanded default. Base images are not pulled, so variables a base
     image's configuration would define are unknown while expanding defaults.
     """
-    ev = evaluation or evaluate(
+    built = planned or plan(
         parsed, build_args=build_args, target=target, target_platform=target_platform
     )
-    chosen = ev.target
-    stages = ev.stages
+    chosen = built.target
+    stages = built.stages
 
     args: list[tuple[int, int, OutlineArg]] = []
     secrets: list[OutlineSecret] = []
@@ -169,12 +167,12 @@ def outline(
         if index in visited or index not in stages:
             return
         visited.add(index)
-        st: StageEvaluation = stages[index]
-        used = ev.globals.resolve_used(st.scope.used)
+        st: PlannedStage = stages[index]
+        used = built.globals.resolve_used(st.scope.used)
         for name in sorted(used):
             if name in seen_args:
                 continue
-            info = st.scope.infos.get(name) or ev.globals.infos.get(name)
+            info = st.scope.infos.get(name) or built.globals.infos.get(name)
             if info is None:
                 continue
             seen_args.add(name)
@@ -217,29 +215,35 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str
 
 
 def render_targets(targets: list[Target], fmt: str = "text") -> str:
-    """Targets as a ``TARGET  DESCRIPTION`` table (``text``) or JSON (``json``)."""
+    """Targets as a ``TARGET  DESCRIPTION`` table (``text``) or JSON (``json``).
+
+    As in BuildKit, an unnamed stage has no name to show (``--target`` cannot
+    name it); the unnamed last stage shows as ``(default)``.
+    """
     if fmt == "json":
         return json.dumps({"targets": [t.to_json() for t in targets]}, indent=2)
     rows = []
-    for i, t in enumerate(targets):
-        name = t.name or f"stage-{i}"
-        if t.default:
-            name += " (default)"
+    for t in targets:
+        if not t.name:
+            name = "(default)" if t.default else ""
+        else:
+            name = f"{t.name} (default)" if t.default else t.name
         rows.append((name, t.description))
     return "\n".join(_table(("TARGET", "DESCRIPTION"), rows))
 
 
 def render_outline(out: Outline, fmt: str = "text") -> str:
-    """An outline as text (target, then tables of args, secrets, SSH) or JSON."""
+    """An outline as text (target, then tables of args, secrets, SSH) or JSON.
+
+    The text always names the target (``(default)`` for the unnamed last stage)
+    and says so when the target uses no build args, secrets or SSH.
+    """
     if fmt == "json":
         return json.dumps(out.to_json(), indent=2)
-    lines = []
-    if out.name:
-        lines.append(f"TARGET:      {out.name}")
+    lines = [f"TARGET:      {out.name or '(default)'}"]
     if out.description:
         lines.append(f"DESCRIPTION: {out.description}")
-    if lines:
-        lines.append("")
+    lines.append("")
     if out.args:
         lines += _table(
             ("BUILD ARG", "VALUE", "DESCRIPTION"),
@@ -258,4 +262,9 @@ def render_outline(out: Outline, fmt: str = "text") -> str:
             [(s.name, "true" if s.required else "") for s in out.ssh],
         )
         lines.append("")
+    if not (out.args or out.secrets or out.ssh):
+        lines.append(
+            "No build args, secrets or SSH: neither this stage nor a stage it needs declares "
+            "an ARG or mounts a secret, and its FROM lines use no global ARG."
+        )
     return "\n".join(lines).rstrip("\n")

@@ -1,4 +1,4 @@
-"""The stage graph: which stage needs which, what a target needs, and in what order to build.
+"""The stage graph: which stage needs which, and what a target needs.
 
 Dependencies (as BuildKit finds them):
 
@@ -8,10 +8,11 @@ Dependencies (as BuildKit finds them):
   other value is an image reference.
 * ``RUN --mount=...,from=<name>``: likewise.
 
-:meth:`StageGraph.order` gives the stages a target needs in groups; every stage
-in a group depends only on stages of earlier groups, so a group can be built
-in parallel. Cycles, unknown targets, bad stage indexes, forward ``COPY
---from`` references and variables in ``--from`` are reported as
+:meth:`StageGraph.build` expands every FROM line (base name and
+``--platform``) with the global ARGs, which is where BuildKit checks them too.
+:meth:`StageGraph.needed` gives the stages a target needs; the builder's
+scheduler starts each as soon as the stages it depends on are done. Cycles,
+unknown targets, bad stage indexes and variables in ``--from`` are reported as
 :class:`~forklift.errors.ParseError`/:class:`~forklift.errors.NotFound`.
 """
 
@@ -22,7 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from forklift.dockerfile.args import GlobalArgs
-from forklift.dockerfile.gocompat import go_quote
+from forklift.dockerfile.diagnostics import Diagnostics
+from forklift.dockerfile.gocompat import go_quote, suggest, with_suggestion
 from forklift.dockerfile.instructions import (
     ArgCommand,
     Command,
@@ -34,6 +36,7 @@ from forklift.dockerfile.instructions import (
 )
 from forklift.dockerfile.mounts import mount_from
 from forklift.dockerfile.shell import ExpansionError, Lexer
+from forklift.dockerfile.values import parse_platform
 from forklift.errors import Location, NotFound, ParseError
 
 _ATOI = re.compile(r"[+-]?[0-9]+\Z")
@@ -119,50 +122,33 @@ class StageGraph:
         parsed: ParsedStages,
         globals_: GlobalArgs | None = None,
         build_args: Mapping[str, str] | None = None,
+        diag: Diagnostics | None = None,
     ) -> StageGraph:
         """Resolve FROM lines with the global ARGs and collect every dependency.
 
-        Raises :class:`~forklift.errors.ParseError` for an empty base name, a bad
+        Errors (through ``diag``, raised by default): an empty base name, a bad
         ``--platform`` expression, a COPY index out of range, variables in
-        ``--from``, or a dependency cycle.
+        ``--from``, a dependency cycle. The checks BuildKit makes on FROM lines
+        (``UndefinedArgInFrom``, ``RedundantTargetPlatform``,
+        ``FromPlatformFlagConstDisallowed``) go to ``diag``'s warnings.
         """
+        diag = diag or Diagnostics()
         file = parsed.file
         if globals_ is None:
             globals_ = GlobalArgs.evaluate(
-                parsed.meta_args, build_args, file=file, escape=parsed.escape
+                parsed.meta_args, build_args, file=file, escape=parsed.escape, diag=diag
             )
         env = globals_.env
+        declared = set(env) | set(globals_.infos)
         lexer = Lexer(parsed.escape)
         names: dict[str, int] = {}
         bases: list[tuple[str, str, frozenset[str], int | None]] = []
         for st in parsed.stages:
-            loc = st.node.location(file)
-            try:
-                res = lexer.process(st.base_name, env)
-            except ExpansionError as exc:
-                raise ParseError(str(exc), location=loc) from None
-            if res.result == "":
-                raise ParseError(f"base name ({st.base_name}) should not be blank", location=loc)
-            used = set(res.matched)
-            platform = ""
-            if st.platform:
-                try:
-                    pres = lexer.process(st.platform, env)
-                except ExpansionError as exc:
-                    raise ParseError(
-                        f"failed to process arguments for platform {st.platform}: {exc}",
-                        location=loc,
-                    ) from None
-                if pres.result == "":
-                    raise ParseError(
-                        f"empty platform value from expression {st.platform}", location=loc
-                    )
-                platform = pres.result
-                used |= pres.matched
+            base, platform, used = _expand_from(st, env, declared, lexer, file, diag)
             # Only an earlier stage can be a base; BuildKit looks the expanded
             # name up as is among (lower-cased) stage names.
-            base_index = names.get(res.result)
-            bases.append((res.result, platform, frozenset(used), base_index))
+            base_index = names.get(base)
+            bases.append((base, platform, used, base_index))
             if st.name:
                 names[st.name] = st.index
 
@@ -172,22 +158,42 @@ class StageGraph:
                 Dependency("base", base_index, base if base_index is None else "", st.line)
             ]
             for cmd in onbuild_triggers(parsed, base_index) + list(st.commands):
-                deps.extend(_command_deps(cmd, parsed, file))
+                try:
+                    deps.extend(_command_deps(cmd, parsed, file))
+                except ParseError as exc:
+                    diag.error(exc)
             nodes.append(StageNode(st, base, platform, tuple(deps), used_args))
         graph = cls(parsed, tuple(nodes), globals_)
-        graph._check_cycles()
+        try:
+            graph._check_cycles()
+        except ParseError as exc:
+            diag.error(exc)
         return graph
 
     # -- lookups -----------------------------------------------------------
     def get(self, name: str) -> StageNode:
-        """The stage called ``name`` (case-insensitive) or with that index."""
+        """The stage called ``name`` (case-insensitive), as ``--target`` names it.
+
+        Like BuildKit, only named stages are targets: an unnamed stage has no
+        name to give (``stage-N`` is only how progress output labels it).
+        """
         node = self._by_name.get(name.lower())
-        if node is None and name.isdigit() and int(name) < len(self.nodes):
-            node = self.nodes[int(name)]
         if node is None:
-            raise NotFound(
+            named = [n.stage.name for n in self.nodes if n.stage.name]
+            message = with_suggestion(
                 f"target stage {go_quote(name)} could not be found",
-                hint="stages: " + ", ".join(n.name for n in self.nodes),
+                name,
+                named,
+                case_sensitive=False,
+            )
+            raise NotFound(
+                message,
+                hint=(
+                    "stages: " + ", ".join(named)
+                    if named
+                    else "no stage has a name (FROM image AS name); build the last one "
+                    "without --target"
+                ),
             )
         return node
 
@@ -212,27 +218,6 @@ class StageGraph:
             seen.add(i)
             todo.extend(self.nodes[i].stage_deps)
         return [n for n in self.nodes if n.index in seen]
-
-    def order(self, target: str | None = None) -> list[list[StageNode]]:
-        """Build order for ``target``: groups of stages that can be built in parallel.
-
-        Raises :class:`~forklift.errors.ParseError` when a needed stage copies
-        from a stage defined after it (BuildKit rejects that).
-        """
-        needed = self.needed(target)
-        self._check_forward_refs(needed)
-        remaining = {n.index: set(n.stage_deps) for n in needed}
-        groups: list[list[StageNode]] = []
-        done: set[int] = set()
-        while remaining:
-            ready = sorted(i for i, deps in remaining.items() if deps <= done)
-            if not ready:  # pragma: no cover - cycles are rejected in build()
-                raise ParseError("circular dependency between stages")
-            groups.append([self.nodes[i] for i in ready])
-            done.update(ready)
-            for i in ready:
-                del remaining[i]
-        return groups
 
     def consumed_args(self, target: str | None = None) -> set[str]:
         """Names of ARGs a build of ``target`` consumes (for :func:`~forklift.dockerfile.args.unused_build_args`)."""
@@ -280,31 +265,121 @@ class StageGraph:
         on_path.discard(i)
         return None
 
-    def _check_forward_refs(self, needed: list[StageNode]) -> None:
-        for node in needed:
-            for dep in node.deps:
-                if dep.kind != "base" and dep.stage is not None and dep.stage > node.index:
-                    other = self.nodes[dep.stage]
-                    raise ParseError(
-                        f"cannot {'copy' if dep.kind == 'copy' else 'mount'} from stage "
-                        f"{go_quote(other.name)}, it needs to be defined before current "
-                        f"stage {go_quote(node.name)}",
-                        location=Location(self.parsed.file, dep.line, dep.column),
-                    )
+
+def _undeclared_in_from(
+    unmatched: frozenset[str], declared: set[str], st: Stage, diag: Diagnostics
+) -> None:
+    for name in sorted(unmatched - declared):
+        message = f"FROM argument '{name}' is not declared"
+        hint = suggest(name, declared, case_sensitive=True)
+        if hint:
+            message += f" (did you mean {hint}?)"
+        diag.warn("UndefinedArgInFrom", message, st.node)
+
+
+def _expand_from(
+    st: Stage,
+    env: Mapping[str, str],
+    declared: set[str],
+    lexer: Lexer,
+    file: str,
+    diag: Diagnostics,
+) -> tuple[str, str, frozenset[str]]:
+    """One FROM line with the global ARGs: (base name, platform, ARGs used).
+
+    BuildKit's ``buildDispatchStates`` for one stage: its checks, then its errors.
+    A tolerant pass keeps an empty base name where it failed (it is reported once).
+    """
+    loc = st.node.location(file)
+    base = ""  # what a tolerant pass keeps when the name cannot be expanded
+    used: set[str] = set()
+    try:
+        res = lexer.process(st.base_name, env)
+    except ExpansionError as exc:
+        diag.error(ParseError(str(exc), location=loc))
+    else:
+        _undeclared_in_from(res.unmatched, declared, st, diag)
+        if res.result == "":
+            diag.error(ParseError(f"base name ({st.base_name}) should not be blank", location=loc))
+        else:
+            base = res.result
+        used |= res.matched
+    platform = ""
+    if st.platform:
+        try:
+            pres = lexer.process(st.platform, env)
+        except ExpansionError as exc:
+            diag.error(
+                ParseError(
+                    f"failed to process arguments for platform {st.platform}: {exc}",
+                    location=loc,
+                )
+            )
+            return base, platform, frozenset(used)
+        _undeclared_in_from(pres.unmatched, declared, st, diag)
+        if (
+            len(pres.matched) == 1
+            and not pres.unmatched
+            and "TARGETPLATFORM" in pres.matched
+            and pres.result == env.get("TARGETPLATFORM")
+        ):
+            diag.warn(
+                "RedundantTargetPlatform",
+                f"Setting platform to predefined {st.platform} in FROM is redundant as this "
+                "is the default behavior",
+                st.node,
+            )
+        problem: str | None = None
+        try:
+            parsed_platform = parse_platform(pres.result)
+        except ValueError as exc:
+            problem = str(exc)
+        else:
+            if (
+                not pres.matched
+                and not pres.unmatched
+                and parsed_platform.os not in st.name
+                and parsed_platform.architecture not in st.name
+            ):
+                diag.warn(
+                    "FromPlatformFlagConstDisallowed",
+                    f"FROM --platform flag should not use constant value {go_quote(pres.result)}",
+                    st.node,
+                )
+        if pres.result == "":
+            message = f"empty platform value from expression {st.platform}"
+            for name in sorted(pres.unmatched):
+                hinted = with_suggestion(message, name, env, case_sensitive=True)
+                if hinted != message:
+                    message = hinted
+                    break
+            diag.error(ParseError(message, location=loc))
+        elif problem is not None:
+            diag.error(
+                ParseError(f"failed to parse platform {st.platform}: {problem}", location=loc)
+            )
+        else:
+            platform = pres.result
+            used |= pres.matched
+    return base, platform, frozenset(used)
 
 
 def onbuild_triggers(parsed: ParsedStages, base_index: int | None) -> list[Command]:
     """The ONBUILD triggers a stage built FROM stage ``base_index`` runs first, in order.
 
     Only the base stage's own ONBUILD instructions count (triggers are not
-    inherited further), as in BuildKit.
+    inherited further), as in BuildKit. A trigger that does not parse is left
+    out here (it only adds dependencies); the child's dispatch reports it.
     """
     if base_index is None:
         return []
     out: list[Command] = []
     for cmd in parsed.stages[base_index].commands:
         if isinstance(cmd, OnbuildCommand):
-            out.append(cmd.trigger(parsed.file))
+            try:
+                out.append(cmd.trigger(parsed.file))
+            except ParseError:
+                continue
     return out
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from forklift.errors import ForkliftError
 from forklift.layers.compression import (
     DEFAULT_GZIP_LEVEL,
     DEFAULT_ZSTD_LEVEL,
@@ -46,7 +47,7 @@ from forklift.layers.entry import (
 )
 from forklift.layers.extract import ExtractResult, extract_layer
 from forklift.layers.source import LAYER_XATTRS, LayerItem, Normalize
-from forklift.layers.tarformat import TarReader
+from forklift.layers.tarformat import BLOCK, TarReader, header_checksum_ok
 from forklift.layers.writer import LayerInfo, write_layer, write_layer_file
 
 
@@ -61,6 +62,20 @@ def open_tar(stream: BinaryIO, label: str = "layer") -> TarReader:
 def iter_entries(stream: BinaryIO, label: str = "layer") -> Iterator[LayerEntry]:
     """The entries of a layer blob (gzip, zstd or plain), without extracting anything."""
     return iter(open_tar(stream, label))
+
+
+def is_tar_archive(stream: BinaryIO) -> bool:
+    """Whether ``stream`` starts a tar archive, plain or compressed (gzip, zstd, bzip2, xz).
+
+    The compression is told by :func:`detect_compression`'s magic bytes and the
+    first header must be a real one (checksum included), as BuildKit decides
+    whether ``ADD`` unpacks a local file: a gzipped text file is not an archive.
+    """
+    try:
+        head = open_layer(stream, "archive").read(BLOCK)
+    except (ForkliftError, OSError, ValueError, EOFError):
+        return False
+    return header_checksum_ok(head)
 
 
 __all__ = [
@@ -87,6 +102,7 @@ __all__ = [
     "detect_compression",
     "encoder_id",
     "extract_layer",
+    "is_tar_archive",
     "iter_entries",
     "normalize_compression",
     "open_layer",

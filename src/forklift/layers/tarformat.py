@@ -232,6 +232,19 @@ def _cstring(field: bytes) -> bytes:
     return field.split(b"\x00", 1)[0]
 
 
+def header_checksum_ok(block: bytes) -> bool:
+    """Whether a 512-byte block is a tar header whose checksum field matches its bytes."""
+    if len(block) != BLOCK or block == _ZERO_BLOCK:
+        return False
+    stored = _parse_number(block[148:156])
+    if stored is None:
+        return False
+    unsigned = sum(block[:148]) + 8 * 32 + sum(block[156:])
+    # Some old writers summed signed chars; that variant counts too.
+    signed = unsigned - 256 * sum(b >= 128 for b in block[:148] + block[156:])
+    return stored in (unsigned, signed)
+
+
 class TarReader:
     """Iterate the members of a tar stream without extracting them.
 
@@ -416,13 +429,7 @@ class TarReader:
             if block == _ZERO_BLOCK:
                 self.ended = True
                 return None
-            stored = _parse_number(block[148:156])
-            unsigned = sum(block[:148]) + 8 * 32 + sum(block[156:])
-            if stored != unsigned and (
-                # Some old writers summed signed chars; accept that variant too.
-                stored is None
-                or stored != unsigned - 256 * sum(b >= 128 for b in block[:148] + block[156:])
-            ):
+            if not header_checksum_ok(block):
                 raise self._fail("corrupt tar header (checksum mismatch)", start)
             typeflag = block[156:157]
             size = _parse_number(block[124:136])

@@ -91,8 +91,11 @@ def lint_dockerfile(
     )
     raw: list[Finding] = list(ctx.invalid)
     if not any(f.rule == "FL000" for f in raw):
-        # A file BuildKit rejects gets only its syntax errors: advice about the rest of an
-        # unbuildable file is noise (hadolint also stops at a parse error).
+        # A file BuildKit's parser rejects gets only its syntax errors: advice about the rest
+        # of an unparseable file is noise (hadolint also stops at a parse error). What the
+        # front end's pass rejects (a bad STOPSIGNAL, a blank base name that a --build-arg
+        # would fill) is reported, and the rest of the file is still checked.
+        raw.extend(ctx.build_errors)
         for check in CHECKS:
             raw.extend(check(ctx))
     return _finish(filename, raw, df, cfg)

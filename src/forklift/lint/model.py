@@ -8,23 +8,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from forklift.dockerfile.ast import Dockerfile, Instruction
+from forklift.dockerfile.diagnostics import Diagnostics
+from forklift.dockerfile.dispatch import BaseImage, BuildPlan, plan
 from forklift.dockerfile.instructions import (
-    ArgCommand,
-    Command,
+    DEFAULT_SHELL,
     InstructionError,
     ParsedStages,
     RunCommand,
-    ShellCommand,
     Stage,
-    parse_instruction,
+    parse_stages,
 )
+from forklift.errors import Location
 from forklift.lint.catalog import RULES
 from forklift.lint.findings import Finding
-from forklift.lint.runscripts import DEFAULT_SHELL, RunScript, analyse_run
+from forklift.lint.runscripts import RunScript, analyse_run
 
 
 @dataclass
@@ -60,6 +62,12 @@ class LintContext:
     parsed: ParsedStages
     stages: list[StageModel]
     invalid: list[Finding] = field(default_factory=list)
+    #: errors the front end's pass found (BuildKit's build errors), as FL000 findings
+    build_errors: list[Finding] = field(default_factory=list)
+    #: the pass's BuildKit check findings (rule name, message, node), in the order found,
+    #: and how many came before its first error (where BuildKit itself stops)
+    checks: list[tuple[str, str, Instruction]] = field(default_factory=list)
+    checks_before_error: int | None = None
     trusted_registries: tuple[str, ...] = ()
     context_dir: Path | None = None
     dockerfile_path: Path | None = None
@@ -110,67 +118,20 @@ class LintContext:
         return self.stages[-1] if self.stages else None
 
 
-def tolerant_stages(df: Dockerfile) -> tuple[ParsedStages, list[InstructionError]]:
-    """Group instructions into stages like ``parse_stages``, skipping invalid ones.
-
-    Returns the stages and the errors of the instructions that were left out.
-    """
-    file = df.filename
-    meta: list[ArgCommand] = []
-    stages: list[Stage] = []
-    commands: list[Command] = []
-    errors: list[InstructionError] = []
-    for node in df.instructions:
-        try:
-            cmd = parse_instruction(node, file)
-        except InstructionError as exc:
-            errors.append(exc)
-            continue
-        if not stages and isinstance(cmd, ArgCommand):
-            meta.append(cmd)
-            continue
-        if isinstance(cmd, Stage):
-            if stages:
-                stages[-1] = replace(stages[-1], commands=tuple(commands))
-            stages.append(replace(cmd, index=len(stages)))
-            commands = []
-            continue
-        if not stages:
-            errors.append(
-                InstructionError(
-                    f"{node.raw_keyword.upper()} before the first FROM: no build stage in current context",
-                    location=node.location(file),
-                    buildkit_message="no build stage in current context",
-                )
-            )
-            continue
-        commands.append(cmd)
-    if stages:
-        stages[-1] = replace(stages[-1], commands=tuple(commands))
-    return ParsedStages(tuple(meta), tuple(stages), file), errors
-
-
-def _base_index(parsed: ParsedStages, stage: Stage) -> int | None:
-    """The earlier stage ``stage`` is built FROM, if its base names one (before ARG expansion)."""
-    name = stage.base_name.lower()
-    for other in parsed.stages[: stage.index]:
-        if other.name and other.name == name:
-            return other.index
-    return None
-
-
-def build_models(df: Dockerfile, parsed: ParsedStages) -> list[StageModel]:
-    """Stage models with bases, the final-image chain and analysed RUNs."""
-    models = [StageModel(st, _base_index(parsed, st)) for st in parsed.stages]
-    shells: dict[int, tuple[str, ...]] = {}
-    for model in models:
-        shell = shells.get(model.base, DEFAULT_SHELL) if model.base is not None else DEFAULT_SHELL
-        for cmd in model.stage.commands:
-            if isinstance(cmd, ShellCommand):
-                shell = cmd.shell
-            elif isinstance(cmd, RunCommand):
-                model.runs.append((cmd, analyse_run(cmd.node, shell, df.escape)))
-        shells[model.index] = shell
+def build_models(
+    df: Dockerfile, parsed: ParsedStages, planned: BuildPlan | None
+) -> list[StageModel]:
+    """Stage models with bases, the final-image chain and analysed RUNs (from the plan)."""
+    models = [StageModel(st) for st in parsed.stages]
+    if planned is not None:
+        for node in planned.graph.nodes:
+            models[node.index].base = node.base_stage
+        for index, st in planned.stages.items():
+            for step in st.steps:
+                cmd = step.command
+                if isinstance(cmd, RunCommand) and step.trigger is None:
+                    shell = step.shell or DEFAULT_SHELL
+                    models[index].runs.append((cmd, analyse_run(cmd.node, shell, df.escape)))
     if models:
         current: int | None = models[-1].index
         seen: set[int] = set()
@@ -181,18 +142,61 @@ def build_models(df: Dockerfile, parsed: ParsedStages) -> list[StageModel]:
     return models
 
 
+def _front_end_pass(ctx: LintContext) -> BuildPlan | None:
+    """The front end's one pass over every stage, as ``docker build --check`` runs it (no
+    target, no build args, base images as the local store knows them or only ``PATH``).
+
+    It goes on past errors (each becomes an FL000 finding) so the rest is checked too.
+    """
+    if not ctx.parsed.stages:
+        return None
+
+    def warn(rule: str, message: str, node: Instruction) -> None:
+        ctx.checks.append((rule, message, node))
+
+    image_env: Callable[[str], Mapping[str, str] | None] | None = ctx.image_env  # type: ignore[assignment]
+
+    def resolve(names: Mapping[str, Location]) -> dict[str, BaseImage | None]:
+        out: dict[str, BaseImage | None] = {}
+        for name in names:
+            env = image_env(name) if image_env is not None else None
+            out[name] = BaseImage(env) if env is not None else None
+        return out
+
+    diag = Diagnostics(warn, tolerant=True)
+    planned = plan(ctx.parsed, all_stages=True, resolve=resolve, diagnostics=diag)
+    ctx.checks_before_error = diag.warned_before_error
+    for exc in diag.errors:
+        loc = exc.location
+        ctx.build_errors.append(
+            ctx.finding(
+                "FL000",
+                exc.message,
+                loc.line if loc and loc.line else 1,
+                column=loc.column if loc else 0,
+            )
+        )
+    return planned
+
+
 def build_context(df: Dockerfile, **options: object) -> LintContext:
-    """Parse ``df`` into a :class:`LintContext` (invalid instructions become FL000 findings)."""
-    parsed, errors = tolerant_stages(df)
+    """Parse ``df`` into a :class:`LintContext` and run the front end's pass over it.
+
+    Invalid instructions become FL000 findings (``invalid``) and are left out;
+    the pass's errors become FL000 findings too (``build_errors``).
+    """
+    errors: list[InstructionError] = []
+    parsed = parse_stages(df, errors=errors)
     ctx = LintContext(
         file=df.filename,
         dockerfile=df,
         parsed=parsed,
-        stages=build_models(df, parsed),
+        stages=[],
         **options,  # type: ignore[arg-type]
     )
     for exc in errors:
         loc = exc.location
         line = loc.line if loc else 1
         ctx.invalid.append(ctx.finding("FL000", exc.message, line, column=loc.column if loc else 0))
+    ctx.stages = build_models(df, parsed, _front_end_pass(ctx))
     return ctx

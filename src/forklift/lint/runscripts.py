@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 from forklift.dockerfile.ast import Instruction
+from forklift.dockerfile.instructions import DEFAULT_SHELL
 from forklift.dockerfile.mounts import Mount, MountError, parse_mount
 from forklift.dockerfile.parser import parse_heredoc_marker
 from forklift.dockerfile.shell import ExpansionError
@@ -28,7 +29,6 @@ from forklift.lint.shellscript import (
     shell_c_argument,
 )
 
-DEFAULT_SHELL = ("/bin/sh", "-c")
 _NON_POSIX = frozenset({"powershell", "pwsh", "cmd", "powershell.exe", "cmd.exe", "pwsh.exe"})
 
 

@@ -16,6 +16,9 @@ from forklift.oci.digest import Digest
 from forklift.oci.platform import Platform
 
 DOC = "image config"
+#: The PATH a Linux container gets when its image sets none (docker, BuildKit and the
+#: runtime spec all use this one).
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass(frozen=True)

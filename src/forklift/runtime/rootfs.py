@@ -22,9 +22,9 @@ from pathlib import Path
 
 from forklift import fsutil
 from forklift.errors import RuntimeFailure
+from forklift.oci.config import DEFAULT_PATH
 
 _MAX_ID = 2**31 - 1
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def resolve_in_root(root: str | os.PathLike[str], path: str) -> Path:

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forklift.errors import UsageError
-from forklift.runtime.rootfs import DEFAULT_PATH, ExecUser
+from forklift.oci.config import DEFAULT_PATH
+from forklift.runtime.rootfs import ExecUser
 
 OCI_VERSION = "1.0.2"
 

@@ -26,6 +26,7 @@ import hashlib
 import os
 import re
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,43 +86,13 @@ def context_digest(context: str, dockerfile: str | None) -> Digest:
     return Digest.parse(f"sha256:{outer.hexdigest()}")
 
 
-def external_images(options: Any) -> list[str]:
-    """The images (not stages) the build used: FROM, ``COPY --from``, ``--mount from``."""
-    from forklift.dockerfile.args import GlobalArgs
-    from forklift.dockerfile.instructions import parse_stages
-    from forklift.dockerfile.parser import parse
-    from forklift.dockerfile.stages import StageGraph
-
-    path = options.dockerfile or os.path.join(options.context, "Dockerfile")
-    text = (
-        options.dockerfile_text if options.dockerfile_text is not None else Path(path).read_text()
-    )
-    parsed = parse_stages(parse(text, os.path.basename(path)))
-    globals_ = GlobalArgs.evaluate(parsed.meta_args, dict(options.build_args), file=parsed.file)
-    graph = StageGraph.build(parsed, globals_)
-    names: list[str] = []
-    for node in graph.needed(options.target):
-        if node.base_stage is None:
-            names.append(node.base)
-        names += [d.image for d in node.deps if d.kind != "base" and d.stage is None]
-    out = []
-    for name in names:
-        named = options.build_contexts.get(name)
-        if named is not None:
-            if not named.startswith("docker-image://"):
-                continue  # a directory context: part of the inputs, not an image
-            name = named[len("docker-image://") :]
-        if name.lower() != "scratch" and name not in out:
-            out.append(name)
-    return out
-
-
 def provenance_predicate(
     options: Any,
     store: Store,
     *,
     started: dt.datetime,
     finished: dt.datetime,
+    images: Sequence[tuple[str, Digest]] = (),
 ) -> dict[str, Any]:
     """The SLSA v1 predicate of a finished build (see the module doc)."""
     from forklift import __version__
@@ -143,17 +114,14 @@ def provenance_predicate(
             "digest": {"sha256": context_digest(options.context, path).hex},
         },
     ]
-    for name in external_images(options):
-        try:
-            image = store.resolve(str(parse_reference(name)))
-        except ForkliftError:
-            continue
+    # the images the build used, with the digests it used (the builder's BuildResult.images)
+    for name, digest in images:
         ref = parse_reference(name)
         deps.append(
             {
-                "uri": f"pkg:docker/{ref.name}@{image.digest}",
+                "uri": f"pkg:docker/{ref.name}@{digest}",
                 "name": name,
-                "digest": {image.digest.algorithm: image.digest.hex},
+                "digest": {digest.algorithm: digest.hex},
             }
         )
     external: dict[str, Any] = {
@@ -250,7 +218,11 @@ def after_build(
     name = tags[0].name if tags else str(image.digest)
     if provenance:
         predicate = provenance_predicate(
-            options, store, started=started, finished=finished or dt.datetime.now(dt.UTC)
+            options,
+            store,
+            started=started,
+            finished=finished or dt.datetime.now(dt.UTC),
+            images=result.images,
         )
         att = attach_provenance(store, image, name, predicate)
         lines.append(f"Recorded SLSA provenance ({att.digest})")

@@ -10,9 +10,10 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterator
 
+from forklift.dockerfile.args import GlobalArgs, default_args
+from forklift.dockerfile.diagnostics import Diagnostics
 from forklift.dockerfile.shell import ExpansionError, Lexer
 from forklift.errors import ForkliftError
-from forklift.lint.checks.buildkit import default_args
 from forklift.lint.findings import Finding
 from forklift.lint.model import LintContext
 from forklift.reference import Reference, parse_reference
@@ -22,18 +23,15 @@ _DOCKER_HUB = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io",
 
 def global_env(ctx: LintContext) -> dict[str, str]:
     """The global scope with default values (what FROM lines see without --build-arg)."""
-    lexer = Lexer(ctx.escape)
     target = ctx.stages[-1].name if ctx.stages else ""
-    env = default_args(target)
-    for cmd in ctx.parsed.meta_args:
-        for arg in cmd.args:
-            if arg.value is None:
-                continue
-            try:
-                env[arg.key] = lexer.process(arg.value, env).result
-            except ExpansionError:
-                continue
-    return env
+    return GlobalArgs.evaluate(
+        ctx.parsed.meta_args,
+        {},
+        default_args(target_stage=target),
+        file=ctx.file,
+        escape=ctx.escape,
+        diag=Diagnostics(tolerant=True),
+    ).env
 
 
 def resolved_base(ctx: LintContext, base: str, env: dict[str, str]) -> Reference | None:

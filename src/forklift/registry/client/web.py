@@ -1,0 +1,137 @@
+"""Plain HTTP(S) downloads with the registry client's settings (what ``ADD <url>`` uses).
+
+A build that downloads a file must trust the same certificate authorities, go
+through the same proxies, retry the same failures and honour the same
+insecure-host list as a pull from a registry. :func:`download` does that with
+:class:`~forklift.registry.client.ClientOptions`: the system trust store plus
+``ca_bundle`` and the docker/podman ``certs.d/<host>`` files, unverified TLS
+only for hosts listed as insecure, proxies from the environment (httpx's
+``HTTP(S)_PROXY``/``NO_PROXY``, as for registries), and retries of what can get
+better (resets, 5xx, 429; not a name that does not resolve or a refused
+connection, by the client's ``worth_retrying``) with the same backoff, within
+the operation's deadline. Redirects are followed (a download URL often points at a
+CDN); nothing is sent that a registry would need (no credentials).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import logging
+import posixpath
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import httpx
+
+from forklift.errors import TransportError
+from forklift.transports.registry.hosts import split_host_port
+from forklift.transports.registry.options import ClientOptions
+from forklift.transports.registry.retry import Backoff, Deadline, parse_retry_after
+from forklift.transports.registry.session import RETRY_STATUSES, _ssl_context, worth_retrying
+
+log = logging.getLogger("forklift.registry.client")
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """What a download wrote: the content's sha256 digest and size, the server's
+    ``Last-Modified`` time (seconds, if it sent one) and the file name the URL gives."""
+
+    digest: str
+    size: int
+    last_modified: float | None
+    filename: str
+
+
+def url_filename(url: str) -> str:
+    """The name a downloaded file gets: the last path segment, ``__unnamed__`` without one
+    (BuildKit's rule for ``ADD <url> /dir/``)."""
+    try:
+        path = httpx.URL(url).path
+    except httpx.InvalidURL:
+        return "__unnamed__"
+    base = posixpath.basename(path.rstrip("/")) if path not in ("", "/") else ""
+    return base or "__unnamed__"
+
+
+def download(
+    url: str,
+    out: BinaryIO,
+    *,
+    options: ClientOptions | None = None,
+    deadline: Deadline | None = None,
+) -> Downloaded:
+    """Stream ``url`` into ``out`` (truncated and rewritten on a retry); return what arrived.
+
+    Raises :class:`~forklift.errors.TransportError` with one line when the
+    server cannot be reached or answers with an error status.
+    """
+    options = options or ClientOptions()
+    deadline = deadline or Deadline(options.operation_timeout)
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise TransportError(f"invalid URL {url!r}: {exc}") from None
+    host = parsed.host if parsed.port is None else f"{parsed.host}:{parsed.port}"
+    insecure = options.is_insecure(host) or options.is_insecure(split_host_port(host)[0])
+    client = httpx.Client(
+        verify=False if insecure else _ssl_context(options, host),
+        timeout=httpx.Timeout(
+            connect=options.connect_timeout, read=options.read_timeout, write=None, pool=None
+        ),
+        headers={"User-Agent": options.user_agent},
+        follow_redirects=True,
+    )
+    backoff = Backoff(options.backoff_base, options.backoff_max)
+    what = f"download {url}"
+    attempt = 0
+    with client:
+        while True:
+            deadline.check(what)
+            retry_after: float | None = None
+            try:
+                with client.stream("GET", url) as resp:
+                    status = resp.status_code
+                    if status in RETRY_STATUSES or status == 429:
+                        retry_after = parse_retry_after(resp.headers.get("retry-after"))
+                        raise _Retry(f"HTTP {status} {resp.reason_phrase}")
+                    if status >= 400:
+                        raise TransportError(f"{what}: HTTP {status} {resp.reason_phrase}")
+                    return _write(resp, out, url)
+            except (_Retry, httpx.TransportError) as exc:
+                attempt += 1
+                final = isinstance(exc, httpx.TransportError) and not worth_retrying(exc)
+                if final or attempt >= options.max_attempts:
+                    raise TransportError(f"{what}: {exc or type(exc).__name__}") from None
+                wait = backoff.delay(attempt - 1)
+                if retry_after is not None:
+                    wait = max(wait, min(retry_after, options.max_retry_after))
+                log.debug("%s: %s; retry %d in %.2f s", what, exc, attempt, wait)
+                deadline.sleep(wait, what)
+
+
+class _Retry(Exception):
+    """A status worth another try (5xx, 429)."""
+
+
+def _write(resp: httpx.Response, out: BinaryIO, url: str) -> Downloaded:
+    out.seek(0)
+    out.truncate()
+    h = hashlib.sha256()
+    size = 0
+    for chunk in resp.iter_bytes(_CHUNK):
+        h.update(chunk)
+        out.write(chunk)
+        size += len(chunk)
+    out.flush()
+    modified: float | None = None
+    header = resp.headers.get("last-modified")
+    if header:
+        try:
+            modified = email.utils.parsedate_to_datetime(header).timestamp()
+        except (TypeError, ValueError):
+            modified = None
+    return Downloaded("sha256:" + h.hexdigest(), size, modified, url_filename(url))
