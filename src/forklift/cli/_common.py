@@ -15,6 +15,7 @@ from forklift.store.store import Leftover, Store
 
 P = ParamSpec("P")
 R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def open_store(*, recover: bool = True) -> Store:
@@ -63,6 +64,29 @@ def cancellable(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         return wrapper
 
     return decorate
+
+
+def connection_options(f: F) -> F:
+    """``--insecure-registry``, ``--ca-bundle`` and ``--timeout`` (every registry verb has them)."""
+    f = click.option(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        help="Give up after this many seconds (the whole operation, retries included).",
+    )(f)
+    f = click.option(
+        "--ca-bundle",
+        type=click.Path(dir_okay=False, exists=True),
+        help="Extra CA certificates (PEM) to trust.",
+    )(f)
+    f = click.option(
+        "--insecure-registry",
+        "insecure",
+        multiple=True,
+        metavar="HOST",
+        help="Allow plain HTTP / unverified TLS for HOST (host:port, host or CIDR; repeatable; "
+        "also $FORKLIFT_INSECURE_REGISTRIES). localhost and 127.0.0.0/8 always are.",
+    )(f)
+    return f
 
 
 def human_size(n: float) -> str:

@@ -6,9 +6,15 @@ from typing import Any
 
 import click
 
-from forklift.cli._common import human_size, open_store, print_json, print_table, time_ago
+from forklift.cli._common import (
+    connection_options,
+    human_size,
+    open_store,
+    print_json,
+    print_table,
+    time_ago,
+)
 from forklift.cli._template import check_format, is_template, render
-from forklift.cli.registry import connection_options
 from forklift.errors import ForkliftError, UsageError
 from forklift.oci.config import ContainerConfig
 from forklift.oci.manifest import ImageManifest

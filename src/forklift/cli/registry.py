@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from forklift.cli._common import cancellable
+from forklift.cli._common import cancellable, connection_options
 from forklift.cli._policy import enforcer, policy_options
 from forklift.errors import UsageError
 
@@ -21,29 +21,6 @@ if TYPE_CHECKING:
     from forklift.registry.client import ClientOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def connection_options(f: F) -> F:
-    """``--insecure-registry``, ``--ca-bundle`` and ``--timeout`` (every registry verb has them)."""
-    f = click.option(
-        "--timeout",
-        type=click.FloatRange(min=0, min_open=True),
-        help="Give up after this many seconds (the whole operation, retries included).",
-    )(f)
-    f = click.option(
-        "--ca-bundle",
-        type=click.Path(dir_okay=False, exists=True),
-        help="Extra CA certificates (PEM) to trust.",
-    )(f)
-    f = click.option(
-        "--insecure-registry",
-        "insecure",
-        multiple=True,
-        metavar="HOST",
-        help="Allow plain HTTP / unverified TLS for HOST (host:port, host or CIDR; repeatable; "
-        "also $FORKLIFT_INSECURE_REGISTRIES). localhost and 127.0.0.0/8 always are.",
-    )(f)
-    return f
 
 
 def jobs_option(default: int) -> Callable[[F], F]:

@@ -17,13 +17,12 @@ data, which is what turning the upper dir into a layer tar needs.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from forklift.errors import RuntimeFailure
 
@@ -34,22 +33,35 @@ _OPTION_LIMIT = 4000  # the kernel's page minus some headroom
 MAX_LOWER_LAYERS = 500
 FIXED_OPTIONS = ("redirect_dir=off", "metacopy=off", "index=off")
 
-_libc: ctypes.CDLL | None = None
+# libc through ctypes, loaded on the first mount or unmount: most commands only read
+# /proc/self/mountinfo (recovery finding nothing to clean) and must not pay for ctypes.
+_libc: Any = None
 
 
-def _lib() -> ctypes.CDLL:
+def _lib() -> Any:
     global _libc
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        _libc.mount.argtypes = [
+        import ctypes
+
+        # the process's own symbols include libc's (no ctypes.util.find_library, which
+        # runs ldconfig in a subprocess)
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mount.argtypes = [
             ctypes.c_char_p,
             ctypes.c_char_p,
             ctypes.c_char_p,
             ctypes.c_ulong,
             ctypes.c_char_p,
         ]
-        _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        _libc = libc
     return _libc
+
+
+def _errno() -> int:
+    import ctypes
+
+    return ctypes.get_errno()
 
 
 def _plain_ok(paths: Sequence[str]) -> bool:
@@ -118,7 +130,7 @@ def mount_tmpfs(target: str | os.PathLike[str], *, mode: int = 0o700) -> None:
 def _mount(source: str, target: str, fstype: str, flags: int, data: str) -> None:
     rc = _lib().mount(source.encode(), target.encode(), fstype.encode(), flags, data.encode())
     if rc != 0:
-        err = ctypes.get_errno()
+        err = _errno()
         detail = os.strerror(err)
         hint = None
         if err == errno.EPERM:
@@ -140,7 +152,7 @@ def unmount(target: str | os.PathLike[str], *, attempts: int = 20) -> None:
     for attempt in range(attempts):
         if _lib().umount2(path, UMOUNT_NOFOLLOW) == 0:
             return
-        err = ctypes.get_errno()
+        err = _errno()
         if err in (errno.EINVAL, errno.ENOENT):
             return  # not a mount point (any more)
         if err != errno.EBUSY:
@@ -148,7 +160,7 @@ def unmount(target: str | os.PathLike[str], *, attempts: int = 20) -> None:
         time.sleep(0.01 * (attempt + 1))
     # Something still holds it (a straggling process); detach so the path is free now.
     if _lib().umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) != 0:
-        err = ctypes.get_errno()
+        err = _errno()
         if err not in (errno.EINVAL, errno.ENOENT):
             raise RuntimeFailure(f"cannot unmount {target}: {os.strerror(err)}")
 

@@ -38,8 +38,10 @@ from typing import Any
 from forklift import fsutil
 from forklift.errors import ForkliftError
 from forklift.runtime import overlay
-from forklift.runtime.snapshots import owner_of, read_leases, remove_tree
 from forklift.store.store import Leftover, Store
+
+# forklift.runtime.snapshots (owner_of, read_leases, remove_tree) is imported only when
+# something was found: every command runs this sweep, and usually there is nothing.
 
 _CONTAINER_ID_LEN = 64
 _RUNTIMES = ("runc", "crun")  # forklift.runtime.oci_runtime.RUNTIMES, without its imports
@@ -53,6 +55,14 @@ class _Seen:
     mounts: tuple[str, ...]
     directories: tuple[Path, ...]  # workspaces, scratch dirs, stagings, bundles
     partial_leases: tuple[Path, ...]
+    #: any file in the leases directory (live leases, or dead ones to reap)
+    leases: bool = False
+
+    def nothing(self) -> bool:
+        """Nothing any process left or holds: no container, mount, directory or lease."""
+        return not (
+            self.containers or self.mounts or self.directories or self.partial_leases or self.leases
+        )
 
 
 def _listdir(path: Path) -> list[str]:
@@ -89,19 +99,25 @@ class RuntimeCollector:
         directories += [snapshots / "tmp" / n for n in _listdir(snapshots / "tmp")]
         directories += [run / "bundles" / n for n in _listdir(run / "bundles")]
         leases = snapshots / "leases"
-        partial = [leases / n for n in _listdir(leases) if n.startswith(".new-")]
+        lease_names = _listdir(leases)
+        partial = [leases / n for n in lease_names if n.startswith(".new-")]
         return _Seen(
             tuple(containers),
             tuple(overlay.mounts_under(home)),
             tuple(directories),
             tuple(partial),
+            leases=bool(lease_names),
         )
 
     def _sweep(self, store: Store, *, act: bool) -> list[Leftover]:
         home = store.home
         seen = self._see(home)
-        leases = read_leases(home / "snapshots" / "leases", reap=act)
         records = _ContainerRecords(store)
+        if seen.nothing() and not records.present:
+            return []
+        from forklift.runtime.snapshots import owner_of, read_leases, remove_tree
+
+        leases = read_leases(home / "snapshots" / "leases", reap=act)
 
         def dead(name: str) -> str | None:
             """Who owned ``name``, if it is dead; None while its owner lives (or is unknown)."""
@@ -196,6 +212,7 @@ class _ContainerRecords:
 def _delete_container(home: Path, runtime: str, cid: str) -> None:
     """Kill and delete a container in forklift's private runtime state, and its bundle."""
     from forklift.runtime.oci_runtime import find_runtime
+    from forklift.runtime.snapshots import remove_tree
 
     try:
         rt = find_runtime(runtime, home=home)

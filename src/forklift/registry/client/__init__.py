@@ -27,7 +27,6 @@ Public API (what the ``docker://`` transport and the CLI build on):
 """
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import sys
 from types import ModuleType
@@ -165,11 +164,14 @@ _MOVED = frozenset(
 )  # fmt: skip
 
 
-class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+class _MovedModuleFinder:
     """``import forklift.registry.client.X`` gives ``forklift.transports.registry.X``.
 
     The same module object under both names (not a copy), so state and
     monkeypatches are shared; the old name is only an alias in ``sys.modules``.
+    A meta path finder and loader by protocol (``find_spec``, ``create_module``,
+    ``exec_module``): ``importlib.abc`` would load ``importlib.resources`` and
+    ``tempfile`` into every registry command for nothing.
     """
 
     def find_spec(
@@ -178,7 +180,8 @@ class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         package, _, leaf = fullname.rpartition(".")
         if package != __name__ or leaf not in _MOVED:
             return None
-        return importlib.machinery.ModuleSpec(fullname, self)
+        # a Loader by protocol, not by inheritance (see the class docstring)
+        return importlib.machinery.ModuleSpec(fullname, self)  # type: ignore[arg-type]
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
         return None
