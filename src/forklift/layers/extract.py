@@ -26,7 +26,6 @@ of the members), and with ``overlay=True`` they become overlayfs whiteouts
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import shutil
 import stat
@@ -34,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from forklift import cancel
+from forklift import cancel, logs
 from forklift.errors import ForkliftError, InvalidInput, UnsafeArchive, UsageError
 from forklift.layers.compression import open_layer
 from forklift.layers.entry import OPAQUE_WHITEOUT, WHITEOUT_PREFIX, EntryType, LayerEntry
@@ -42,7 +41,7 @@ from forklift.layers.source import PRIVATE_XATTR_PREFIXES
 from forklift.layers.tarformat import TarReader
 from forklift.oci.digest import Digest, VerifyingReader
 
-log = logging.getLogger("forklift.layers")
+log = logs.get("forklift.layers")
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _MAX_SYMLINK_HOPS = 40

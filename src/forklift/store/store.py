@@ -31,7 +31,6 @@ read-modify-write of ``index.json``.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -39,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from forklift import logs
 from forklift.errors import Conflict, ForkliftError, InvalidReference, NotFound, UsageError
 from forklift.fsutil import FileLock, abandoned, atomic_write
 from forklift.oci import canonical
@@ -52,7 +52,6 @@ from forklift.reference import Reference, parse_reference
 from forklift.store import attachments as attach_index
 from forklift.store.layout import REF_NAME, BlobWriter, OciLayout
 
-log = logging.getLogger("forklift.store")
 _HEX_PREFIX = re.compile(r"(?:sha256:)?[a-f0-9]{1,64}")
 _ROOT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 
@@ -331,7 +330,7 @@ class Store:
         if len(found) > 1:
             chosen = found[0]
             named = f" ({', '.join(n.familiar() for n in chosen.names)})" if chosen.names else ""
-            log.warning(
+            logs.get("forklift.store").warning(
                 "image ID %s is shared by %d stored manifests; using manifest %s%s",
                 chosen.id.short,
                 len(found),

@@ -17,20 +17,20 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
-import logging
 import posixpath
 from dataclasses import dataclass
 from typing import BinaryIO
 
 import httpx
 
+from forklift import logs
 from forklift.errors import TransportError
 from forklift.transports.registry.hosts import split_host_port
 from forklift.transports.registry.options import ClientOptions
 from forklift.transports.registry.retry import Backoff, Deadline, parse_retry_after
 from forklift.transports.registry.session import RETRY_STATUSES, _ssl_context, worth_retrying
 
-log = logging.getLogger("forklift.registry.client")
+log = logs.get("forklift.registry.client")
 
 _CHUNK = 1 << 20
 

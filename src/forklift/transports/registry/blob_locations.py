@@ -10,7 +10,6 @@ a hint, so any failure to read or write it is logged and ignored.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
@@ -18,10 +17,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from forklift import logs
+
 if TYPE_CHECKING:
     import sqlite3
 
-log = logging.getLogger("forklift.registry.client")
+log = logs.get("forklift.registry.client")
 
 DB_NAME = "blob-locations.sqlite3"
 # entries not seen for this long are dropped: repositories get deleted

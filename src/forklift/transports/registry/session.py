@@ -27,7 +27,6 @@ on the registry's own host, or on a host the user listed as insecure (see
 from __future__ import annotations
 
 import errno
-import logging
 import socket
 import ssl
 import threading
@@ -39,6 +38,7 @@ from urllib.parse import urljoin
 
 import httpx
 
+from forklift import logs
 from forklift.errors import TransportError, UsageError
 from forklift.transports.registry.auth import Authenticator, merge_scopes
 from forklift.transports.registry.credentials import Credentials, CredentialStore
@@ -63,7 +63,7 @@ from forklift.transports.registry.hosts import (
 from forklift.transports.registry.options import ClientOptions
 from forklift.transports.registry.retry import Backoff, Deadline, parse_retry_after
 
-log = logging.getLogger("forklift.registry.client")
+log = logs.get("forklift.registry.client")
 
 # statuses worth another try: the registry (or a proxy before it) is overloaded or restarting
 RETRY_STATUSES = frozenset({500, 502, 503, 504})

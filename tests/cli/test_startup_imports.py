@@ -1,0 +1,64 @@
+"""Start-up stays small: quick commands load only what they use.
+
+Structural checks in a fresh interpreter through the real entry point, not timings:
+what a command imports is what its start-up costs (the figures are in bench/startup.py).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+# Run the CLI, then report what was imported from an exit handler (the CLI ends the
+# process itself once exit handlers have run).
+PROBE = """
+import atexit, json, sys
+def report():
+    sys.stderr.write("MODULES " + json.dumps(sorted(sys.modules)) + "\\n")
+atexit.register(report)
+from forklift.cli import main
+main(sys.argv[1:])
+"""
+
+
+def _modules(home: Path, *args: str) -> tuple[int, set[str], str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"FORKLIFT_HOME": str(home), "PATH": "/usr/bin:/bin"},
+    )
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("MODULES ")]
+    assert lines, proc.stderr
+    return proc.returncode, set(json.loads(lines[-1][len("MODULES ") :])), proc.stdout
+
+
+def _top(modules: set[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}
+
+
+def test_images_loads_no_network_logging_or_runtime_code(tmp_path: Path) -> None:
+    rc, modules, out = _modules(tmp_path / "home", "images")
+    assert rc == 0
+    assert out.split()[:2] == ["REPOSITORY", "TAG"]
+    heavy = {"httpx", "rich", "cryptography", "logging", "ctypes", "granian", "sqlite3"}
+    assert not _top(modules) & heavy, sorted(_top(modules) & heavy)
+    # the recovery pass ran and found nothing: the snapshot and server code stayed unloaded
+    assert "forklift.runtime.recovery" in modules
+    assert "forklift.runtime.snapshots" not in modules
+    assert not {m for m in modules if m.startswith("forklift.registry.server")}
+
+
+def test_version_loads_no_store(tmp_path: Path) -> None:
+    rc, modules, _ = _modules(tmp_path / "home", "version")
+    assert rc == 0
+    assert not _top(modules) & {"httpx", "rich", "logging", "cryptography"}
+
+
+def test_exit_code_survives_the_fast_exit(tmp_path: Path) -> None:
+    # a user error still ends with its own code and one line, after the exit handlers ran
+    rc, _, _ = _modules(tmp_path / "home", "rmi", "no-such-image:1")
+    assert rc not in (0, 70)
