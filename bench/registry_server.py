@@ -44,6 +44,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.benchrows import emit_row  # noqa: E402
 from tests.registry_server.servers import (  # noqa: E402
     Server,
     free_port,
@@ -183,6 +184,33 @@ def curl_mbps(url: str) -> float:
     return float(out) / 1e6
 
 
+def _figure(key: str, mb: float) -> str:
+    """A metric's row name: what was measured, and with which client."""
+    what = key.rsplit(" ", 1)[0]
+    if key.startswith(("push", "re-push", "pull", "8 pulls")):
+        return f"registry server: {what} ({mb:.0f} MB image, skopeo client)"
+    if key.startswith("manifest"):
+        stat = what.removeprefix("manifest").replace("GET", "").strip() or "rate of"
+        return f"registry server: {stat} manifest GETs (wrk, 32 connections)"
+    return f"registry server: {what} (curl)"
+
+
+def curl_put_mbps(base: str, name: str, path: Path, digest: str) -> float:
+    """One monolithic blob upload (POST, then PUT of the file) by curl: the server's
+    own ingest rate (hash, write, fsync), with no registry client's work in the way."""
+    with httpx.Client(base_url=base, timeout=300) as c:
+        loc = c.post(f"/v2/{name}/blobs/uploads/").headers["location"]
+    url = str(httpx.URL(base).join(loc).copy_add_param("digest", digest))
+    out = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{speed_upload}", "-T", str(path),
+         "-H", "Content-Type: application/octet-stream", url],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    if out[0] != "201":
+        raise RuntimeError(f"blob PUT answered {out[0]}")
+    return float(out[1]) / 1e6
+
+
 def push_blob(base: str, name: str, data: bytes) -> str:
     d = "sha256:" + hashlib.sha256(data).hexdigest()
     with httpx.Client(base_url=base, timeout=300) as c:
@@ -309,12 +337,21 @@ def main() -> None:
                 log("uvicorn not installed: skipping the ASGI server comparison")
         digests = {k: push_blob(f"http://{s.host}", "bench/big", big) for k, s in servers.items()}
         for rnd in range(args.rounds):
+            # a new blob each round, so no server already has it
+            put = work / "put.bin"
+            put.write_bytes(os.urandom(100 * 1024 * 1024))
+            put_digest = "sha256:" + hashlib.sha256(put.read_bytes()).hexdigest()
             for kind, host in targets.items() if rnd % 2 == 0 else reversed(targets.items()):
                 w = wrk(f"http://{host}/v2/bench/img/manifests/v1", args.wrk_seconds)
                 rec(kind, "manifest GET/s", w["rps"])
                 rec(kind, "manifest p50 ms", w["p50"])
                 rec(kind, "manifest p99 ms", w["p99"])
                 if kind in digests:
+                    rec(
+                        kind,
+                        "100MB blob PUT MB/s",
+                        curl_put_mbps(f"http://{host}", "bench/put", put, put_digest),
+                    )
                     rec(
                         kind,
                         "100MB blob GET MB/s",
@@ -326,8 +363,10 @@ def main() -> None:
         for s in servers.values():
             s.stop()
 
+        load = os.getloadavg()[0]
         print(
-            f"\nforklift serve vs distribution (docker-registry 2.8.2), medians of {args.rounds} rounds, image {mb:.0f} MB"
+            f"\nforklift serve vs distribution (docker-registry 2.8.2), medians of "
+            f"{args.rounds} rounds, image {mb:.0f} MB; load {load:.2f}"
         )
         keys = list(res["forklift"])
         print(
@@ -342,6 +381,17 @@ def main() -> None:
             if "forklift-uvicorn" in res and key in res["forklift-uvicorn"]:
                 line += f"  {statistics.median(res['forklift-uvicorn'][key]):.1f}"
             print(line)
+            lower = key.endswith(("ms", " s"))
+            emit_row(
+                _figure(key, mb),
+                unit=key.rsplit(" ", 1)[1],
+                better="lower" if lower else "higher",
+                forklift=round(f, 3),
+                peer="distribution 2.8.2",
+                peer_value=round(d, 3),
+                rounds=args.rounds,
+                load=load,
+            )
         print("ratio > 1 means forklift is better (faster, or lower latency/time)")
         dd = statistics.median(disk)
         push = statistics.median(res["forklift"]["push MB/s"])
@@ -351,6 +401,24 @@ def main() -> None:
             f"pull {pull / dd:.0%} (distribution {statistics.median(res['distribution']['push MB/s']) / dd:.0%} / "
             f"{statistics.median(res['distribution']['pull MB/s']) / dd:.0%})"
         )
+        put_rate = statistics.median(res["forklift"]["100MB blob PUT MB/s"])
+        print(f"  one 100 MB blob PUT by curl: forklift {put_rate / dd:.0%} of the disk's rate")
+        for what, rate in (
+            ("skopeo push", push),
+            ("skopeo pull", pull),
+            ("curl blob PUT", put_rate),
+        ):
+            emit_row(
+                f"registry server: {what} as a share of the disk's dd conv=fsync rate",
+                unit="%",
+                better="higher",
+                forklift=round(100 * rate / dd, 1),
+                rounds=args.rounds,
+                target=">= 80%",
+                met=rate / dd >= 0.8,
+                load=load,
+                note=f"dd {dd:.0f} MB/s, forklift {rate:.0f} MB/s",
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -31,11 +31,20 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from benchrows import emit_row  # noqa: E402
 from registry_client_push_pull import Registry, make_layout, run  # noqa: E402
 
 FORKLIFT = [sys.executable, "-m", "forklift"]
 SKOPEO = ["skopeo", "--insecure-policy"]
 OPS = ("push", "pull", "pull-oci", "repush", "mount")
+# (figure, target as text, whether the ratio or forklift's seconds is checked, the bound)
+FIGURES = {
+    "push": ("client push to distribution", ">= 1.2x", "ratio", 1.2),
+    "pull": ("client pull into the store", ">= 1.2x", "ratio", 1.2),
+    "pull-oci": ("client pull into an OCI layout", ">= 1.2x", "ratio", 1.2),
+    "repush": ("re-push, every blob present", "<= 0.15 s", "seconds", 0.15),
+    "mount": ("cross-repository copy (blob mounts)", None, None, None),
+}
 
 
 def main() -> None:
@@ -129,9 +138,11 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     mb = total / 1e6
+    load = os.getloadavg()[0]
     print(
         f"image: 6 layers, {mb:.0f} MB (random bytes); {args.rounds} interleaved rounds; "
-        "medians; one process per operation, start-up included"
+        "medians; one process per operation, start-up included (bytecode present); "
+        f"load {load:.2f}"
     )
     print(f"{'op':8} {'tool':9} {'wall s':>8} {'MB/s':>8} {'CPU s':>7}")
     for op in OPS:
@@ -154,6 +165,26 @@ def main() -> None:
         )
         print(
             f"{op:8} {'ratio':9} forklift is {speed:.2f}x skopeo's speed, uses {cpu:.2f}x its CPU"
+        )
+        figure, target, checked, bound = FIGURES[op]
+        met = None
+        if checked == "ratio":
+            met = speed >= bound
+        elif checked == "seconds":
+            met = med["forklift"][0] <= bound
+        emit_row(
+            f"{figure}, {mb:.0f} MB" if op != "repush" else figure,
+            unit="s",
+            forklift=round(med["forklift"][0], 3),
+            peer="skopeo copy",
+            peer_value=round(med["skopeo"][0], 3),
+            ratio=round(speed, 3),
+            cpu=round(med["forklift"][1], 3),
+            peer_cpu=round(med["skopeo"][1], 3),
+            rounds=args.rounds,
+            target=target,
+            met=met,
+            load=load,
         )
 
 

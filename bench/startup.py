@@ -26,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.benchrows import emit_row  # noqa: E402
 from tests.helpers import make_busybox_rootfs, write_rootfs_tar  # noqa: E402
 
 FORKLIFT = [sys.executable, "-m", "forklift"]
@@ -74,18 +75,45 @@ def main() -> None:
         for i in range(args.n):
             for name in names[i % len(names) :] + names[: i % len(names)]:
                 results[name].append(run(cmds[name], env))
-        print(f"{args.n} interleaved runs each; wall median / min, CPU median (user+sys)")
-        med = {}
+        load = os.getloadavg()[0]
+        print(
+            f"{args.n} interleaved runs each (bytecode present, as installed); "
+            f"wall median / min, CPU median (user+sys); load {load:.2f}"
+        )
+        med, cpu = {}, {}
         for name, got in results.items():
             walls = [w for w, _ in got]
             med[name] = statistics.median(walls)
-            cpu = statistics.median(c for _, c in got)
-            print(f"  {name:18s} {med[name]:6.3f} s / {min(walls):6.3f} s   CPU {cpu:6.3f} s")
-        if "podman images" in med:
+            cpu[name] = statistics.median(c for _, c in got)
+            print(f"  {name:18s} {med[name]:6.3f} s / {min(walls):6.3f} s   CPU {cpu[name]:6.3f} s")
+        has_podman = "podman images" in med
+        if has_podman:
             print(
                 f"  images: forklift is {med['podman images'] / med['forklift images']:.2f}x "
                 "podman's speed (target: forklift images <= 0.1 s)"
             )
+        emit_row(
+            "`images` (one stored image), start-up included",
+            unit="s",
+            forklift=round(med["forklift images"], 3),
+            peer="podman images" if has_podman else None,
+            peer_value=round(med["podman images"], 3) if has_podman else None,
+            cpu=round(cpu["forklift images"], 3),
+            peer_cpu=round(cpu["podman images"], 3) if has_podman else None,
+            rounds=args.n,
+            target="<= 0.1 s",
+            met=med["forklift images"] <= 0.1,
+            load=load,
+        )
+        emit_row(
+            "`version`, start-up included",
+            unit="s",
+            forklift=round(med["forklift version"], 3),
+            cpu=round(cpu["forklift version"], 3),
+            rounds=args.n,
+            load=load,
+            note=f"the interpreter alone (python -c pass): {med['python -c pass']:.3f} s",
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

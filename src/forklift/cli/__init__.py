@@ -250,14 +250,17 @@ def _exit(code: int) -> NoReturn:
     Tearing down the ~300 modules a registry verb loads takes ~30 ms, a fifth of a
     quick command. The command is over: exit handlers (``atexit``, which also runs
     ``weakref.finalize`` callbacks) still run and the standard streams are flushed,
-    then the process ends. Not while another non-daemon thread runs: the
-    interpreter's normal exit waits for it, so that path is kept.
+    then the process ends. Not while another non-daemon thread runs (the
+    interpreter's normal exit waits for it) nor under a profiler or tracer (which
+    reports after the program returns): then the normal path is kept.
     """
     import threading
 
     main = threading.main_thread()
     if any(t is not main and not t.daemon and t.is_alive() for t in threading.enumerate()):
         sys.exit(code)
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)  # a profiler or debugger reports after main returns: let it
     import atexit
 
     run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
