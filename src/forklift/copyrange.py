@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from forklift.writeback import WriteBehind
+
 # bytes per copy_file_range call: small enough to stop soon after the verifier fails
 _STEP = 8 << 20
 _READ = 1 << 20
@@ -50,6 +52,7 @@ def _copy(
     src_fd: int, src_off: int, dst_fd: int, dst_off: int, count: int, stop: threading.Event
 ) -> None:
     in_kernel = hasattr(os, "copy_file_range")
+    behind = WriteBehind(dst_fd, dst_off)  # the disk starts while the copy goes on
     while count > 0 and not stop.is_set():
         step = min(count, _STEP)
         n = 0
@@ -72,6 +75,7 @@ def _copy(
         src_off += n
         dst_off += n
         count -= n
+        behind.wrote(n)
 
 
 def copy_while_draining(

@@ -23,6 +23,8 @@ from forklift.oci import mediatypes as mt
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import ALGORITHMS, Digest, Hasher, VerifyingReader
 from forklift.oci.manifest import ImageIndex, parse_manifest
+from forklift.writeback import STEP as WRITEBACK_STEP
+from forklift.writeback import WriteBehind
 
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_VERSION = "1.0.0"
@@ -58,6 +60,9 @@ class BlobWriter:
         # Locked while written: recovery removes only partial blobs nobody holds.
         fd, self._tmp = mkstemp_locked(tmp_dir, "blob-", ".partial")
         self._file: BinaryIO = os.fdopen(fd, "wb", buffering=_BUFSIZE)
+        # the disk starts on each few megabytes at once, so commit's fsync waits less
+        self._behind = WriteBehind(fd)
+        self._pending = 0  # bytes written since the last hand-over to WriteBehind
         self.digest: Digest | None = None
         self._done = False
         # A cancelled command may exit while this writer's thread is still blocked reading
@@ -77,7 +82,13 @@ class BlobWriter:
                 f"size mismatch for blob {self.expected}: more than the {self.expected_size} "
                 "bytes promised"
             )
-        return self._file.write(data)
+        n = self._file.write(data)
+        self._pending += n
+        if self._pending >= WRITEBACK_STEP:
+            self._file.flush()
+            self._behind.wrote(self._pending)
+            self._pending = 0
+        return n
 
     def copy_extent(self, extent: FileExtent, stream: BinaryIO) -> None:
         """Let the kernel copy the blob from ``extent`` while ``stream`` (the verifying
@@ -91,6 +102,8 @@ class BlobWriter:
         copy_while_draining(extent, self._file.fileno(), start, size, stream)
         self._file.seek(start + size)
         self._count += size
+        self._behind = WriteBehind(self._file.fileno(), start + size)
+        self._pending = 0
 
     def copy_from(self, src: BinaryIO) -> None:
         """Write everything readable from ``src``."""

@@ -56,6 +56,7 @@ from typing import BinaryIO, Protocol, runtime_checkable
 from forklift.errors import ForkliftError, StoreError
 from forklift.fsutil import fsync_dir
 from forklift.oci import Digest
+from forklift.writeback import WriteBehind
 
 
 class UploadWriter(Protocol):
@@ -212,7 +213,7 @@ def sweep_locks(storage: object, meta: object) -> SweepLocks:
 
 
 class _FileWriter:
-    __slots__ = ("_fd",)
+    __slots__ = ("_behind", "_fd")
 
     def __init__(self, path: Path, offset: int) -> None:
         self._fd = os.open(path, os.O_WRONLY)
@@ -222,12 +223,15 @@ class _FileWriter:
         except BaseException:
             os.close(self._fd)
             raise
+        # the disk starts on each few megabytes at once, so the commit's fsync waits less
+        self._behind = WriteBehind(self._fd, offset)
 
     def write(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
         while view:
             n = os.write(self._fd, view)
             view = view[n:]
+            self._behind.wrote(n)
 
     def close(self) -> None:
         if self._fd >= 0:
