@@ -25,20 +25,25 @@ _call: Any = None  # the libc function once loaded; False when unavailable
 
 
 def _sync_file_range() -> Any:
+    """The libc function, False if unavailable, None while another thread loads it
+    (that writer skips this hint rather than wait)."""
     global _call
     if _call is None:
-        with _lock:
+        if not _lock.acquire(blocking=False):
+            return None
+        try:
             if _call is None:
-                try:
-                    # loaded on the first large write only: ctypes costs start-up time
-                    import ctypes
+                # loaded on the first large write only: ctypes costs start-up time
+                import ctypes
 
-                    fn = ctypes.CDLL(None, use_errno=True).sync_file_range
-                    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-                    fn.restype = ctypes.c_int
-                    _call = fn
-                except (ImportError, OSError, AttributeError):
-                    _call = False
+                fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+                fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+                fn.restype = ctypes.c_int
+                _call = fn
+        except (ImportError, OSError, AttributeError):
+            _call = False
+        finally:
+            _lock.release()
     return _call
 
 
