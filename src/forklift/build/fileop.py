@@ -42,8 +42,6 @@ from forklift.build.workspace import Workspace
 from forklift.dockerfile import instructions as ins
 from forklift.dockerfile.values import is_git_source, is_http_source
 from forklift.errors import BuildError, ForkliftError
-from forklift.layers.entry import EntryType
-from forklift.layers.source import LayerItem
 
 
 class FileOp:
@@ -76,6 +74,9 @@ class FileOp:
         config, _ = apply_command(inp.config, cmd)
 
         def build() -> StepOutput:
+            from forklift.layers.entry import EntryType
+            from forklift.layers.source import LayerItem
+
             layer = None
             with self.ws.snapshotter.mount(inp.snapshot.layers) as m:
                 view = RootView(str(m.rootfs))

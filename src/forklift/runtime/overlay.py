@@ -17,15 +17,17 @@ data, which is what turning the upper dir into a layer tar needs.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from forklift.errors import RuntimeFailure
+
+if TYPE_CHECKING:
+    import ctypes
 
 MNT_DETACH = 2
 UMOUNT_NOFOLLOW = 8  # never unmount what a symlink at the last component points to
@@ -40,6 +42,10 @@ _libc: ctypes.CDLL | None = None
 def _lib() -> ctypes.CDLL:
     global _libc
     if _libc is None:
+        # ctypes (and ctypes.util's helpers) load on the first mount, not with every command
+        import ctypes
+        import ctypes.util
+
         _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         _libc.mount.argtypes = [
             ctypes.c_char_p,
@@ -50,6 +56,12 @@ def _lib() -> ctypes.CDLL:
         ]
         _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
     return _libc
+
+
+def _errno() -> int:
+    import ctypes
+
+    return ctypes.get_errno()
 
 
 def _plain_ok(paths: Sequence[str]) -> bool:
@@ -118,7 +130,7 @@ def mount_tmpfs(target: str | os.PathLike[str], *, mode: int = 0o700) -> None:
 def _mount(source: str, target: str, fstype: str, flags: int, data: str) -> None:
     rc = _lib().mount(source.encode(), target.encode(), fstype.encode(), flags, data.encode())
     if rc != 0:
-        err = ctypes.get_errno()
+        err = _errno()
         detail = os.strerror(err)
         hint = None
         if err == errno.EPERM:
@@ -140,7 +152,7 @@ def unmount(target: str | os.PathLike[str], *, attempts: int = 20) -> None:
     for attempt in range(attempts):
         if _lib().umount2(path, UMOUNT_NOFOLLOW) == 0:
             return
-        err = ctypes.get_errno()
+        err = _errno()
         if err in (errno.EINVAL, errno.ENOENT):
             return  # not a mount point (any more)
         if err != errno.EBUSY:
@@ -148,7 +160,7 @@ def unmount(target: str | os.PathLike[str], *, attempts: int = 20) -> None:
         time.sleep(0.01 * (attempt + 1))
     # Something still holds it (a straggling process); detach so the path is free now.
     if _lib().umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) != 0:
-        err = ctypes.get_errno()
+        err = _errno()
         if err not in (errno.EINVAL, errno.ENOENT):
             raise RuntimeFailure(f"cannot unmount {target}: {os.strerror(err)}")
 
