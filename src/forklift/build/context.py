@@ -205,6 +205,7 @@ class BuildContext:
     ) -> None:
         self.hash_contents = hash_contents
         self.root = os.path.realpath(os.fspath(root))
+        self._prefix = self.root.rstrip("/") + "/"
         if not os.path.isdir(self.root):
             raise NotFound(f"build context {root} is not a directory")
         self.matcher = matcher
@@ -293,7 +294,8 @@ class BuildContext:
             raise BuildError(f"{rel}: {exc.strerror}") from None
 
     def _selected(self, rel_in_dest: str, rel_in_context: str) -> Selected:
-        path = os.path.join(self.root, rel_in_context) if rel_in_context else self.root
+        # (concatenation, not os.path.join: this runs once per selected file)
+        path = self._prefix + rel_in_context if rel_in_context else self.root
         st = os.lstat(path)
         if stat_mod.S_ISLNK(st.st_mode):
             target = os.readlink(path)
