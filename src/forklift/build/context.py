@@ -65,12 +65,12 @@ class StatCache:
 
     A file whose size, times and inode are those recorded is not read again
     (BuildKit's contenthash keys its cache the same way). :meth:`prefetch` loads
-    the rows under a directory in one query, so a context of thousands of files
-    costs one query rather than one per file. A digest is remembered only when
-    the file's ctime is older than :data:`RACY_NS` at the end of the read: a
-    write in the same clock tick as the read would leave every recorded field
-    unchanged (git's "racily clean" case), so such a file is hashed again next
-    time instead.
+    the rows under a directory in one query, so copying a directory of thousands
+    of files costs one query rather than one per file (a single file costs one).
+    A digest is remembered only when the file's last change is older than
+    :data:`RACY_NS` at the end of the read: a write in the same clock tick as the
+    read would leave every recorded field unchanged (git's "racily clean" case),
+    so such a file is hashed again next time instead.
     """
 
     def __init__(self, db_path: str | os.PathLike[str] | None) -> None:
@@ -322,8 +322,6 @@ class BuildContext:
         files and directories. With ``parents`` the paths keep their directories
         (``COPY --parents``), relative to a ``/./`` pivot if the source has one.
         """
-        if self.hash_contents:
-            self.stat_cache.prefetch(self.root)  # one query for the context's recorded digests
         pivot = ""
         if parents and "/./" in "/" + source:
             before, _, _ = ("/" + source).partition("/./")
@@ -377,6 +375,8 @@ class BuildContext:
                 if base.startswith(".."):
                     base = root
             if kind == DIR:
+                if self.hash_contents:  # one query for the digests recorded below it
+                    self.stat_cache.prefetch(self._prefix + real if real else self.root)
                 if parents and base not in ("", "."):
                     out.append(self._selected(base, real))
                 for child in self._below(real):
