@@ -25,11 +25,8 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
-import shutil
-import tempfile
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from forklift.build.cache import step_key
@@ -248,8 +245,8 @@ class FileOp:
         """ADD of a local archive: its contents, extracted safely into a scratch directory."""
         from forklift.layers import extract_layer
 
-        tmp = Path(tempfile.mkdtemp(prefix="add-archive-"))
-        stack.callback(shutil.rmtree, tmp, True)
+        # in the snapshotter's scratch space: recovery removes it if forklift is killed
+        tmp = stack.enter_context(self.ws.snapshotter.scratch())
         with open(path, "rb") as f:
             extract_layer(f, tmp, label=os.path.basename(path))
         ctx = BuildContext(str(tmp), None, StatCache(None), name="archive")
@@ -275,8 +272,7 @@ class FileOp:
         """ADD http(s)://...: download (verifying --checksum); mode 0600, mtime Last-Modified."""
         from forklift.registry.client.web import download, url_filename
 
-        tmp = Path(tempfile.mkdtemp(prefix="add-url-"))
-        stack.callback(shutil.rmtree, tmp, True)
+        tmp = stack.enter_context(self.ws.snapshotter.scratch())
         name = url_filename(url)
         target = tmp / name
         try:
