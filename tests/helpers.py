@@ -51,6 +51,9 @@ def _shared_or_skip(path: Path, what: str, variable: str) -> Path:
     if path.is_dir():
         return path.resolve()
     # The same message for every such test: tests/conftest.py folds them into one summary line.
+    if not SHARED.is_dir() and path.is_relative_to(SHARED):
+        # a fresh clone: no ../shared at all, so one line covers the corpus and the tools
+        what, path, variable = "../shared (corpus and tools)", SHARED, "FORKLIFT_TEST_SHARED"
     message = f"{what} not found at {path} (set {variable}); {SHARED_SKIP}"
     if REQUIRE_SHARED:
         pytest.fail(f"{message}, but FORKLIFT_TEST_REQUIRE_SHARED is set", pytrace=False)

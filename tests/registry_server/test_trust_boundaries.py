@@ -415,9 +415,14 @@ def test_access_log_timestamps_are_rfc3339(tmp_path: Path) -> None:
         before = datetime.datetime.now(datetime.UTC)
         httpx.get(f"{server.url}/v2/")
         after = datetime.datetime.now(datetime.UTC)
+        httpx.get(f"{server.url}/v2/_catalog", params={"n": "2", "last": "a/b"})
     finally:
         server.stop()
-    entry = json.loads(log.read_text().splitlines()[-1])
+    first, listing = (json.loads(line) for line in log.read_text().splitlines()[-2:])
+    # the query is part of what was asked: a listing's page is in the log
+    assert (listing["path"], listing["query"]) == ("/v2/_catalog", "n=2&last=a%2Fb")
+    assert first["query"] == ""
+    entry = first
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["ts"])
     ts = datetime.datetime.fromisoformat(entry["ts"])
     assert before - datetime.timedelta(seconds=1) <= ts <= after + datetime.timedelta(seconds=1)

@@ -191,3 +191,16 @@ def test_a_supervisor_that_died_before_starting_is_noticed(home: Path) -> None:
     assert (seen.status, seen.exit_code) == ("created", 125)
     assert "supervisor died" in (seen.error or "")
     assert containers.wait("orphaned") == 125  # wait does not hang on it
+
+
+@pytest.mark.parametrize("name", ["job\n", "-job", "a/b", ""])
+def test_a_bad_container_name_is_refused_before_anything_runs(
+    busybox_image: str, home: Path, name: str
+) -> None:
+    # "job\n" passed a `^...$` check once: Python's `$` matches before a final newline.
+    r = fl("run", "--name", name, busybox_image, "echo", "ran")
+    assert r.returncode != 0
+    assert_no_traceback(r)
+    assert "invalid container name" in r.stderr
+    assert "ran" not in r.stdout
+    assert fl("ps", "-a", "-q").stdout.strip() == ""

@@ -128,6 +128,39 @@ def test_killed_during_a_run_step_with_a_secret(
             assert SECRET.encode() not in path.read_bytes(), path
 
 
+def test_killed_during_a_run_step_with_a_filtered_context_bind(
+    home: Path, busybox_image: str, tmp_path: Path
+) -> None:
+    # A bind mount of a context directory with ignored files is a filtered copy. It lives
+    # in the step's scratch space, which recovery knows, never in $TMPDIR, where a
+    # killed build would leave it for good.
+    ctx = tmp_path / "ctx"
+    (ctx / "src").mkdir(parents=True)
+    (ctx / "src" / "keep.txt").write_text("kept")
+    (ctx / "src" / "drop.log").write_text("ignored")
+    (ctx / ".dockerignore").write_text("**/*.log\n")
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox\nRUN --mount=type=bind,source=src,target=/s cat /s/keep.txt && sleep 300\n"
+    )
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir()
+    build = subprocess.Popen(
+        [sys.executable, "-m", "forklift", "build", str(ctx)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "FORKLIFT_HOME": str(home), "TMPDIR": str(tmpdir)},
+    )
+    _wait_for("the RUN container", lambda: _runc_list(home), build)
+    _kill9(build)
+    assert _entries(tmpdir) == []
+    (scratch,) = [p for p in (home / "snapshots" / "active").iterdir() if p.name.startswith("s-")]
+    (copy,) = scratch.glob("bind-ctx-*/d")
+    assert (copy / "keep.txt").read_text() == "kept"
+    assert not (copy / "drop.log").exists()
+    assert run_cli("images").returncode == 0
+    _assert_clean(home)
+
+
 def test_killed_while_unpacking_a_layer_over_its_parent(
     home: Path, busybox_image: str, tmp_path: Path
 ) -> None:

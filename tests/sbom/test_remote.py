@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,14 +122,21 @@ def test_docker_transport_fetches_only_the_platform_it_reads(registry: Server, t
     inv = inventory(remote, platform="linux/arm64")
     assert [(p.name, p.arch) for p in inv.packages] == [("only-on-arm64", "arm64")]
     assert inv.platform == "linux/arm64"
-    requests = [json.loads(line) for line in log.read_text().splitlines()[before:]]
-    fetched = {
-        r["path"].rsplit("/", 1)[1]
-        for r in requests
-        if "/blobs/" in r["path"] and r["method"] == "GET"
-    }
-    assert set(owned["arm64"]) <= fetched
-    assert not fetched & set(owned["amd64"])  # nothing of the other platform was downloaded
+
+    def fetched() -> set[str]:
+        requests = [json.loads(line) for line in log.read_text().splitlines()[before:]]
+        return {
+            r["path"].rsplit("/", 1)[1]
+            for r in requests
+            if "/blobs/" in r["path"] and r["method"] == "GET"
+        }
+
+    # the server logs a request after its response is sent: wait for the last lines
+    deadline = time.monotonic() + 10
+    while not set(owned["arm64"]) <= fetched() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert set(owned["arm64"]) <= fetched()
+    assert not fetched() & set(owned["amd64"])  # nothing of the other platform was downloaded
     cli = run_cli("sbom", remote, "--platform", "linux/amd64", "--format", "json")
     assert cli.returncode == 0, cli.stderr
     assert [p["name"] for p in json.loads(cli.stdout)["packages"]] == ["only-on-amd64"]

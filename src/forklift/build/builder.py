@@ -35,12 +35,12 @@ from forklift.dockerfile.ignore import IgnoreMatcher, find_ignore_file
 from forklift.dockerfile.parser import parse
 from forklift.errors import BuildError, ForkliftError, InvalidInput, Location, NotFound, UsageError
 from forklift.oci import mediatypes as mt
+from forklift.oci.config import created_timestamp
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.manifest import ImageManifest
 from forklift.oci.platform import host_platform
 from forklift.reference import parse_reference
 from forklift.store.store import Store, StoredImage
-from forklift.transports.rootfs import created_timestamp
 
 
 class Builder:

@@ -21,6 +21,7 @@ import re
 import sqlite3
 import stat as stat_mod
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,9 @@ from forklift.errors import BuildError, NotFound
 from forklift.fsutil import resolve_in_root
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
+#: How old (ns) a file's last change must be for its digest to be remembered (above the
+#: kernel's timestamp granularity, a clock tick of at most 10 ms).
+RACY_NS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -57,12 +61,24 @@ class Selected:
 
 
 class StatCache:
-    """(path, size, mtime_ns, ctime_ns, inode) -> sha256 hex, persisted in SQLite."""
+    """(path, size, mtime_ns, ctime_ns, inode) -> sha256 hex, persisted in SQLite.
+
+    A file whose size, times and inode are those recorded is not read again
+    (BuildKit's contenthash keys its cache the same way). :meth:`prefetch` loads
+    the rows under a directory in one query, so copying a directory of thousands
+    of files costs one query rather than one per file (a single file costs one).
+    A digest is remembered only when the file's last change is older than
+    :data:`RACY_NS` at the end of the read: a write in the same clock tick as the
+    read would leave every recorded field unchanged (git's "racily clean" case),
+    so such a file is hashed again next time instead.
+    """
 
     def __init__(self, db_path: str | os.PathLike[str] | None) -> None:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._pending: list[tuple[str, int, int, int, int, str]] = []
+        self._known: dict[str, tuple[int, int, int, int, str]] = {}
+        self._prefetched: list[str] = []
         if db_path is not None:
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(os.fspath(db_path), timeout=30, check_same_thread=False)
@@ -73,15 +89,33 @@ class StatCache:
             )
         self.hashed = 0  # files actually read this build (for tests and --explain-cache)
 
+    def prefetch(self, root: str) -> None:
+        """Load every row recorded below the directory ``root`` (an absolute path)."""
+        prefix = root.rstrip("/") + "/"
+        if self._db is None or any(prefix.startswith(p) for p in self._prefetched):
+            return
+        with self._lock:
+            # the paths below prefix sort between prefix and prefix with its "/" bumped to "0"
+            rows = self._db.execute(
+                "SELECT path, size, mtime, ctime, ino, digest FROM files "
+                "WHERE path >= ? AND path < ?",
+                (prefix, prefix[:-1] + "0"),
+            ).fetchall()
+            for path, *rest in rows:
+                self._known[path] = tuple(rest)
+            self._prefetched.append(prefix)
+
     def digest(self, path: str, st: os.stat_result) -> str:
+        """The sha256 (hex) of the regular file ``path`` whose lstat is ``st``."""
         key = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-        if self._db is not None:
+        known = self._known.get(path)
+        if known is None and self._db is not None and not self._covered(path):
             with self._lock:
-                row = self._db.execute(
+                known = self._db.execute(
                     "SELECT size, mtime, ctime, ino, digest FROM files WHERE path = ?", (path,)
                 ).fetchone()
-            if row is not None and tuple(row[:4]) == key:
-                return str(row[4])
+        if known is not None and tuple(known[:4]) == key:
+            return str(known[4])
         h = hashlib.sha256()
         try:
             with open(path, "rb") as f:
@@ -92,10 +126,15 @@ class StatCache:
         digest = h.hexdigest()
         with self._lock:
             self.hashed += 1
-            self._pending.append((path, *key, digest))
+            if time.time_ns() - max(st.st_ctime_ns, st.st_mtime_ns) >= RACY_NS:
+                self._pending.append((path, *key, digest))
         return digest
 
+    def _covered(self, path: str) -> bool:
+        return any(path.startswith(p) for p in self._prefetched)
+
     def flush(self) -> None:
+        """Write the digests computed since the last flush."""
         if self._db is None:
             return
         with self._lock:
@@ -109,6 +148,7 @@ class StatCache:
                 self._pending.clear()
 
     def close(self) -> None:
+        """Flush and close the database."""
         self.flush()
         if self._db is not None:
             self._db.close()
@@ -165,6 +205,7 @@ class BuildContext:
     ) -> None:
         self.hash_contents = hash_contents
         self.root = os.path.realpath(os.fspath(root))
+        self._prefix = self.root.rstrip("/") + "/"
         if not os.path.isdir(self.root):
             raise NotFound(f"build context {root} is not a directory")
         self.matcher = matcher
@@ -253,7 +294,8 @@ class BuildContext:
             raise BuildError(f"{rel}: {exc.strerror}") from None
 
     def _selected(self, rel_in_dest: str, rel_in_context: str) -> Selected:
-        path = os.path.join(self.root, rel_in_context) if rel_in_context else self.root
+        # (concatenation, not os.path.join: this runs once per selected file)
+        path = self._prefix + rel_in_context if rel_in_context else self.root
         st = os.lstat(path)
         if stat_mod.S_ISLNK(st.st_mode):
             target = os.readlink(path)
@@ -333,12 +375,14 @@ class BuildContext:
                 if base.startswith(".."):
                     base = root
             if kind == DIR:
+                if self.hash_contents:  # one query for the digests recorded below it
+                    self.stat_cache.prefetch(self._prefix + real if real else self.root)
                 if parents and base not in ("", "."):
                     out.append(self._selected(base, real))
                 for child in self._below(real):
                     if excluded(child):
                         continue
-                    rel = posixpath.relpath(child, real) if real else child
+                    rel = child[len(real) + 1 :] if real else child  # child is below real
                     dest_rel = (
                         posixpath.join(base, rel) if parents and base not in ("", ".") else rel
                     )

@@ -19,13 +19,15 @@ from __future__ import annotations
 import posixpath
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from forklift.build.context import Selected
 from forklift.build.rootview import Owner, RootView
 from forklift.dockerfile.instructions import ChmodSpec
 from forklift.errors import BuildError
-from forklift.layers.entry import EntryType
-from forklift.layers.source import LayerItem
+
+if TYPE_CHECKING:
+    from forklift.layers.source import LayerItem
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,9 @@ def plan_copy(
     now: int | None = None,
 ) -> list[LayerItem]:
     """The layer entries a COPY/ADD produces on top of the filesystem ``view``."""
+    from forklift.layers.entry import EntryType  # the layer code is loaded on a cache miss
+    from forklift.layers.source import LayerItem
+
     now = int(time.time()) if now is None else now
     uid, gid = (owner.uid, owner.gid) if owner else (0, 0)
     dest_abs, explicit_dir = destination(dest, workdir)

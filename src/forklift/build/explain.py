@@ -42,7 +42,14 @@ class BuildHistory:
         return data if isinstance(data, dict) else {}
 
     def save(self, stages: dict[str, list[dict[str, Any]]]) -> None:
-        atomic_write(self.path, json.dumps(stages, sort_keys=True).encode())
+        """Record this build's step inputs (not rewritten when they are the same)."""
+        data = json.dumps(stages, sort_keys=True).encode()
+        try:
+            if self.path.read_bytes() == data:
+                return
+        except OSError:
+            pass
+        atomic_write(self.path, data)
 
 
 def _changed_files(old: dict[str, str], new: dict[str, str]) -> list[str]:

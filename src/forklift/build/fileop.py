@@ -25,11 +25,8 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
-import shutil
-import tempfile
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from forklift.build.cache import step_key
@@ -42,8 +39,6 @@ from forklift.build.workspace import Workspace
 from forklift.dockerfile import instructions as ins
 from forklift.dockerfile.values import is_git_source, is_http_source
 from forklift.errors import BuildError, ForkliftError
-from forklift.layers.entry import EntryType
-from forklift.layers.source import LayerItem
 
 
 class FileOp:
@@ -76,6 +71,9 @@ class FileOp:
         config, _ = apply_command(inp.config, cmd)
 
         def build() -> StepOutput:
+            from forklift.layers.entry import EntryType
+            from forklift.layers.source import LayerItem
+
             layer = None
             with self.ws.snapshotter.mount(inp.snapshot.layers) as m:
                 view = RootView(str(m.rootfs))
@@ -247,8 +245,8 @@ class FileOp:
         """ADD of a local archive: its contents, extracted safely into a scratch directory."""
         from forklift.layers import extract_layer
 
-        tmp = Path(tempfile.mkdtemp(prefix="add-archive-"))
-        stack.callback(shutil.rmtree, tmp, True)
+        # in the snapshotter's scratch space: recovery removes it if forklift is killed
+        tmp = stack.enter_context(self.ws.snapshotter.scratch())
         with open(path, "rb") as f:
             extract_layer(f, tmp, label=os.path.basename(path))
         ctx = BuildContext(str(tmp), None, StatCache(None), name="archive")
@@ -274,8 +272,7 @@ class FileOp:
         """ADD http(s)://...: download (verifying --checksum); mode 0600, mtime Last-Modified."""
         from forklift.registry.client.web import download, url_filename
 
-        tmp = Path(tempfile.mkdtemp(prefix="add-url-"))
-        stack.callback(shutil.rmtree, tmp, True)
+        tmp = stack.enter_context(self.ws.snapshotter.scratch())
         name = url_filename(url)
         target = tmp / name
         try:

@@ -157,7 +157,7 @@ class RunOp:
                         runtime_mounts.append(bind)
                     extra_env.update(secret_env)
                 elif mnt.type == "bind":
-                    source = self._bind_source(mnt, stack)
+                    source = self._bind_source(mnt, stack, scratch)
                     if not mnt.readonly:
                         source = runstep.writable_copy(source, scratch)
                     runtime_mounts.append(BindMount(source, target, readonly=mnt.readonly))
@@ -201,7 +201,7 @@ class RunOp:
                 after = inp.snapshot.plus(LayerRef(layer[0], layer[1]), key)
             return cache.store(inp, key, layer, created_by, inp.config, after)
 
-    def _bind_source(self, mnt: Mount, stack: contextlib.ExitStack) -> str:
+    def _bind_source(self, mnt: Mount, stack: contextlib.ExitStack, scratch: Path) -> str:
         """The host path a ``--mount=type=bind`` shows (ignored context files left out)."""
         origin = self.ws.origin(mnt.from_)
         ctx = origin.context
@@ -216,15 +216,16 @@ class RunOp:
             raise BuildError(f"RUN --mount source {mnt.source!r} not found in the {ctx.name}")
         path = os.path.join(ctx.root, rel) if rel else ctx.root
         if ctx.matcher and os.path.isdir(path):
-            return _filtered_tree(ctx, rel, stack)
+            return _filtered_tree(ctx, rel, Path(tempfile.mkdtemp(prefix="bind-ctx-", dir=scratch)))
         return path
 
 
-def _filtered_tree(ctx: BuildContext, rel: str, stack: contextlib.ExitStack) -> str:
-    """The included part of a context directory (ignored files left out), as hard links."""
-    tmp = Path(tempfile.mkdtemp(prefix="bind-ctx-"))
-    stack.callback(shutil.rmtree, tmp, True)
-    root = tmp / "d"
+def _filtered_tree(ctx: BuildContext, rel: str, scratch: Path) -> str:
+    """The included part of a context directory (ignored files left out), as hard links.
+
+    Made in the step's ``scratch`` directory, which recovery removes if forklift is killed.
+    """
+    root = scratch / "d"
     root.mkdir()
     selected, _ = ctx.select(rel or "/")
     for s in selected:

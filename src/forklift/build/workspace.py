@@ -28,8 +28,6 @@ from forklift.build.progress import BuildProgress
 from forklift.build.step import CacheNotes
 from forklift.dockerfile.instructions import ParsedStages
 from forklift.errors import BuildError, ForkliftError, Location, NotFound
-from forklift.layers import write_layer
-from forklift.layers.source import Normalize
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest
 from forklift.oci.platform import Platform
@@ -189,6 +187,10 @@ class Workspace:
         """Write a layer blob into the store; None when a directory source holds no changes."""
         if overlay and not any(os.scandir(source)):
             return None
+        # the layer writer (tar, compressors) is loaded by the first step that writes a layer
+        from forklift.layers import write_layer
+        from forklift.layers.source import Normalize
+
         normalize = None
         if self.options.rewrite_timestamp and self.epoch is not None:
             normalize = Normalize(mtime_clamp=self.epoch)

@@ -19,36 +19,82 @@ Reading and applying::
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from forklift.errors import ForkliftError
-from forklift.layers.compression import (
-    DEFAULT_GZIP_LEVEL,
-    DEFAULT_ZSTD_LEVEL,
-    ENCODER_ANNOTATION,
-    GZIP,
-    GZIP_BACKEND,
-    NONE,
-    ZSTD,
-    LayerStream,
-    detect_compression,
-    encoder_id,
-    normalize_compression,
-    open_layer,
-)
-from forklift.layers.describe import describe_layer
-from forklift.layers.entry import (
-    OPAQUE_WHITEOUT,
-    WHITEOUT_PREFIX,
-    EntryType,
-    LayerEntry,
-    clean_path,
-)
-from forklift.layers.extract import ExtractResult, extract_layer
-from forklift.layers.source import LAYER_XATTRS, LayerItem, Normalize
-from forklift.layers.tarformat import BLOCK, TarReader, header_checksum_ok
-from forklift.layers.writer import LayerInfo, write_layer, write_layer_file
+# name -> the module defining it, imported on first use (PEP 562): a step that only
+# needs LayerItem does not load the compressors, the tar reader and the extractor.
+_EXPORTS: dict[str, str] = {
+    "DEFAULT_GZIP_LEVEL": "compression",
+    "DEFAULT_ZSTD_LEVEL": "compression",
+    "ENCODER_ANNOTATION": "compression",
+    "GZIP": "compression",
+    "GZIP_BACKEND": "compression",
+    "NONE": "compression",
+    "ZSTD": "compression",
+    "LayerStream": "compression",
+    "detect_compression": "compression",
+    "encoder_id": "compression",
+    "normalize_compression": "compression",
+    "open_layer": "compression",
+    "describe_layer": "describe",
+    "OPAQUE_WHITEOUT": "entry",
+    "WHITEOUT_PREFIX": "entry",
+    "EntryType": "entry",
+    "LayerEntry": "entry",
+    "clean_path": "entry",
+    "ExtractResult": "extract",
+    "extract_layer": "extract",
+    "LAYER_XATTRS": "source",
+    "LayerItem": "source",
+    "Normalize": "source",
+    "TarReader": "tarformat",
+    "LayerInfo": "writer",
+    "write_layer": "writer",
+    "write_layer_file": "writer",
+}
+
+if TYPE_CHECKING:  # what type checkers and IDEs see
+    from forklift.layers.compression import (
+        DEFAULT_GZIP_LEVEL,
+        DEFAULT_ZSTD_LEVEL,
+        ENCODER_ANNOTATION,
+        GZIP,
+        GZIP_BACKEND,
+        NONE,
+        ZSTD,
+        LayerStream,
+        detect_compression,
+        encoder_id,
+        normalize_compression,
+        open_layer,
+    )
+    from forklift.layers.describe import describe_layer
+    from forklift.layers.entry import (
+        OPAQUE_WHITEOUT,
+        WHITEOUT_PREFIX,
+        EntryType,
+        LayerEntry,
+        clean_path,
+    )
+    from forklift.layers.extract import ExtractResult, extract_layer
+    from forklift.layers.source import LAYER_XATTRS, LayerItem, Normalize
+    from forklift.layers.tarformat import TarReader
+    from forklift.layers.writer import LayerInfo, write_layer, write_layer_file
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
 
 
 def open_tar(stream: BinaryIO, label: str = "layer") -> TarReader:
@@ -56,6 +102,9 @@ def open_tar(stream: BinaryIO, label: str = "layer") -> TarReader:
 
     Iterate it for entries; while an entry is current, ``reader.read()`` gives its data.
     """
+    from forklift.layers.compression import open_layer
+    from forklift.layers.tarformat import TarReader
+
     return TarReader(open_layer(stream, label), label)
 
 
@@ -71,6 +120,10 @@ def is_tar_archive(stream: BinaryIO) -> bool:
     first header must be a real one (checksum included), as BuildKit decides
     whether ``ADD`` unpacks a local file: a gzipped text file is not an archive.
     """
+    from forklift.errors import ForkliftError
+    from forklift.layers.compression import open_layer
+    from forklift.layers.tarformat import BLOCK, header_checksum_ok
+
     try:
         head = open_layer(stream, "archive").read(BLOCK)
     except (ForkliftError, OSError, ValueError, EOFError):

@@ -17,6 +17,7 @@ from forklift.dockerfile.diagnostics import Diagnostics
 from forklift.dockerfile.dispatch import BaseImage, BuildPlan, plan
 from forklift.dockerfile.instructions import (
     DEFAULT_SHELL,
+    EnvCommand,
     InstructionError,
     ParsedStages,
     RunCommand,
@@ -116,6 +117,19 @@ class LintContext:
     def final_stage(self) -> StageModel | None:
         """The stage a plain build produces (the last one)."""
         return self.stages[-1] if self.stages else None
+
+    def env_names(self, model: StageModel) -> set[str]:
+        """ENV names set in ``model`` and the stages it is built from."""
+        names: set[str] = set()
+        current: StageModel | None = model
+        seen: set[int] = set()
+        while current is not None and current.index not in seen:
+            seen.add(current.index)
+            for cmd in current.stage.commands:
+                if isinstance(cmd, EnvCommand):
+                    names.update(p.key for p in cmd.pairs)
+            current = self.stages[current.base] if current.base is not None else None
+        return names
 
 
 def build_models(

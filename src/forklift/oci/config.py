@@ -6,10 +6,12 @@ config read from elsewhere survives a modification round trip.
 
 from __future__ import annotations
 
+import datetime as _dt
+import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from forklift.errors import InvalidDigest
+from forklift.errors import InvalidDigest, InvalidInput
 from forklift.oci import _fields as F
 from forklift.oci import canonical
 from forklift.oci.digest import Digest
@@ -282,3 +284,22 @@ class ImageConfig:
     @property
     def platform(self) -> Platform:
         return Platform(self.os, self.architecture, self.variant, self.os_version, self.os_features)
+
+
+def created_timestamp(epoch: int | None = None) -> str:
+    """RFC 3339 UTC time: ``SOURCE_DATE_EPOCH`` (or ``epoch``) when set, else now."""
+    if epoch is None and os.environ.get("SOURCE_DATE_EPOCH", "").strip():
+        try:
+            epoch = int(os.environ["SOURCE_DATE_EPOCH"])
+        except ValueError:
+            raise InvalidInput(
+                f"SOURCE_DATE_EPOCH={os.environ['SOURCE_DATE_EPOCH']!r} is not an integer"
+            ) from None
+    moment = (
+        _dt.datetime.fromtimestamp(epoch, _dt.UTC)
+        if epoch is not None
+        else _dt.datetime.now(_dt.UTC)
+    )
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (
+        f".{moment.microsecond:06d}Z" if epoch is None else "Z"
+    )

@@ -57,7 +57,7 @@ from forklift.store.store import Leftover, Store, StoredImage
 
 ROOT_KIND = "containers"
 RECORD = "container.json"
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _ADJECTIVES = (
     "agile", "bold", "brave", "calm", "clever", "crisp", "eager", "fancy", "gentle", "happy",
     "jolly", "keen", "lucid", "merry", "nimble", "proud", "quiet", "rapid", "sharp", "steady",
@@ -426,7 +426,7 @@ class Containers:
 
     def _unique_name(self, wanted: str | None, taken: set[str]) -> str:
         if wanted is not None:
-            if not _NAME.match(wanted):
+            if not _NAME.fullmatch(wanted):
                 raise UsageError(
                     f"invalid container name {wanted!r}: use letters, digits, '_', '.', '-'"
                 )

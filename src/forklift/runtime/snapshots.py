@@ -36,7 +36,6 @@ so they never overlap a prune.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import datetime as _dt
 import errno
 import fcntl
@@ -49,7 +48,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forklift import fsutil
 from forklift.errors import ForkliftError, InvalidInput, NotFound, RuntimeFailure, StoreError
@@ -61,6 +60,9 @@ from forklift.oci.digest import Digest
 from forklift.oci.manifest import ImageIndex, ImageManifest
 from forklift.runtime import overlay
 from forklift.store.store import Store, StoredImage
+
+if TYPE_CHECKING:
+    import ctypes
 
 META = "meta.json"
 #: A manifest annotation naming the chain ID of a snapshot to keep while the manifest is
@@ -194,6 +196,8 @@ def _syncfs(path: Path) -> None:
     """
     global _libc
     if _libc is None:
+        import ctypes
+
         _libc = ctypes.CDLL(None, use_errno=True)
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:

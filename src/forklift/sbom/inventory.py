@@ -145,6 +145,11 @@ def inventory_source(
     """The inventory of an already opened image (see :func:`inventory`)."""
     view = FinalView(analyzers if analyzers is not None else default_analyzers())
     scan_layers(src, image, view, progress)
+    return image_inventory(image, view, with_files=with_files)
+
+
+def image_inventory(image: ImageLayers, view: FinalView, *, with_files: bool) -> Inventory:
+    """The inventory of ``image`` once every layer has been fed to ``view``."""
     refs = layer_refs(image)
     ctx, packages = collect(view, refs, with_files=with_files)
     return Inventory(

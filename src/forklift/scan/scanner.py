@@ -216,7 +216,7 @@ def scan_image(
     from forklift.layers.tarformat import TarReader
     from forklift.sbom.analyzers import default_analyzers
     from forklift.sbom.fsview import FinalView, LayerFeeder
-    from forklift.sbom.inventory import collect, layer_refs
+    from forklift.sbom.inventory import image_inventory, layer_refs
 
     options = options or ScanOptions()
     db, warnings = _open_db(options)
@@ -279,17 +279,7 @@ def scan_image(
                     close = getattr(blob._raw, "close", None)
                     if close is not None:
                         close()
-        ctx, packages = collect(view, refs, with_files=False)
-        inv = Inventory(
-            target=image.name,
-            digest=str(image.digest),
-            config_digest=image.config_digest,
-            platform=image.platform,
-            os=ctx.os,
-            layers=refs,
-            packages=tuple(packages),
-            warnings=tuple(ctx.warnings),
-        )
+        inv = image_inventory(image, view, with_files=False)
         secrets = list(found.found) if found is not None else []
         if want_secrets:
             secrets.extend(scan_config(image.config, refs))

@@ -33,7 +33,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 from forklift.errors import InvalidInput, VerificationError
 from forklift.oci import canonical
 from forklift.sign import keys
-from forklift.sign.trustroot import TrustedRoot
+from forklift.sign.trustroot import TrustedRoot, decode_b64
 
 OIDC_ISSUER_V2 = ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
 OIDC_ISSUER_V1 = ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
@@ -213,15 +213,6 @@ def check_chain(cert: x509.Certificate, root: TrustedRoot, when: dt.datetime) ->
 # -- the transparency log ---------------------------------------------------------------------
 
 
-def _b64(value: Any, what: str) -> bytes:
-    if not isinstance(value, str):
-        raise InvalidInput(f"{what}: expected base64")
-    try:
-        return base64.b64decode(value, validate=True)
-    except binascii.Error:
-        raise InvalidInput(f"{what}: not valid base64") from None
-
-
 def _int(value: Any, what: str) -> int:
     # protobuf JSON writes int64 as strings
     if isinstance(value, bool):
@@ -248,8 +239,8 @@ def entry_from_cosign_bundle(raw: str | bytes) -> TlogEntry:
         _int(p.get("logIndex"), "cosign bundle: logIndex"),
         log_id_bytes,
         _int(p.get("integratedTime"), "cosign bundle: integratedTime"),
-        _b64(p.get("body"), "cosign bundle: body"),
-        _b64(doc.get("SignedEntryTimestamp"), "cosign bundle: SignedEntryTimestamp"),
+        decode_b64(p.get("body"), "cosign bundle: body"),
+        decode_b64(doc.get("SignedEntryTimestamp"), "cosign bundle: SignedEntryTimestamp"),
     )
 
 
@@ -257,7 +248,7 @@ def entry_from_sigstore_bundle(doc: dict[str, Any]) -> TlogEntry:
     """A ``tlogEntries[]`` item of a Sigstore bundle."""
     promise = doc.get("inclusionPromise")
     set_bytes = (
-        _b64(promise.get("signedEntryTimestamp"), "inclusionPromise")
+        decode_b64(promise.get("signedEntryTimestamp"), "inclusionPromise")
         if isinstance(promise, dict)
         else None
     )
@@ -265,9 +256,9 @@ def entry_from_sigstore_bundle(doc: dict[str, Any]) -> TlogEntry:
     proof = doc.get("inclusionProof")
     return TlogEntry(
         _int(doc.get("logIndex"), "tlogEntries.logIndex"),
-        _b64(log_id.get("keyId") if isinstance(log_id, dict) else None, "tlogEntries.logId"),
+        decode_b64(log_id.get("keyId") if isinstance(log_id, dict) else None, "tlogEntries.logId"),
         _int(doc.get("integratedTime"), "tlogEntries.integratedTime"),
-        _b64(doc.get("canonicalizedBody"), "tlogEntries.canonicalizedBody"),
+        decode_b64(doc.get("canonicalizedBody"), "tlogEntries.canonicalizedBody"),
         set_bytes,
         proof if isinstance(proof, dict) else None,
     )
@@ -311,8 +302,8 @@ def _verify_inclusion(entry: TlogEntry, key: Any) -> None:
     proof = entry.inclusion_proof or {}
     index = _int(proof.get("logIndex"), "inclusionProof.logIndex")
     size = _int(proof.get("treeSize"), "inclusionProof.treeSize")
-    root_hash = _b64(proof.get("rootHash"), "inclusionProof.rootHash")
-    hashes = [_b64(h, "inclusionProof.hashes") for h in proof.get("hashes") or []]
+    root_hash = decode_b64(proof.get("rootHash"), "inclusionProof.rootHash")
+    hashes = [decode_b64(h, "inclusionProof.hashes") for h in proof.get("hashes") or []]
     leaf = hashlib.sha256(b"\x00" + entry.body).digest()
     if not merkle_root_matches(leaf, index, size, hashes, root_hash):
         raise VerificationError(
@@ -351,7 +342,7 @@ def _verify_checkpoint(envelope: str, key: Any, size: int, root_hash: bytes) -> 
     if not sep:
         raise VerificationError("the transparency-log checkpoint is not a signed note")
     lines = body.split("\n")
-    if len(lines) < 3 or lines[1] != str(size) or _b64(lines[2], "checkpoint") != root_hash:
+    if len(lines) < 3 or lines[1] != str(size) or decode_b64(lines[2], "checkpoint") != root_hash:
         raise VerificationError(
             "the transparency-log checkpoint is for another tree than the proof"
         )
@@ -397,18 +388,18 @@ def check_body(
     if kind == "hashedrekord":
         recorded_hashes.append(str(_dig(spec, "data", "hash", "value")))
         sig = _dig(spec, "signature")
-        recorded_sigs.append(_b64(_dig(sig, "content"), "hashedrekord signature"))
-        recorded_signers.append(_b64(_dig(sig, "publicKey", "content"), "hashedrekord key"))
+        recorded_sigs.append(decode_b64(_dig(sig, "content"), "hashedrekord signature"))
+        recorded_signers.append(decode_b64(_dig(sig, "publicKey", "content"), "hashedrekord key"))
     elif kind == "dsse":
         recorded_hashes.append(str(_dig(spec, "payloadHash", "value")))
         for s in _dig(spec, "signatures") or []:
-            recorded_sigs.append(_b64(_dig(s, "signature"), "dsse signature"))
-            recorded_signers.append(_b64(_dig(s, "verifier"), "dsse verifier"))
+            recorded_sigs.append(decode_b64(_dig(s, "signature"), "dsse signature"))
+            recorded_signers.append(decode_b64(_dig(s, "verifier"), "dsse verifier"))
     elif kind == "intoto":
         content = _dig(spec, "content")
         recorded_hashes.append(str(_dig(content, "payloadHash", "value")))
         for s in _dig(content, "envelope", "signatures") or []:
-            raw = _b64(_dig(s, "sig"), "intoto signature")
+            raw = decode_b64(_dig(s, "sig"), "intoto signature")
             recorded_sigs.append(raw)
             try:  # intoto 0.0.2 base64-encodes the signature twice
                 recorded_sigs.append(base64.b64decode(raw, validate=True))
@@ -416,7 +407,7 @@ def check_body(
                 pass
             pk = _dig(s, "publicKey")
             if pk:
-                recorded_signers.append(_b64(pk, "intoto public key"))
+                recorded_signers.append(decode_b64(pk, "intoto public key"))
     else:
         raise VerificationError(f"unsupported transparency-log entry kind {kind!r}")
     if signed_hash is not None and signed_hash.hex() not in recorded_hashes:

@@ -89,7 +89,8 @@ def _window(doc: Any, what: str) -> Window:
     return Window(_time(doc.get("start"), f"{what}.start"), _time(doc.get("end"), f"{what}.end"))
 
 
-def _bytes(value: Any, what: str) -> bytes:
+def decode_b64(value: Any, what: str) -> bytes:
+    """A base64 field of a sigstore document; a one-line error naming ``what`` otherwise."""
     if not isinstance(value, str):
         raise InvalidInput(f"{what}: expected base64")
     try:
@@ -114,10 +115,10 @@ def _logs(doc: dict[str, Any], key: str, what: str) -> tuple[LogKey, ...]:
         if not isinstance(item, dict) or not isinstance(item.get("publicKey"), dict):
             raise InvalidInput(f"{where}: no publicKey")
         pk = item["publicKey"]
-        der = _bytes(pk.get("rawBytes"), f"{where}.publicKey.rawBytes")
+        der = decode_b64(pk.get("rawBytes"), f"{where}.publicKey.rawBytes")
         log_id = item.get("logId") or {}
         key_id = (
-            _bytes(log_id.get("keyId"), f"{where}.logId.keyId")
+            decode_b64(log_id.get("keyId"), f"{where}.logId.keyId")
             if isinstance(log_id, dict) and log_id.get("keyId")
             else hashlib.sha256(der).digest()
         )
@@ -141,7 +142,9 @@ def _cas(doc: dict[str, Any], key: str, what: str) -> tuple[CertificateAuthority
         if not isinstance(certs, list) or not certs:
             raise InvalidInput(f"{where}: no certChain.certificates")
         ders = tuple(
-            _bytes(c.get("rawBytes") if isinstance(c, dict) else None, f"{where}.certificates[{j}]")
+            decode_b64(
+                c.get("rawBytes") if isinstance(c, dict) else None, f"{where}.certificates[{j}]"
+            )
             for j, c in enumerate(certs)
         )
         out.append(

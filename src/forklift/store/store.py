@@ -387,6 +387,8 @@ class Store:
         plain = _plain(desc)
         with self._index_lock.exclusive():
             entries = self._entries()
+            if _already_recorded(entries, plain, [str(_tagged(r)) for r in names]):
+                return  # e.g. a rebuild that changed nothing: no index write, no fsync
             for ref in names:
                 entries = _retag(entries, plain, str(_tagged(ref)))
             if not names and not any(
@@ -759,6 +761,26 @@ def _plain(desc: Descriptor) -> Descriptor:
     return Descriptor(
         desc.media_type, desc.digest, desc.size, annotations=annotations, platform=desc.platform
     )
+
+
+def _already_recorded(entries: list[Descriptor], plain: Descriptor, names: list[str]) -> bool:
+    """Whether ``entries`` already record ``plain`` under every one of ``names`` (or, with no
+    names, at all), so that adding it again would change nothing but the order."""
+
+    def same(e: Descriptor) -> bool:
+        return (
+            e.digest == plain.digest
+            and e.media_type == plain.media_type
+            and e.size == plain.size
+            and e.platform == plain.platform
+            and not attach_index.is_attachment(e)
+            and {k: v for k, v in e.annotations.items() if k != REF_NAME} == plain.annotations
+        )
+
+    if not names:
+        return any(same(e) for e in entries)
+    tagged = {e.annotations.get(REF_NAME) for e in entries if same(e)}
+    return all(name in tagged for name in names)
 
 
 def _retag(entries: list[Descriptor], plain: Descriptor, name: str) -> list[Descriptor]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import sys
 import tarfile
@@ -20,7 +19,7 @@ from forklift.layers.compression import (
     open_layer,
 )
 from forklift.oci import mediatypes as mt
-from forklift.oci.config import ContainerConfig, History, ImageConfig
+from forklift.oci.config import ContainerConfig, History, ImageConfig, created_timestamp
 from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest, Hasher
 from forklift.oci.manifest import ImageManifest
@@ -32,25 +31,6 @@ from forklift.transports.tarball import Readable
 _BUFSIZE = 1 << 20
 # Applies ``--change`` lines to a container config; the Dockerfile front end provides it.
 ChangeApplier = Callable[[ContainerConfig, Sequence[str]], ContainerConfig]
-
-
-def created_timestamp(epoch: int | None = None) -> str:
-    """RFC 3339 UTC time: ``SOURCE_DATE_EPOCH`` (or ``epoch``) when set, else now."""
-    if epoch is None and os.environ.get("SOURCE_DATE_EPOCH", "").strip():
-        try:
-            epoch = int(os.environ["SOURCE_DATE_EPOCH"])
-        except ValueError:
-            raise InvalidInput(
-                f"SOURCE_DATE_EPOCH={os.environ['SOURCE_DATE_EPOCH']!r} is not an integer"
-            ) from None
-    moment = (
-        _dt.datetime.fromtimestamp(epoch, _dt.UTC)
-        if epoch is not None
-        else _dt.datetime.now(_dt.UTC)
-    )
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (
-        f".{moment.microsecond:06d}Z" if epoch is None else "Z"
-    )
 
 
 class _Tee:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from forklift.dockerfile.instructions import EnvCommand, RunCommand
+from forklift.dockerfile.instructions import RunCommand
 from forklift.lint.findings import Finding
 from forklift.lint.model import LintContext, StageModel
 from forklift.lint.runscripts import RunScript
@@ -133,20 +133,6 @@ def _run_commands(rs: RunScript) -> list[tuple[ShellCommand, int]]:
     return list(rs.commands())
 
 
-def _stage_env_names(ctx: LintContext, model: StageModel) -> set[str]:
-    """ENV names set in this stage and the stages it is built from."""
-    names: set[str] = set()
-    current: StageModel | None = model
-    seen: set[int] = set()
-    while current is not None and current.index not in seen:
-        seen.add(current.index)
-        for cmd in current.stage.commands:
-            if isinstance(cmd, EnvCommand):
-                names.update(p.key for p in cmd.pairs)
-        current = ctx.stages[current.base] if current.base is not None else None
-    return names
-
-
 def _apt_yes(cmd: ShellCommand, previous: ShellCommand | None) -> bool:
     if cmd.has_flag("-y", "--yes", "--assume-yes", "--force-yes"):
         return True
@@ -173,7 +159,7 @@ def check(ctx: LintContext) -> Iterator[Finding]:
 
 
 def _stage(ctx: LintContext, model: StageModel) -> Iterator[Finding]:
-    env_names = _stage_env_names(ctx, model)
+    env_names = ctx.env_names(model)
     recommends_configured = False
     pending: dict[str, tuple[int, RunCommand]] = {}  # cache key -> (install line, RUN)
     later_cleaned: set[tuple[str, int]] = set()

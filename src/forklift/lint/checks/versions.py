@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 
-from forklift.dockerfile.instructions import ArgCommand, EnvCommand, OnbuildCommand
+from forklift.dockerfile.instructions import ArgCommand, OnbuildCommand
 from forklift.lint.findings import Finding
 from forklift.lint.model import LintContext, StageModel
 from forklift.lint.runscripts import DEFAULT_SHELL, analyse_run
@@ -348,15 +348,7 @@ def _stage_variables(ctx: LintContext, model: StageModel) -> set[str]:
         for cmd in st.stage.commands:
             if isinstance(cmd, ArgCommand):
                 names.update(a.key for a in cmd.args)
-    current: StageModel | None = model
-    seen: set[int] = set()
-    while current is not None and current.index not in seen:
-        seen.add(current.index)
-        for cmd in current.stage.commands:
-            if isinstance(cmd, EnvCommand):
-                names.update(p.key for p in cmd.pairs)
-        current = ctx.stages[current.base] if current.base is not None else None
-    return names
+    return names | ctx.env_names(model)
 
 
 def _onbuild_runs(ctx: LintContext, model: StageModel) -> Iterator[tuple[ShellCommand, int]]:

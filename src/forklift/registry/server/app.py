@@ -265,6 +265,8 @@ class RegistryApp:
             "remote": client[0],
             "method": req.method,
             "path": req.path,
+            # the raw query (n/last of a listing, digest of an upload's end, mount's from)
+            "query": req.scope.get("query_string", b"").decode("latin-1"),
             "route": route,
             "status": status,
             "bytes_in": req.received,
