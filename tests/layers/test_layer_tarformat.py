@@ -291,3 +291,19 @@ def test_signed_checksum_variant_is_accepted() -> None:
     block[148:156] = b"%06o\0 " % signed
     [(entry, _)] = read_all(bytes(block) + END_OF_ARCHIVE)
     assert entry.path == "caf\udce9-old"  # the raw byte, kept (surrogateescape)
+
+
+@given(body=st.binary(min_size=504, max_size=504), signed=st.booleans(), off=st.integers(-3, 3))
+def test_header_checksum_matches_the_spec_sums(body: bytes, signed: bool, off: int) -> None:
+    # POSIX: the sum of the header's bytes with the checksum field read as eight spaces;
+    # old writers summed signed chars. Any other stored value is not a header.
+    from forklift.layers.tarformat import header_checksum_ok
+
+    def total(with_sign: bool) -> int:
+        return sum((b - 256 if with_sign and b >= 128 else b) for b in body) + 8 * 32
+
+    value = total(signed) + off
+    if value < 0:
+        return
+    block = body[:148] + b"%06o\0 " % value + body[148:]
+    assert header_checksum_ok(block) == (value in (total(False), total(True)))
