@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """forklift build next to `buildah bud --layers` on small real-world Dockerfiles.
 
-Two sets, each Dockerfile built cold (its steps not in the cache; the bases are) and
+Two sets, each Dockerfile built cold (its steps not in the cache, the bases there;
+a Dockerfile whose first steps are those of one built before it in the round, such as
+the two near-copies from cypress-docker-images, finds those in both tools' caches) and
 then again unchanged (no-op), both tools back to back, the order alternating every
 round, stores emptied every round:
 
