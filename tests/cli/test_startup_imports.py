@@ -62,3 +62,17 @@ def test_exit_code_survives_the_fast_exit(tmp_path: Path) -> None:
     # a user error still ends with its own code and one line, after the exit handlers ran
     rc, _, _ = _modules(tmp_path / "home", "rmi", "no-such-image:1")
     assert rc not in (0, 70)
+
+
+def test_build_without_a_policy_loads_no_signing_code(tmp_path: Path) -> None:
+    # every verb that fetches or runs an image looks for the default policy file; finding
+    # none must not cost the policy parser (or anything else of forklift.sign) at start-up
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM scratch\nLABEL a=b\n")
+    rc, modules, _ = _modules(tmp_path / "home", "build", "-q", str(ctx))
+    assert rc == 0
+    assert "forklift.sign.policyfile" in modules  # it did look
+    assert not {
+        m for m in modules if m.startswith("forklift.sign.") and m != "forklift.sign.policyfile"
+    }

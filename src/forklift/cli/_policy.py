@@ -43,7 +43,7 @@ def enforcer(policy_file: str | None, verify_policy: bool, insecure_policy: bool
             raise UsageError("--insecure-policy excludes --policy and --verify")
         return None
     if policy_file is None and not verify_policy:
-        from forklift.sign.policy import default_policy_path
+        from forklift.sign.policyfile import default_policy_path
 
         if default_policy_path() is None:
             return None  # nothing configured: keep the sign module out of start-up

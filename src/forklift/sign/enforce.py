@@ -20,7 +20,8 @@ from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest
 from forklift.reference import Reference
 from forklift.sign.cache import VerificationCache
-from forklift.sign.policy import Policy, Requirement, default_policy_path, read_policy
+from forklift.sign.policy import Policy, Requirement, read_policy
+from forklift.sign.policyfile import default_policy_path
 from forklift.sign.targets import Target
 from forklift.transports.base import ImageSource
 

@@ -361,14 +361,3 @@ def read_policy(path: str | os.PathLike[str]) -> Policy:
     except OSError as exc:
         raise InvalidInput(f"{p}: cannot read the policy ({exc.strerror})") from None
     return parse_policy(raw, str(p), p.parent)
-
-
-def default_policy_path() -> Path | None:
-    """``$FORKLIFT_POLICY``, else ``$XDG_CONFIG_HOME/forklift/policy.json`` when it exists."""
-    env = os.environ.get("FORKLIFT_POLICY")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CONFIG_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".config"
-    candidate = base / "forklift" / "policy.json"
-    return candidate if candidate.is_file() else None
