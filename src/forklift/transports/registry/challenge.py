@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_PARAM = re.compile(rf"^({_TOKEN})[ \t]*=[ \t]*(.*)$", re.S)
-_SCHEME = re.compile(rf"^({_TOKEN})(?:[ \t]+(.*))?$", re.S)
-_TOKEN68 = re.compile(r"^[A-Za-z0-9._~+/-]+=*$")
+_PARAM = re.compile(rf"({_TOKEN})[ \t]*=[ \t]*(.*)", re.S)
+_SCHEME = re.compile(rf"({_TOKEN})(?:[ \t]+(.*))?", re.S)
+_TOKEN68 = re.compile(r"[A-Za-z0-9._~+/-]+=*")
 _KNOWN_SCHEMES = frozenset({"basic", "bearer", "digest", "negotiate", "ntlm", "hoba", "mutual"})
 
 
@@ -120,11 +120,11 @@ def parse_challenges(headers: str | Iterable[str]) -> list[Challenge]:
         for item in _split_items(value):
             if not item:
                 continue
-            m = _PARAM.match(item)
+            m = _PARAM.fullmatch(item)
             if m and current is not None:
                 current.add_param(m.group(1), m.group(2))
                 continue
-            m = _SCHEME.match(item)
+            m = _SCHEME.fullmatch(item)
             if m is None:
                 continue
             word, rest = m.group(1), m.group(2)
@@ -144,10 +144,10 @@ def parse_challenges(headers: str | Iterable[str]) -> list[Challenge]:
             current = _Builder(word)
             if rest:
                 rest = rest.strip()
-                pm = _PARAM.match(rest)
+                pm = _PARAM.fullmatch(rest)
                 if pm:
                     current.add_param(pm.group(1), pm.group(2))
-                elif _TOKEN68.match(rest):
+                elif _TOKEN68.fullmatch(rest):
                     current.token68 = rest
         if current is not None:
             out.append(current.build())

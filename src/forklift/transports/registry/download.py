@@ -19,7 +19,7 @@ from forklift.transports.registry.auth import pull_scope
 from forklift.transports.registry.retry import Backoff, Deadline
 from forklift.transports.registry.session import Session
 
-_CONTENT_RANGE = re.compile(r"^bytes\s+(\d+)-(\d+)/(\d+|\*)$")
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 Progress = Callable[[int], None]
 
@@ -193,7 +193,7 @@ class BlobReader(io.RawIOBase):
 def _check_response(resp: httpx.Response, offset: int, size: int | None, label: str) -> int:
     """How many leading bytes of ``resp`` to skip to continue at ``offset``."""
     if resp.status_code == 206:
-        m = _CONTENT_RANGE.match(resp.headers.get("content-range", "").strip())
+        m = _CONTENT_RANGE.fullmatch(resp.headers.get("content-range", "").strip())
         if m is None or int(m.group(1)) != offset:
             raise RegistryError(
                 f"download of {label}: the registry answered a resume at byte {offset} with "

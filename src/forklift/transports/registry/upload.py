@@ -35,7 +35,7 @@ from forklift.transports.registry.retry import Backoff, Deadline
 from forklift.transports.registry.session import Session
 
 PIECE = 1024 * 1024
-_RANGE = re.compile(r"^(?:bytes=)?(\d+)-(\d+)$")
+_RANGE = re.compile(r"(?:bytes=)?(\d+)-(\d+)")
 
 Progress = Callable[[int], None]
 
@@ -360,7 +360,7 @@ def _status(
     new_location = (
         session.follow(resp, resp.headers["location"]) if resp.headers.get("location") else location
     )
-    m = _RANGE.match(resp.headers.get("range", "").strip())
+    m = _RANGE.fullmatch(resp.headers.get("range", "").strip())
     if m is None:
         return new_location, 0 if not resp.headers.get("range") else None
     start, end = int(m.group(1)), int(m.group(2))
@@ -469,7 +469,7 @@ def _range_rejected(exc: ForkliftError) -> bool:
 
 
 def _confirmed(resp: httpx.Response) -> int | None:
-    m = _RANGE.match(resp.headers.get("range", "").strip())
+    m = _RANGE.fullmatch(resp.headers.get("range", "").strip())
     if m is None or int(m.group(1)) != 0:
         return None
     return int(m.group(2)) + 1
