@@ -161,6 +161,41 @@ def test_killed_during_a_run_step_with_a_filtered_context_bind(
     _assert_clean(home)
 
 
+def test_killed_during_a_build_of_a_context_on_stdin(
+    home: Path, busybox_image: str, tmp_path: Path
+) -> None:
+    # `build -` unpacks the context tar into the snapshotter's scratch space (known to
+    # recovery), not into $TMPDIR, where a killed build would leave it for good.
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in (
+            ("Dockerfile", b"FROM busybox\nCOPY data.txt /\nRUN sleep 300\n"),
+            ("data.txt", b"from stdin"),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir()
+    build = subprocess.Popen(
+        [sys.executable, "-m", "forklift", "build", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "FORKLIFT_HOME": str(home), "TMPDIR": str(tmpdir)},
+    )
+    assert build.stdin is not None
+    build.stdin.write(buf.getvalue())
+    build.stdin.close()
+    _wait_for("the RUN container", lambda: _runc_list(home), build)
+    _kill9(build)
+    assert _entries(tmpdir) == []
+    unpacked = list((home / "snapshots" / "active").glob("s-*/data.txt"))
+    assert [p.read_text() for p in unpacked] == ["from stdin"]
+    assert run_cli("images").returncode == 0
+    _assert_clean(home)
+
+
 def test_killed_while_unpacking_a_layer_over_its_parent(
     home: Path, busybox_image: str, tmp_path: Path
 ) -> None:

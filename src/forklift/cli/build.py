@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -426,11 +424,18 @@ def _lint_first(context: str, path: str, text: str | None) -> None:
 
 
 def _context_from_stdin(stack: contextlib.ExitStack) -> str:
-    """A tar (plain or compressed) on stdin, unpacked safely into a scratch directory."""
-    from forklift.layers import extract_layer
+    """A tar (plain or compressed) on stdin, unpacked safely into a scratch directory.
 
-    tmp = tempfile.mkdtemp(prefix="forklift-context-")
-    stack.callback(shutil.rmtree, tmp, True)
+    The directory is the snapshotter's scratch space, not $TMPDIR, so that what a
+    killed build leaves there is removed by the next forklift command.
+    """
+    from forklift.cli._common import open_store
+    from forklift.layers import extract_layer
+    from forklift.runtime.snapshots import Snapshotter
+
+    snapshotter = Snapshotter(open_store())
+    stack.callback(snapshotter.close)
+    tmp = str(stack.enter_context(snapshotter.scratch()))
     extract_layer(sys.stdin.buffer, tmp, label="build context on stdin")
     return tmp
 
