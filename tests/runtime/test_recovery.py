@@ -196,6 +196,31 @@ def test_killed_during_a_build_of_a_context_on_stdin(
     _assert_clean(home)
 
 
+def test_killed_save_to_a_pipe_leaves_no_spool(
+    home: Path, busybox_image: str, tmp_path: Path
+) -> None:
+    # `save` to stdout spools the archive first. Killed while the pipe is full (nobody
+    # reads it), the spool is in the scratch space the next command cleans, not $TMPDIR.
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir()
+    save = subprocess.Popen(
+        [sys.executable, "-m", "forklift", "save", busybox_image],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "FORKLIFT_HOME": str(home), "TMPDIR": str(tmpdir)},
+    )
+    active = home / "snapshots" / "active"
+
+    def spooled() -> bool:
+        return any(p.stat().st_size > 1 << 20 for p in active.glob("s-*/archive.tar"))
+
+    _wait_for("the spooled archive", spooled, save)
+    _kill9(save)
+    assert _entries(tmpdir) == []
+    assert run_cli("images").returncode == 0
+    _assert_clean(home)
+
+
 def test_killed_while_unpacking_a_layer_over_its_parent(
     home: Path, busybox_image: str, tmp_path: Path
 ) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -57,7 +56,8 @@ def export(
         if output.type == "tar":
             _tar(layers, snapshotter, out)
         else:
-            with tempfile.TemporaryDirectory(dir=store.home, prefix="export-") as tmp:
+            # spooled in the scratch space the next command cleans if this one is killed
+            with snapshotter.scratch() as tmp:
                 path = os.path.join(tmp, "archive.tar")
                 _archive(output.type, store, image, path, names)
                 with open(path, "rb") as f:
@@ -111,8 +111,8 @@ def _tar(layers: Sequence[LayerRef], snapshotter: Snapshotter, out: BinaryIO | s
             write_layer(out, root, compression="")
 
     if not layers:
-        with tempfile.TemporaryDirectory(prefix="export-empty-") as empty:
-            write(empty)
+        with snapshotter.scratch() as empty:
+            write(str(empty))
         return
     with snapshotter.mount(layers) as m:
         write(str(m.rootfs))

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -156,9 +154,15 @@ def save(names: tuple[str, ...], output: str | None, fmt: str, platform: str | N
         )
     store = open_store()
     spool = None
+    cleanup = contextlib.ExitStack()
     if output is None or output == "-":
-        fd, spool = tempfile.mkstemp(prefix="forklift-save-", suffix=".tar")
-        os.close(fd)
+        # spooled in the snapshotter's scratch space, which the next command removes if
+        # this one is killed ($TMPDIR would keep the whole archive)
+        from forklift.runtime.snapshots import Snapshotter
+
+        snapshotter = Snapshotter(store)
+        cleanup.callback(snapshotter.close)
+        spool = str(cleanup.enter_context(snapshotter.scratch()) / "archive.tar")
         target = spool
     else:
         target = output
@@ -180,9 +184,7 @@ def save(names: tuple[str, ...], output: str | None, fmt: str, platform: str | N
                 shutil.copyfileobj(f, sys.stdout.buffer, 1 << 20)
             sys.stdout.buffer.flush()
     finally:
-        if spool is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(spool)
+        cleanup.close()
 
 
 def _names_for(given: str, names: tuple[Reference, ...]) -> tuple[Reference, ...]:
