@@ -196,15 +196,25 @@ def test_killed_during_a_build_of_a_context_on_stdin(
     _assert_clean(home)
 
 
-def test_killed_save_to_a_pipe_leaves_no_spool(
-    home: Path, busybox_image: str, tmp_path: Path
+@pytest.mark.parametrize("verb", ["save", "build"])
+def test_killed_archive_to_a_pipe_leaves_no_spool(
+    home: Path, busybox_image: str, tmp_path: Path, verb: str
 ) -> None:
-    # `save` to stdout spools the archive first. Killed while the pipe is full (nobody
-    # reads it), the spool is in the scratch space the next command cleans, not $TMPDIR.
+    # `save` and `build -o type=docker,dest=-` spool the archive first. Killed while the
+    # pipe is full (nobody reads it), the spool is in the scratch space the next command
+    # cleans, not in $TMPDIR or anywhere else.
     tmpdir = tmp_path / "tmpdir"
     tmpdir.mkdir()
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nLABEL spooled=yes\n")
+    args = (
+        ["save", busybox_image]
+        if verb == "save"
+        else ["build", "-o", "type=docker,dest=-", str(ctx)]
+    )
     save = subprocess.Popen(
-        [sys.executable, "-m", "forklift", "save", busybox_image],
+        [sys.executable, "-m", "forklift", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "FORKLIFT_HOME": str(home), "TMPDIR": str(tmpdir)},
@@ -217,8 +227,10 @@ def test_killed_save_to_a_pipe_leaves_no_spool(
     _wait_for("the spooled archive", spooled, save)
     _kill9(save)
     assert _entries(tmpdir) == []
+    before = set(home.iterdir())
     assert run_cli("images").returncode == 0
     _assert_clean(home)
+    assert not {p for p in before if p.name.startswith("export-")}
 
 
 def test_killed_while_unpacking_a_layer_over_its_parent(
