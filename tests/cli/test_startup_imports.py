@@ -64,15 +64,25 @@ def test_exit_code_survives_the_fast_exit(tmp_path: Path) -> None:
     assert rc not in (0, 70)
 
 
-def test_build_without_a_policy_loads_no_signing_code(tmp_path: Path) -> None:
-    # every verb that fetches or runs an image looks for the default policy file; finding
-    # none must not cost the policy parser (or anything else of forklift.sign) at start-up
+def test_a_no_op_build_loads_neither_signing_nor_snapshot_nor_thread_pool_code(
+    home: Path, busybox_image: str, tmp_path: Path
+) -> None:
+    # a fully cached single-stage build mounts nothing and runs nothing: it must not pay
+    # for the snapshotter, a thread pool (and the logging it imports) or the policy code
     ctx = tmp_path / "ctx"
     ctx.mkdir()
-    (ctx / "Dockerfile").write_text("FROM scratch\nLABEL a=b\n")
-    rc, modules, _ = _modules(tmp_path / "home", "build", "-q", str(ctx))
+    (ctx / "a.txt").write_text("a")
+    (ctx / "Dockerfile").write_text(f"FROM {busybox_image}\nCOPY a.txt /\nLABEL a=b\n")
+    rc, _, _ = _modules(home, "build", "-q", "-t", "noop:1", str(ctx))
     assert rc == 0
-    assert "forklift.sign.policyfile" in modules  # it did look
-    assert not {
-        m for m in modules if m.startswith("forklift.sign.") and m != "forklift.sign.policyfile"
+    rc, modules, _ = _modules(home, "build", "-q", "-t", "noop:1", str(ctx))
+    assert rc == 0
+    assert "forklift.build.builder" in modules  # it did build
+    assert "forklift.sign.policyfile" in modules  # and looked for a policy
+    unwanted = {
+        m
+        for m in modules
+        if (m.startswith("forklift.sign.") and m != "forklift.sign.policyfile")
+        or m in {"forklift.runtime.snapshots", "concurrent.futures", "logging"}
     }
+    assert not unwanted, sorted(unwanted)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -207,16 +206,18 @@ class Builder:
             )
             self.progress.warn(text)
             warnings.append(text)
-        from forklift.build.export import export
+        exported = ""  # type=image: the store already holds it
+        if self.options.output.type != "image":
+            from forklift.build.export import export
 
-        exported = export(
-            self.options.output,
-            self.store,
-            desc,
-            final.layers,
-            ws.snapshotter,
-            names=self.options.tags,
-        )
+            exported = export(
+                self.options.output,
+                self.store,
+                desc,
+                final.layers,
+                ws.snapshotter,
+                names=self.options.tags,
+            )
         steps: list[StepReport] = []
         for index in sorted(ws.results):
             steps.extend(ws.results[index].steps)
@@ -257,6 +258,8 @@ class Builder:
         jobs = max(1, min(self.options.jobs, len(names)))
         if jobs == 1:
             return dict(one(n) for n in names)
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="resolve") as pool:
             return dict(pool.map(one, names))
 

@@ -115,9 +115,9 @@ class RunOp:
         workdir: str,
         network: str,
     ) -> StepOutput:
+        from forklift.runtime.layerstack import LayerRef
         from forklift.runtime.oci_runtime import STDOUT
         from forklift.runtime.runner import run_container
-        from forklift.runtime.snapshots import LayerRef
         from forklift.runtime.spec import BindMount, ContainerSpec
 
         ws = self.ws

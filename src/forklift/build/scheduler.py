@@ -4,7 +4,8 @@ BuildKit's solver starts a vertex when its inputs are ready; forklift does the
 same per stage: a stage that depends on nothing starts at once, and every
 finished stage releases the stages that were waiting only for it (no waiting
 for a whole "level" of the graph). At most ``jobs`` stages run at the same
-time; with ``jobs=1`` they run one by one in file order.
+time; with ``jobs=1`` (or a single stage) they run one by one in file order, on
+the calling thread.
 
 The first failure stops the build: no further stage starts, the running ones
 finish (a RUN cannot be abandoned halfway), and that failure is raised.
@@ -13,8 +14,10 @@ finish (a RUN cannot be abandoned halfway), and that failure is raised.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 R = TypeVar("R")
 
@@ -31,10 +34,13 @@ def run_stages(
     """
     waiting = {i: {d for d in needs if d in deps and d != i} for i, needs in deps.items()}
     results: dict[int, R] = {}
-    if jobs <= 1:
+    if jobs <= 1 or len(waiting) <= 1:
+        # one at a time (or only one stage): no pool, and no thread module to load
         for i in _sequential_order(waiting):
             results[i] = run(i)
         return results
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
     running: dict[Future[R], int] = {}
     failure: BaseException | None = None
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="stage") as pool:

@@ -28,7 +28,7 @@ from forklift.oci.platform import Platform
 from forklift.store.store import StoredImage
 
 if TYPE_CHECKING:
-    from forklift.runtime.snapshots import LayerRef
+    from forklift.runtime.layerstack import LayerRef
 
 COMMENT = "forklift: {file}:{line}"
 
@@ -145,7 +145,7 @@ class StageRunner:
             elif planned.base_image:
                 _, image = self.base_images[planned.base_image]
                 assert image.config is not None
-                from forklift.runtime.snapshots import image_layers
+                from forklift.runtime.layerstack import image_layers
 
                 state = StageState(
                     planned.name,

@@ -31,7 +31,7 @@ from forklift.oci.descriptor import Descriptor
 from forklift.oci.digest import Digest
 
 if TYPE_CHECKING:  # the runtime is imported only when a step mounts or runs something
-    from forklift.runtime.snapshots import LayerRef
+    from forklift.runtime.layerstack import LayerRef
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ class StepCache:
 
     def reuse(self, inp: StepInput, key: str, entry: CacheEntry, config: ImageConfig) -> StepOutput:
         """The output of a step whose result is ``entry``."""
-        from forklift.runtime.snapshots import LayerRef
+        from forklift.runtime.layerstack import LayerRef
 
         layer = (
             LayerRef(entry.layer, entry.diff_id)
@@ -159,7 +159,7 @@ class StepCache:
         ``snapshot`` is the result when the executor has already put the layer on
         top of the input (a RUN's snapshot is committed as it is written).
         """
-        from forklift.runtime.snapshots import LayerRef, chain_id
+        from forklift.runtime.layerstack import LayerRef, chain_id
 
         ref = LayerRef(layer[0], layer[1]) if layer is not None else None
         after = snapshot if snapshot is not None else inp.snapshot.plus(ref, key)

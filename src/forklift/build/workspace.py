@@ -131,7 +131,7 @@ class Workspace:
                 raise ForkliftError(f"--from={from_}: stage {from_} is not built yet")
             return Origin(f"stage:{result.snapshot.key}", layers=result.snapshot.layers)
         ref = named[len("docker-image://") :] if named else from_
-        from forklift.runtime.snapshots import image_layers
+        from forklift.runtime.layerstack import image_layers
 
         name = str(parse_reference(ref))
         try:
