@@ -11,6 +11,7 @@ qualifier and a number (``sp1``). Trailing null items (0, "") are dropped, so
 
 from __future__ import annotations
 
+import abc
 from functools import lru_cache
 
 _QUALIFIERS = ("alpha", "beta", "milestone", "rc", "snapshot", "", "sp")
@@ -32,14 +33,16 @@ def _cmp(a: object, b: object) -> int:
     return (a > b) - (a < b)  # type: ignore[operator]
 
 
-class _Item:
+class _Item(abc.ABC):
     kind = ""
 
+    @abc.abstractmethod
     def is_null(self) -> bool:
-        raise NotImplementedError
+        """Whether the item counts as absent (Maven trims such items from the end)."""
 
+    @abc.abstractmethod
     def compare(self, other: _Item | None) -> int:
-        raise NotImplementedError
+        """-1, 0 or 1 against ``other`` (None: nothing in that place)."""
 
 
 class _Int(_Item):
