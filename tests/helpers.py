@@ -175,3 +175,14 @@ class Podman:
             capture_output=True, timeout=120,
         )  # fmt: skip
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def build_many_files_image(ctx: Path, tag: str = "many:1") -> str:
+    """Build ``tag``: busybox plus a layer of 6,000 small files, slow enough to unpack
+    that a test can signal or kill a process while it does."""
+    (ctx / "many").mkdir(parents=True)
+    for i in range(6000):
+        (ctx / "many" / f"f{i}").write_bytes(os.urandom(64))
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY many/ /many/\n")
+    run_cli("build", "-q", "-t", tag, str(ctx), check=True)
+    return tag

@@ -18,7 +18,7 @@ import pytest
 from forklift.oci.digest import Digest
 from forklift.runtime import overlay
 from tests.fake_registry import StallingRegistry, image_documents, stalling_registry
-from tests.helpers import run_cli
+from tests.helpers import build_many_files_image, run_cli
 from tests.runtime.test_recovery import _entries, _runc_list, _spawn, _tar_gz, _wait_for
 
 
@@ -105,12 +105,7 @@ def test_run_is_cancelled_while_its_layers_are_unpacked(
     home: Path, busybox_image: str, tmp_path: Path
 ) -> None:
     # Before the container starts there is nothing to forward the signal to: it cancels.
-    ctx = tmp_path / "ctx"
-    (ctx / "many").mkdir(parents=True)
-    for i in range(6000):
-        (ctx / "many" / f"f{i}").write_bytes(os.urandom(64))
-    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY many/ /many/\n")
-    run_cli("build", "-q", "-t", "many:1", str(ctx), check=True)
+    build_many_files_image(tmp_path / "ctx")
     tmp = home / "snapshots" / "tmp"
     run = _spawn(home, "run", "--rm", "many:1", "true")
     _wait_for("the unpack overlay", lambda: overlay.mounts_under(tmp), run)

@@ -25,7 +25,7 @@ import pytest
 from forklift.oci.digest import Digest
 from forklift.runtime import overlay
 from tests.fake_registry import StallingRegistry, image_documents, stalling_registry
-from tests.helpers import run_cli
+from tests.helpers import build_many_files_image, run_cli
 
 SECRET = "s3cr3t-value-that-must-not-stay-on-disk"
 
@@ -237,12 +237,7 @@ def test_killed_while_unpacking_a_layer_over_its_parent(
     home: Path, busybox_image: str, tmp_path: Path
 ) -> None:
     # A second layer of many files: unpacked through an overlay of the first (a mount).
-    ctx = tmp_path / "ctx"
-    (ctx / "many").mkdir(parents=True)
-    for i in range(6000):
-        (ctx / "many" / f"f{i}").write_bytes(os.urandom(64))
-    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY many/ /many/\n")
-    run_cli("build", "-q", "-t", "many:1", str(ctx), check=True)
+    build_many_files_image(tmp_path / "ctx")
     tmp = home / "snapshots" / "tmp"
     run = _spawn(home, "run", "--rm", "many:1", "true")
     _wait_for("the unpack overlay", lambda: overlay.mounts_under(tmp), run)
