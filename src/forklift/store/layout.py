@@ -29,6 +29,8 @@ from forklift.writeback import WriteBehind
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_VERSION = "1.0.0"
 _BUFSIZE = 1 << 20
+# writes at least this large skip BlobWriter's gathering buffer
+_DIRECT_MIN = 64 << 10
 
 
 class BlobWriter:
@@ -59,7 +61,11 @@ class BlobWriter:
         tmp_dir.mkdir(parents=True, exist_ok=True)
         # Locked while written: recovery removes only partial blobs nobody holds.
         fd, self._tmp = mkstemp_locked(tmp_dir, "blob-", ".partial")
-        self._file: BinaryIO = os.fdopen(fd, "wb", buffering=_BUFSIZE)
+        # Unbuffered: large writes go to the kernel from the caller's buffer as they are
+        # (a BufferedWriter would copy every byte into its own buffer first); small ones
+        # are gathered in ``_small`` so a tar writer's 512-byte headers are not a syscall each.
+        self._file: BinaryIO = os.fdopen(fd, "wb", buffering=0)
+        self._small = bytearray()
         # the disk starts on each few megabytes at once, so commit's fsync waits less
         self._behind = WriteBehind(fd)
         self._pending = 0  # bytes written since the last hand-over to WriteBehind
@@ -82,13 +88,29 @@ class BlobWriter:
                 f"size mismatch for blob {self.expected}: more than the {self.expected_size} "
                 "bytes promised"
             )
-        n = self._file.write(data)
-        self._pending += n
+        n = len(data)
+        if n >= _DIRECT_MIN:
+            self._flush_small()
+            self._write_out(data)
+        else:
+            self._small += data
+            if len(self._small) >= _BUFSIZE:
+                self._flush_small()
+        return n
+
+    def _flush_small(self) -> None:
+        if self._small:
+            self._write_out(self._small)
+            self._small = bytearray()
+
+    def _write_out(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[self._file.write(view) :]
+        self._pending += len(data)
         if self._pending >= WRITEBACK_STEP:
-            self._file.flush()
             self._behind.wrote(self._pending)
             self._pending = 0
-        return n
 
     def copy_extent(self, extent: FileExtent, stream: BinaryIO) -> None:
         """Let the kernel copy the blob from ``extent`` while ``stream`` (the verifying
@@ -97,7 +119,7 @@ class BlobWriter:
         if self._verified_by is None or size is None or size < SMALL:
             self.copy_from(stream)
             return
-        self._file.flush()
+        self._flush_small()
         start = self._file.tell()
         copy_while_draining(extent, self._file.fileno(), start, size, stream)
         self._file.seek(start + size)
@@ -111,8 +133,16 @@ class BlobWriter:
         view = memoryview(buf)
         readinto = getattr(src, "readinto", None)
         if readinto is not None:
-            while n := readinto(view):
-                self.write(view[:n])
+            # A socket's reads come in whatever pieces arrived: gather them in the
+            # buffer and write it whole (one write per megabyte, no copy on the way).
+            filled = 0
+            while n := readinto(view[filled:]):
+                filled += n
+                if filled == len(view):
+                    self.write(view)
+                    filled = 0
+            if filled:
+                self.write(view[:filled])
         else:
             while chunk := src.read(_BUFSIZE):
                 self.write(chunk)
@@ -139,7 +169,7 @@ class BlobWriter:
                 raise DigestMismatch(
                     f"digest mismatch for blob {self.expected}: the content hashes to {digest}"
                 )
-            self._file.flush()
+            self._flush_small()
             os.fsync(self._file.fileno())
             self._file.close()
             final_dir = self._blobs_dir / digest.algorithm

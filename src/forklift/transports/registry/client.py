@@ -656,20 +656,20 @@ class RegistryClient:
         returning EOF when the bytes were wrong. Close it when done.
         """
 
-        def chunks() -> Iterator[bytes]:
-            yield from download.blob_chunks(
-                self.session,
-                repository,
-                digest,
-                size=size,
-                progress=progress,
-                what=what,
-                deadline=deadline,
-                verify=verify,
-            )
-            self.blob_locations.remember(self.registry, repository, [str(digest)])
-
-        return download.BlobReader(chunks())
+        transfer = download.BlobDownload(
+            self.session,
+            repository,
+            digest,
+            size=size,
+            progress=progress,
+            what=what,
+            deadline=deadline,
+            verify=verify,
+        )
+        return download.BlobReader(
+            transfer,
+            on_end=lambda: self.blob_locations.remember(self.registry, repository, [str(digest)]),
+        )
 
     def download_blob(
         self,
