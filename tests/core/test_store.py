@@ -54,6 +54,47 @@ def test_blob_is_verified_and_nothing_is_kept_on_mismatch(home: Path) -> None:
     assert oct(store.blob_path(d).stat().st_mode & 0o777) == "0o644"
 
 
+class _Pieces:
+    """A reader whose readinto gives uneven pieces, as a socket does."""
+
+    def __init__(self, data: bytes, sizes: list[int]) -> None:
+        self._data = memoryview(data)
+        self._sizes = sizes
+        self.calls = 0
+
+    def readinto(self, buf: memoryview) -> int:
+        size = self._sizes[self.calls % len(self._sizes)]
+        self.calls += 1
+        n = min(size, len(buf), len(self._data))
+        buf[:n] = self._data[:n]
+        self._data = self._data[n:]
+        return n
+
+
+def test_small_and_large_writes_land_in_order(home: Path) -> None:
+    store = Store.open()
+    data = os.urandom(5_000_000)
+    sizes = [3, 70_000, 511, 2_000_000, 1, 65_535, 65_536, 4096]
+    with store.blob_writer(Digest.of(data), len(data)) as w:
+        pos = i = 0
+        while pos < len(data):
+            # bytes, bytearray and memoryview pieces, each below and above the direct size
+            piece = data[pos : pos + sizes[i % len(sizes)]]
+            w.write(piece if i % 3 == 0 else bytearray(piece) if i % 3 == 1 else memoryview(piece))
+            pos += len(piece)
+            i += 1
+        assert w.commit() == Digest.of(data)
+    assert store.read_blob(Digest.of(data)) == data
+    # copy_from gathers a socket's uneven pieces in its buffer before writing
+    other = os.urandom(3_000_000)
+    source = _Pieces(other, [1000, 300_000, 7, 65_536])
+    with store.blob_writer(Digest.of(other), len(other)) as w:
+        w.copy_from(source)  # type: ignore[arg-type]
+        w.commit()
+    assert store.read_blob(Digest.of(other)) == other
+    assert list(store.layout.tmp_dir.iterdir()) == []
+
+
 def test_store_is_an_oci_layout(home: Path) -> None:
     store = Store.open()
     make_image(store, b"layer", "app:1")
