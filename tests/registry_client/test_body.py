@@ -58,6 +58,7 @@ def test_a_blob_is_read_from_the_socket_and_its_connection_reused(
         client = make_client(proxy.host, options=PLAIN)
         for _ in range(2):
             with client.open_blob(repo, digest, size=SIZE) as reader:
+                assert reader.read(0) == b""  # nothing asked, nothing read, not the end
                 got, direct = read_all(reader)
             assert got == data
             assert direct, "the body went through httpx's chunks, not the socket"

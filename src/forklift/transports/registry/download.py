@@ -133,6 +133,8 @@ class BlobDownload:
     def readinto(self, buf: bytearray | memoryview) -> int:
         """Read the next bytes of the blob into ``buf``; 0 at the (verified) end."""
         view = buf if isinstance(buf, memoryview) else memoryview(buf)
+        if not len(view):
+            return 0  # (a read of 0 bytes is not the end of the blob)
         while not self._done:
             body = self._body if self._body is not None else self._open()
             try:
