@@ -6,10 +6,12 @@ between OCI layouts), the destination must hold the bytes that were hashed.
 :func:`copy_while_draining` reads the source once, through its verifying
 stream (which hashes each chunk and raises on a mismatch), while a second
 thread writes those same chunks: hashing and writing run on two cores, no byte
-is read twice, and what is written is exactly what was verified. Where both
-offsets are block-aligned (a whole blob file into another), the kernel copies
+is read twice, and what is written is exactly what was verified. A whole blob
+file copied into another (a layout-to-layout copy) is copied by the kernel
 instead (``copy_file_range``, a reflink on filesystems that share blocks, which
-costs neither CPU nor disk) while the stream is read beside it. Nothing the
+costs neither CPU nor disk) while the stream is read beside it. A tar member
+never is: behind its 512-byte headers it is rarely block-aligned, so the kernel
+could only copy page by page what the hash has read already. Nothing the
 stream did not verify becomes visible: the destination is a temporary file
 until it is committed.
 """
@@ -35,10 +37,6 @@ _STEP = 8 << 20
 _READ = 1 << 20
 # chunks read ahead of the writer (bounded memory: _DEPTH * _READ)
 _DEPTH = 4
-# a reflink needs both offsets on a filesystem block; a tar member (512-byte headers)
-# almost never is, and then the kernel would only copy page by page: the bytes already
-# read for the hash are written instead
-_ALIGN = 4096
 # below this a thread costs more than it saves
 SMALL = 1 << 20
 # errors that mean "this kernel or filesystem cannot copy_file_range here"
@@ -96,9 +94,9 @@ def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
 
 
 def in_kernel(src: FileExtent, dst_offset: int) -> bool:
-    """True if :func:`copy_while_draining` lets the kernel copy these bytes (both
-    offsets block-aligned, where a filesystem can share the blocks)."""
-    return hasattr(os, "copy_file_range") and src.offset % _ALIGN == 0 and dst_offset % _ALIGN == 0
+    """True if :func:`copy_while_draining` lets the kernel copy these bytes: a whole
+    file into another (both at offset 0), which a filesystem may turn into a reflink."""
+    return hasattr(os, "copy_file_range") and src.offset == 0 and dst_offset == 0
 
 
 def copy_while_draining(

@@ -157,6 +157,53 @@ def test_save_and_load_write_the_verified_chunks_without_a_kernel_copy(
     assert kernel == []
 
 
+def test_a_block_aligned_archive_member_is_read_once_too(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member that happens to start on a 4 KiB boundary still goes through the
+    verified writes: only whole files (offset 0 to offset 0) are the kernel's."""
+    import json
+
+    from forklift.transports.tarball import TarIndex
+
+    layer = _layer(os.urandom(SIZE))
+    diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        }
+    ).encode()
+    archive = tmp_path / "aligned.tar"
+    with tarfile.open(archive, "w") as tf:
+        # headers at 0 and 3584: the layer's bytes start at 4096
+        for name, data in (("config.json", config.ljust(3072)), ("layer.tar", layer)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        doc = [{"Config": "config.json", "RepoTags": ["aligned:1"], "Layers": ["layer.tar"]}]
+        manifest = json.dumps(doc).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(manifest)
+        tf.addfile(info, io.BytesIO(manifest))
+    index = TarIndex(archive)
+    assert index.extent("layer.tar").offset == 4096
+    index.close()
+    kernel: list[int] = []
+    real_copy = copyrange._copy
+
+    def counting_copy(*args: object) -> None:
+        kernel.append(1)
+        real_copy(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(copyrange, "_copy", counting_copy)
+    copy(f"docker-archive:{archive}", "aligned:1")
+    assert kernel == []
+    blob = home / "blobs" / "sha256" / hashlib.sha256(layer).hexdigest()
+    assert blob.read_bytes() == layer
+
+
 def test_the_bytes_written_are_the_bytes_verified(tmp_path: Path) -> None:
     """If the source file changes under the copy, the destination still gets exactly
     the bytes that hashed to the digest (never a second read that was not checked)."""
