@@ -24,12 +24,12 @@ _lock = threading.Lock()
 _call: Any = None  # the libc function once loaded; False when unavailable
 
 
-def _sync_file_range() -> Any:
+def _sync_file_range(wait: bool = False) -> Any:
     """The libc function, False if unavailable, None while another thread loads it
-    (that writer skips this hint rather than wait)."""
+    (that writer skips this hint rather than wait, unless ``wait``)."""
     global _call
     if _call is None:
-        if not _lock.acquire(blocking=False):
+        if not _lock.acquire(blocking=wait):
             return None
         try:
             if _call is None:
@@ -58,6 +58,12 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
         return
     if fn(fd, offset, length, _SYNC_FILE_RANGE_WRITE) != 0:
         _call = False  # refused here (ENOSYS, a filesystem without it): stop asking
+
+
+def prepare() -> None:
+    """Load the libc function now, on this thread, so that writers started next (a
+    copy's threads) all get their head start instead of skipping it while one loads it."""
+    _sync_file_range(wait=True)
 
 
 class WriteBehind:

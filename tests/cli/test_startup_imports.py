@@ -75,6 +75,9 @@ def test_a_no_op_build_loads_neither_signing_nor_snapshot_nor_thread_pool_code(
     (ctx / "Dockerfile").write_text(f"FROM {busybox_image}\nCOPY a.txt /\nLABEL a=b\n")
     rc, _, _ = _modules(home, "build", "-q", "-t", "noop:1", str(ctx))
     assert rc == 0
+    # without the record of the last build (forklift.build.noop) the rebuild really plans
+    for record in (home / "cache" / "noop").glob("*.json"):
+        record.unlink()
     rc, modules, _ = _modules(home, "build", "-q", "-t", "noop:1", str(ctx))
     assert rc == 0
     assert "forklift.build.builder" in modules  # it did build
@@ -86,3 +89,14 @@ def test_a_no_op_build_loads_neither_signing_nor_snapshot_nor_thread_pool_code(
         or m in {"forklift.runtime.snapshots", "concurrent.futures", "logging"}
     }
     assert not unwanted, sorted(unwanted)
+    # the next rebuild is answered from the record: no Dockerfile front end, no builder
+    rc, modules, out = _modules(home, "build", "-q", "-t", "noop:1", str(ctx))
+    assert rc == 0 and out.startswith("sha256:")
+    loaded = sorted(m for m in modules if m.startswith(("forklift.dockerfile", "forklift.build.")))
+    assert loaded == [
+        "forklift.build.cache",
+        "forklift.build.explain",
+        "forklift.build.noop",
+        "forklift.build.options",
+        "forklift.build.progress",
+    ]

@@ -1,10 +1,12 @@
-"""Blobs copied unchanged between local files go through the kernel, and are still verified.
+"""Blobs copied unchanged between local files: read once, verified, written as verified.
 
-``save``, ``load`` and layout-to-layout copies let ``copy_file_range`` move a
-blob's bytes while the source's verifying stream is read beside it. These
-tests check the bytes arrive, that a corrupt source blob still fails the copy
-with nothing left behind, and that the fallback (no in-kernel copy between
-these files) gives the same bytes.
+``save`` and ``load`` write the chunks the source's verifying stream yields
+(one read, the hash and the write on two threads); whole blob files
+(layout-to-layout copies) go through ``copy_file_range`` while the stream is
+read beside it. These tests check the bytes arrive, that what is written is
+what was verified, that a corrupt source blob still fails the copy with
+nothing left behind, and that the fallback (no in-kernel copy between these
+files) gives the same bytes.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pytest
 
 from forklift import copyrange
 from forklift.copyrange import FileExtent, copy_range, copy_while_draining
-from forklift.errors import DigestMismatch
+from forklift.errors import DigestMismatch, SizeMismatch
 from forklift.oci.digest import Digest, VerifyingReader
 from forklift.transports import copy
 
@@ -120,20 +122,28 @@ def _docker_archive(path: Path, layer: bytes) -> None:
             tf.addfile(info, io.BytesIO(data))
 
 
-def test_save_and_load_through_the_kernel_keep_every_byte(
+def test_save_and_load_write_the_verified_chunks_without_a_kernel_copy(
     home: Path, tmp_path: Path, cli: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Archive members sit at 512-byte offsets, where no filesystem can share blocks:
+    the kernel would only copy what the hash already read, so it is not asked to."""
     layer = _layer(os.urandom(SIZE))
     archive = tmp_path / "in.tar"
     _docker_archive(archive, layer)
-    calls: list[int] = []
-    real = copyrange._copy
+    kernel: list[int] = []
+    drained: list[int] = []
+    real_copy, real_write = copyrange._copy, copyrange.write_drained
 
-    def counting(*args: object) -> None:
-        calls.append(1)
-        real(*args)  # type: ignore[arg-type]
+    def counting_copy(*args: object) -> None:
+        kernel.append(1)
+        real_copy(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(copyrange, "_copy", counting)
+    def counting_write(*args: object) -> None:
+        drained.append(1)
+        real_write(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(copyrange, "_copy", counting_copy)
+    monkeypatch.setattr(copyrange, "write_drained", counting_write)
     # load (docker-archive -> store), then save (store -> docker-archive), in process
     copy(f"docker-archive:{archive}", "big:1")
     blob = home / "blobs" / "sha256" / hashlib.sha256(layer).hexdigest()
@@ -143,7 +153,113 @@ def test_save_and_load_through_the_kernel_keep_every_byte(
     with tarfile.open(out) as tf:
         member = tf.extractfile(f"{hashlib.sha256(layer).hexdigest()}.tar")
         assert member is not None and member.read() == layer
-    assert len(calls) == 2  # the layer, both ways (the small config goes through Python)
+    assert len(drained) == 2  # the layer, both ways (the small config goes through Python)
+    assert kernel == []
+
+
+def test_a_block_aligned_archive_member_is_read_once_too(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member that happens to start on a 4 KiB boundary still goes through the
+    verified writes: only whole files (offset 0 to offset 0) are the kernel's."""
+    import json
+
+    from forklift.transports.tarball import TarIndex
+
+    layer = _layer(os.urandom(SIZE))
+    diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        }
+    ).encode()
+    archive = tmp_path / "aligned.tar"
+    with tarfile.open(archive, "w") as tf:
+        # headers at 0 and 3584: the layer's bytes start at 4096
+        for name, data in (("config.json", config.ljust(3072)), ("layer.tar", layer)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        doc = [{"Config": "config.json", "RepoTags": ["aligned:1"], "Layers": ["layer.tar"]}]
+        manifest = json.dumps(doc).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(manifest)
+        tf.addfile(info, io.BytesIO(manifest))
+    index = TarIndex(archive)
+    assert index.extent("layer.tar").offset == 4096
+    index.close()
+    kernel: list[int] = []
+    real_copy = copyrange._copy
+
+    def counting_copy(*args: object) -> None:
+        kernel.append(1)
+        real_copy(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(copyrange, "_copy", counting_copy)
+    copy(f"docker-archive:{archive}", "aligned:1")
+    assert kernel == []
+    blob = home / "blobs" / "sha256" / hashlib.sha256(layer).hexdigest()
+    assert blob.read_bytes() == layer
+
+
+def test_the_bytes_written_are_the_bytes_verified(tmp_path: Path) -> None:
+    """If the source file changes under the copy, the destination still gets exactly
+    the bytes that hashed to the digest (never a second read that was not checked)."""
+    data = os.urandom(SIZE)
+    changed = tmp_path / "changed.bin"
+    changed.write_bytes(b"HEAD" * 100 + os.urandom(SIZE))  # what a second read would see
+    out = tmp_path / "out.bin"
+    stream = VerifyingReader(io.BytesIO(data), sha(data), SIZE, "layer")
+    with open(out, "wb") as dst:
+        copy_while_draining(FileExtent(changed, 400), dst.fileno(), 512, SIZE, stream)
+    assert stream.verified
+    assert out.read_bytes()[512:] == data
+
+
+def test_a_source_longer_or_shorter_than_promised_fails(tmp_path: Path) -> None:
+    data = os.urandom(SIZE)
+    with open(tmp_path / "out", "wb") as dst:
+        with pytest.raises(SizeMismatch):
+            copyrange.write_drained(io.BytesIO(data), dst.fileno(), 0, SIZE - 1)
+        with pytest.raises(SizeMismatch):
+            copyrange.write_drained(io.BytesIO(data), dst.fileno(), 0, SIZE + 1)
+
+
+def test_a_failing_write_stops_the_read_and_is_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(*args: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", full_disk)
+    data = os.urandom(SIZE)
+    with open(tmp_path / "out", "wb") as dst, pytest.raises(OSError, match="No space"):
+        copyrange.write_drained(io.BytesIO(data), dst.fileno(), 0, SIZE)
+
+
+def test_whole_blob_files_are_copied_by_the_kernel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Block-aligned on both sides (a blob file into another): copy_file_range, which a
+    filesystem with shared blocks turns into a reflink; the stream is still read whole."""
+    data = os.urandom(SIZE)
+    src = tmp_path / "blob"
+    src.write_bytes(data)
+    kernel: list[int] = []
+    real_copy = copyrange._copy
+
+    def counting_copy(*args: object) -> None:
+        kernel.append(1)
+        real_copy(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(copyrange, "_copy", counting_copy)
+    stream = VerifyingReader(io.BytesIO(data), sha(data), SIZE, "layer")
+    with open(tmp_path / "out", "wb") as dst:
+        copy_while_draining(FileExtent(src, 0), dst.fileno(), 0, SIZE, stream)
+    assert kernel == [1] and stream.verified
+    assert (tmp_path / "out").read_bytes() == data
 
 
 def test_a_corrupt_store_blob_fails_the_save_and_leaves_no_archive(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -67,6 +68,52 @@ def test_kernel_copy_starts_the_write_out_behind_it(
         copy_while_draining(FileExtent(src, 512), out.fileno(), 100, len(data), reader)
     assert dst.read_bytes()[100:] == data
     assert _contiguous(started, start=100) == 100 + 2 * STEP
+
+
+def test_concurrent_copies_each_get_their_head_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The libc function loads once, and slowly (ctypes); copies started at the same time
+    must not skip their write-behind while another thread loads it (they did: the
+    first layers of a load never had theirs)."""
+    import ctypes
+    import threading
+    import time
+
+    calls: list[tuple[int, int, int]] = []
+
+    def recorded(fd: int, offset: int, length: int, flags: int) -> int:
+        calls.append((fd, offset, length))
+        return 0
+
+    class SlowLibc:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            time.sleep(0.2)  # a slow first load, as under load on a busy machine
+            self.sync_file_range = recorded
+
+    monkeypatch.setattr(ctypes, "CDLL", SlowLibc)
+    monkeypatch.setattr(writeback, "_call", None)
+    data = os.urandom(2 * STEP + 777)
+    src = tmp_path / "src"
+    src.write_bytes(b"x" * 512 + data)
+    outs = [open(tmp_path / f"dst{i}", "wb") for i in range(3)]  # noqa: SIM115
+
+    def one(out: BinaryIO) -> None:
+        with open(src, "rb") as f:
+            reader = VerifyingReader(f, Digest.of(b"x" * 512 + data), None)
+            copy_while_draining(FileExtent(src, 0), out.fileno(), 512, len(data) + 512, reader)
+
+    threads = [threading.Thread(target=one, args=(out,)) for out in outs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    fds = [out.fileno() for out in outs]
+    for out in outs:
+        out.close()
+    for fd in fds:
+        mine = [c for c in calls if c[0] == fd]
+        assert _contiguous(mine, start=512) == 512 + 2 * STEP
 
 
 def test_the_hint_never_fails_a_write(tmp_path: Path) -> None:

@@ -79,9 +79,9 @@ def test_pruning_skips_excluded_trees(tmp_path: Path, monkeypatch: pytest.Monkey
     read: list[str] = []
     real = context_mod._read_dir
 
-    def spy(path: str, inside_excluded: bool):  # type: ignore[no-untyped-def]
+    def spy(path: str, inside_excluded: bool, listed=None):  # type: ignore[no-untyped-def]
         read.append(os.path.relpath(path, tmp_path))
-        return real(path, inside_excluded)
+        return real(path, inside_excluded, listed)
 
     monkeypatch.setattr(context_mod, "_read_dir", spy)
     # An exception that cannot reach below node_modules does not cause a descent.

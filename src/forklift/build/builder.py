@@ -21,6 +21,7 @@ from pathlib import Path
 
 from forklift.build.context import BuildContext, StatCache
 from forklift.build.explain import BuildHistory, history_id
+from forklift.build.noop import ReplayInputs
 from forklift.build.options import BuildOptions, BuildResult, StepReport
 from forklift.build.progress import BuildProgress, PlainProgress
 from forklift.build.scheduler import run_stages
@@ -30,12 +31,13 @@ from forklift.build.workspace import Workspace
 from forklift.dockerfile import instructions as ins
 from forklift.dockerfile.args import unused_build_args
 from forklift.dockerfile.dispatch import BaseImage, BuildPlan, PlannedStage, plan
-from forklift.dockerfile.ignore import IgnoreMatcher, find_ignore_file
+from forklift.dockerfile.ignore import IgnoreMatcher, find_ignore_file, ignore_file_candidates
 from forklift.dockerfile.parser import parse
 from forklift.errors import BuildError, ForkliftError, InvalidInput, Location, NotFound, UsageError
 from forklift.oci import mediatypes as mt
 from forklift.oci.config import created_timestamp
 from forklift.oci.descriptor import Descriptor
+from forklift.oci.digest import Digest
 from forklift.oci.manifest import ImageManifest
 from forklift.oci.platform import host_platform
 from forklift.reference import parse_reference
@@ -61,6 +63,9 @@ class Builder:
                 "emulation for other platforms is not available"
             )
         self.notes = CacheNotes()
+        #: what the build depended on and showed, for a replay record (set by :meth:`run`)
+        self.replay_inputs: ReplayInputs | None = None
+        self._stored: tuple[Descriptor, tuple[Digest, ...]] | None = None  # manifest, layers
         self._base_images: dict[str, tuple[str, StoredImage]] = {}
         self._load_dockerfile()
         self.history = BuildHistory(
@@ -110,12 +115,14 @@ class Builder:
         )
         self.parsed = ins.parse_stages(parse(text, name))
 
+    def _ignore_dockerfile(self) -> str | None:
+        """The Dockerfile path whose ``<path>.dockerignore`` applies (None: from stdin)."""
+        return self.dockerfile_path if self.options.dockerfile_text is None else None
+
     def _workspace(self) -> Workspace:
         opts = self.options
         stat_cache = StatCache(Path(self.store.home) / "cache" / "statcache.sqlite3")
-        ignore = find_ignore_file(
-            opts.context, self.dockerfile_path if opts.dockerfile_text is None else None
-        )
+        ignore = find_ignore_file(opts.context, self._ignore_dockerfile())
         matcher = IgnoreMatcher.from_file(ignore) if ignore is not None else None
         return Workspace(
             options=opts,
@@ -124,7 +131,7 @@ class Builder:
             parsed=self.parsed,
             file=self.file,
             comment_file=self.comment_file,
-            context=BuildContext(opts.context, matcher, stat_cache),
+            context=BuildContext(opts.context, matcher, stat_cache, observe=True),
             stat_cache=stat_cache,
             host=self.host,
             created=self.created,
@@ -159,6 +166,7 @@ class Builder:
                 deps = {i: _stage_deps(self.parsed, st) for i, st in stages.items()}
                 run_stages(deps, run_stage, self.options.jobs)
                 result = self._finish(built, ws, ws.results[built.target.index])
+                self.replay_inputs = self._replay_inputs(ws)
             finally:
                 ws.close()
         self.history.save({st.name: st.records for st in ws.results.values()})
@@ -195,6 +203,7 @@ class Builder:
         raw = manifest.to_bytes()
         digest = self.store.put_blob(raw)
         desc = Descriptor(mt.OCI_MANIFEST, digest, len(raw))
+        self._stored = (desc, tuple(layer.digest for layer in layers))
         self.store.add_image(desc, self.options.tags)
         unused = unused_build_args(self.options.build_args, built.consumed_args())
         warnings = []
@@ -231,6 +240,26 @@ class Builder:
             tuple(ws.images.items()),
         )
 
+    def _replay_inputs(self, ws: Workspace) -> ReplayInputs:
+        """What this build read and showed, for :func:`forklift.build.noop.save`."""
+        assert self._stored is not None  # set by _finish
+        desc, layers = self._stored
+        candidates = ignore_file_candidates(self.options.context, self._ignore_dockerfile())
+        observed = ws.context.observed or {}
+        unsafe = ws.unsafe
+        if not unsafe and ws.context.followed_link:
+            unsafe = "a source reached through a symlink"
+        return ReplayInputs(
+            paths=(*observed, *(os.path.abspath(p) for p in candidates)),
+            images=tuple(ws.images.items()),
+            cache_keys=tuple(ws.cache.used),
+            shown=tuple(sorted(ws.shown)),
+            manifest_media_type=desc.media_type,
+            manifest_size=desc.size,
+            layers=layers,
+            unsafe=unsafe,
+        )
+
     # -- base images -----------------------------------------------------------------------
 
     def _resolve_bases(
@@ -248,6 +277,7 @@ class Builder:
                 self.progress.failed(number, exc.message)
                 raise
             self.progress.done(number)
+            ws.show(number, f"[internal] load metadata for {ref}", "done")
             self._base_images[name] = (ref, image)
             named = self.options.build_contexts.get(name, "")
             ws.used(named.removeprefix("docker-image://") or name, image.digest)

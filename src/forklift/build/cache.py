@@ -55,6 +55,12 @@ class BuildCache:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        #: the keys of the entries this build found or made (what a replay record checks)
+        self.used: list[str] = []
+
+    def has(self, key: str) -> bool:
+        """Whether an entry for ``key`` is kept (its blobs are not checked)."""
+        return self.store.has_root(ROOT_KIND, key)
 
     def get(self, key: str) -> CacheEntry | None:
         """The entry for ``key`` if it and its layer are still intact in the store."""
@@ -70,6 +76,7 @@ class BuildCache:
             if layer is not None and not self.store.has_blob(layer.digest):
                 return None
             diff = record.get("diff_id")
+            self.used.append(key)
             return CacheEntry(
                 key=key,
                 layer=layer,
@@ -112,6 +119,7 @@ class BuildCache:
         raw = manifest.to_bytes()
         digest = self.store.put_blob(raw)
         self.store.set_root(ROOT_KIND, key, Descriptor(mt.OCI_MANIFEST, digest, len(raw)))
+        self.used.append(key)
         return CacheEntry(key, layer, diff_id, created_by, extra or {})
 
     def drop(self, key: str) -> None:

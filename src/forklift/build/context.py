@@ -202,8 +202,15 @@ class BuildContext:
         name: str = "context",
         *,
         hash_contents: bool = True,
+        observe: bool = False,
     ) -> None:
         self.hash_contents = hash_contents
+        #: with ``observe``: the absolute paths whose lstat the answers so far depend on
+        #: (every path selected or looked up, every directory listed); a rebuild with all
+        #: of them unchanged selects the same (see :mod:`forklift.build.noop`)
+        self.observed: dict[str, None] | None = {} if observe else None
+        #: a source was reached through a symlink (the links on the way are not observed)
+        self.followed_link = False
         self.root = os.path.realpath(os.fspath(root))
         self._prefix = self.root.rstrip("/") + "/"
         if not os.path.isdir(self.root):
@@ -222,11 +229,18 @@ class BuildContext:
     def _walk(self) -> dict[str, str]:
         if self._kinds is None:
             kinds: dict[str, str] = {}
-            for path, kind, _entry in walk_context(self.root, self.matcher):
+            listed: list[str] | None = [] if self.observed is not None else None
+            for path, kind, _entry in walk_context(self.root, self.matcher, listed):
                 kinds[path] = kind
+            for directory in listed or ():
+                self._saw(directory)
             self._kinds = kinds
             self._sorted = sorted(kinds)
         return self._kinds
+
+    def _saw(self, path: str) -> None:
+        if self.observed is not None:
+            self.observed[path] = None
 
     @property
     def _whole(self) -> bool:
@@ -238,8 +252,10 @@ class BuildContext:
             return DIR
         if self._whole:
             return self._walk().get(rel)
+        path = os.path.join(self.root, rel)
+        self._saw(path)
         try:
-            st = os.lstat(os.path.join(self.root, rel))
+            st = os.lstat(path)
         except OSError:
             return None
         if stat_mod.S_ISDIR(st.st_mode):
@@ -271,8 +287,10 @@ class BuildContext:
         stack = [rel]
         while stack:
             current = stack.pop()
+            directory = os.path.join(self.root, current) if current else self.root
+            self._saw(directory)
             try:
-                with os.scandir(os.path.join(self.root, current) if current else self.root) as it:
+                with os.scandir(directory) as it:
                     entries = list(it)
             except OSError:
                 continue
@@ -289,13 +307,17 @@ class BuildContext:
     def resolve(self, rel: str) -> str:
         """Follow symlinks in ``rel`` as if the context were ``/`` (never leaving it)."""
         try:
-            return resolve_in_root(self.root, rel)
+            resolved = resolve_in_root(self.root, rel)
         except OSError as exc:
             raise BuildError(f"{rel}: {exc.strerror}") from None
+        if resolved != rel.strip("/"):
+            self.followed_link = True
+        return resolved
 
     def _selected(self, rel_in_dest: str, rel_in_context: str) -> Selected:
         # (concatenation, not os.path.join: this runs once per selected file)
         path = self._prefix + rel_in_context if rel_in_context else self.root
+        self._saw(path)
         st = os.lstat(path)
         if stat_mod.S_ISLNK(st.st_mode):
             target = os.readlink(path)

@@ -263,6 +263,8 @@ class FileOp:
 
         if expected:
             return {"name": url_filename(url), "checksum": expected}
+        # what the URL serves now decides the step: only a real build can answer
+        self.ws.unsafe = f"ADD {url} (no --checksum)"
         source = self._download(url, "", stack)
         downloads[url] = source
         sel = source.selected[0]

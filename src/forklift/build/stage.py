@@ -190,6 +190,7 @@ class StageRunner:
             ws.progress.failed(number, exc.message)
             raise
         ws.progress.done(number)
+        ws.show(number, f"{label} {shown}", "done")
         return state
 
     # -- one step -------------------------------------------------------------------------------
@@ -230,3 +231,5 @@ class StageRunner:
             ws.progress.cached(number)
         else:
             ws.progress.done(number)
+        # a layer step is CACHED in a rebuild that changed nothing; the others are DONE
+        ws.show(number, label, "done" if executor is self.metadata else "cached")

@@ -69,6 +69,10 @@ class Workspace:
     results: dict[int, StageState] = field(default_factory=dict)
     #: the images the build used (as the Dockerfile names them) and the digests it used
     images: dict[str, Digest] = field(default_factory=dict)
+    #: (progress number, label, what an all-cached rebuild shows: cached or done) per step
+    shown: list[tuple[int, str, str]] = field(default_factory=list)
+    #: an input of the build no replay record can check (empty: none; see build.noop)
+    unsafe: str = ""
     _named: dict[str, BuildContext] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _snapshotter: Snapshotter | None = None
@@ -158,6 +162,11 @@ class Workspace:
                 hint="forklift pull, forklift import or forklift load it first",
                 location=location,
             ) from None
+
+    def show(self, number: int, label: str, rebuilt: str) -> None:
+        """Note how a rebuild with nothing changed shows step ``number`` (``cached``/``done``)."""
+        with self._lock:
+            self.shown.append((number, label, rebuilt))
 
     def used(self, name: str, digest: Digest) -> None:
         """Record that the build used image ``name`` at ``digest`` (for provenance)."""

@@ -6,6 +6,7 @@ import contextlib
 import datetime
 import os
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -220,6 +221,7 @@ def build(
     if context == "-" and file == "-":
         raise UsageError("the context and the Dockerfile cannot both come from stdin")
     args = _pairs(build_args, "--build-arg", from_env=True)
+    from_stdin = context == "-"
     with contextlib.ExitStack() as stack:
         if context == "-":
             context = _context_from_stdin(stack)
@@ -262,7 +264,6 @@ def build(
             jobs=jobs,
             image_policy=enforcer(policy_file, verify_policy, insecure_policy),
         )
-        from forklift.build.builder import Builder
         from forklift.build.progress import make_progress
         from forklift.cli._common import open_store
 
@@ -282,10 +283,26 @@ def build(
 
             private_key = read_private_key(sign_key, PasswordSource())
         started = _now()
+        started_ns = time.time_ns()
         mode = "quiet" if quiet else progress
+        # Only a plain build may be answered from the record of the last one (build.noop):
+        # the extras below need the builder, and a stdin context is new every time.
+        replayable = not (
+            from_stdin or lint or explain_cache or sbom or provenance or sign_key or scan_
+        )
         with make_progress(mode) as display:
-            builder = Builder(options, store, progress=display)
-            result = builder.run()
+            result = None
+            if replayable:
+                from forklift.build import noop
+
+                result = noop.replay(options, store, display)
+            if result is None:
+                from forklift.build.builder import Builder
+
+                builder = Builder(options, store, progress=display)
+                result = builder.run()
+                if replayable and builder.replay_inputs is not None:
+                    noop.save(store, options, builder.replay_inputs, result, started_ns)
         if scan_:
             passed = _scan_built(str(result.digest), scan_severity, scan_format, scan_output)
             if not passed and scan_exit_code:
@@ -293,13 +310,13 @@ def build(
                 sys.exit(scan_exit_code)
             if scan_first and wanted_tags:
                 for ref in wanted_tags:
-                    builder.store.tag(str(result.digest), ref)
+                    store.tag(str(result.digest), ref)
                 result = replace(result, tags=wanted_tags)
         if sbom:  # before signing: --sign-key turns an attached SBOM into an attestation
             from forklift.sbom.attach import attach_sbom
 
             attached = attach_sbom(
-                builder.store,
+                store,
                 str(result.digest),
                 sbom_format,
                 name=result.tags[0].familiar() if result.tags else None,
@@ -317,7 +334,7 @@ def build(
             from forklift.sign.provenance import after_build
 
             for line in after_build(
-                builder.store,
+                store,
                 options,
                 result,
                 provenance=provenance,

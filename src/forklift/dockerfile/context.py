@@ -115,6 +115,7 @@ def _alternative(p: Pattern) -> str:
 def walk_context(
     root: str | os.PathLike[str],
     matcher: IgnoreMatcher | None = None,
+    listed: list[str] | None = None,
 ) -> Iterator[ContextEntry]:
     """Iterate over the context's entries that ``matcher`` does not exclude.
 
@@ -123,14 +124,15 @@ def walk_context(
     when ``root`` is not a directory (at call time) and, while iterating,
     :class:`~forklift.errors.InvalidInput` for an unreadable included directory
     or :class:`~forklift.dockerfile.ignore.IgnorePatternError` for a pattern
-    that cannot be used.
+    that cannot be used. ``listed``, when given, collects the path of every
+    directory read (what the walk's result depends on, with its entries).
     """
     root = os.fspath(root)
     if not os.path.isdir(root):
         raise NotFound(f"build context {root!r} is not a directory")
     if matcher is None or not matcher.patterns:
-        return _walk_all(root)
-    return _walk_filtered(root, matcher, _Planner(matcher))
+        return _walk_all(root, listed)
+    return _walk_filtered(root, matcher, _Planner(matcher), listed)
 
 
 def _scandir_sorted(path: str) -> list[os.DirEntry[str]]:
@@ -143,7 +145,11 @@ def _scandir_sorted(path: str) -> list[os.DirEntry[str]]:
 _entry_name = operator.attrgetter("name")
 
 
-def _read_dir(path: str, inside_excluded: bool) -> list[os.DirEntry[str]]:
+def _read_dir(
+    path: str, inside_excluded: bool, listed: list[str] | None = None
+) -> list[os.DirEntry[str]]:
+    if listed is not None:
+        listed.append(path)
     try:
         return _scandir_sorted(path)
     except PermissionError:
@@ -168,11 +174,11 @@ def _leaf_kind(e: os.DirEntry[str]) -> str:
     return OTHER
 
 
-def _walk_all(root: str) -> Iterator[ContextEntry]:
+def _walk_all(root: str, listed: list[str] | None = None) -> Iterator[ContextEntry]:
     # Iterative depth-first walk; the frame of the directory being read lives
     # in local variables, parents on `stack`.
     stack: list[tuple[list[os.DirEntry[str]], int, str]] = []
-    entries = _read_dir(root, False)
+    entries = _read_dir(root, False, listed)
     idx = 0
     prefix = ""
     while True:
@@ -184,7 +190,7 @@ def _walk_all(root: str) -> Iterator[ContextEntry]:
             if e.is_dir(follow_symlinks=False):
                 yield (p, DIR, e)
                 stack.append((entries, idx, prefix))
-                entries = _read_dir(e.path, False)
+                entries = _read_dir(e.path, False, listed)
                 idx = 0
                 prefix = p + "/"
                 n = len(entries)
@@ -195,7 +201,9 @@ def _walk_all(root: str) -> Iterator[ContextEntry]:
         entries, idx, prefix = stack.pop()
 
 
-def _walk_filtered(root: str, matcher: IgnoreMatcher, planner: _Planner) -> Iterator[ContextEntry]:
+def _walk_filtered(
+    root: str, matcher: IgnoreMatcher, planner: _Planner, listed: list[str] | None = None
+) -> Iterator[ContextEntry]:
     # `pending` holds excluded directories on the current path that are being
     # searched for re-included content; they are listed (in order) as soon as
     # something below them is kept, so the tree stays complete.
@@ -208,7 +216,7 @@ def _walk_filtered(root: str, matcher: IgnoreMatcher, planner: _Planner) -> Iter
     stack: list[
         tuple[list[os.DirEntry[str]], int, str, list[bool] | None, _Plan, ContextEntry | None]
     ] = []
-    entries = _read_dir(root, False)
+    entries = _read_dir(root, False, listed)
     idx = 0
     prefix = ""
     info_here: list[bool] | None = None  # results of the directory being read
@@ -249,7 +257,7 @@ def _walk_filtered(root: str, matcher: IgnoreMatcher, planner: _Planner) -> Iter
                 yield dir_entry
                 new_marker = None
             stack.append((entries, idx, prefix, info_here, plan, marker))
-            entries = _read_dir(e.path, new_marker is not None or bool(pending))
+            entries = _read_dir(e.path, new_marker is not None or bool(pending), listed)
             idx = 0
             prefix = p + "/"
             info_here = info

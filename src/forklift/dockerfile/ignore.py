@@ -82,14 +82,19 @@ def find_ignore_file(
     ``<dockerfile>.dockerignore`` (same directory, same name plus
     ``.dockerignore``) wins over ``<context>/.dockerignore``.
     """
-    if dockerfile is not None:
-        candidate = Path(os.fspath(dockerfile) + ".dockerignore")
+    for candidate in ignore_file_candidates(context, dockerfile):
         if candidate.is_file():
             return candidate
-    candidate = Path(context) / ".dockerignore"
-    if candidate.is_file():
-        return candidate
     return None
+
+
+def ignore_file_candidates(
+    context: str | os.PathLike[str], dockerfile: str | os.PathLike[str] | None = None
+) -> list[Path]:
+    """Where :func:`find_ignore_file` looks, in its order."""
+    out = [Path(os.fspath(dockerfile) + ".dockerignore")] if dockerfile is not None else []
+    out.append(Path(context) / ".dockerignore")
+    return out
 
 
 # -- patterns -----------------------------------------------------------------

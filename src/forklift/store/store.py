@@ -318,6 +318,28 @@ class Store:
         out.sort(key=lambda i: (i.created or "", str(i.digest)), reverse=True)
         return out
 
+    def manifest_digest(self, text: str) -> Digest | None:
+        """The manifest digest the name ``text`` (name[:tag], or name@digest) has in the
+        store, reading only the index (no image is loaded); None if it names none.
+
+        Names compare as :meth:`resolve` compares them.
+        """
+        try:
+            ref = parse_reference(text)
+        except InvalidReference:
+            return None
+        for desc in self._image_entries():
+            if ref.digest is not None:
+                if desc.digest == ref.digest:
+                    return desc.digest
+                continue
+            name = desc.annotations.get(REF_NAME)
+            if name:
+                with contextlib.suppress(InvalidReference):
+                    if str(parse_reference(name)) == str(ref):
+                        return desc.digest
+        return None
+
     def resolve(self, text: str) -> StoredImage:
         """Find an image by name[:tag], name@digest, digest, or image-ID prefix (like docker).
 
@@ -564,6 +586,10 @@ class Store:
         return Descriptor.from_json(
             canonical.loads(raw, f"root {kind}/{name}"), f"root {kind}/{name}"
         )
+
+    def has_root(self, kind: str, name: str) -> bool:
+        """Whether a root ``kind/name`` is kept."""
+        return self._root_path(kind, name).is_file()
 
     def delete_root(self, kind: str, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -32,6 +32,7 @@ class Readable(Protocol):
 
 BLOCK = 512
 _BUFSIZE = 1 << 20
+_MEMBER_BUFSIZE = 64 << 10
 
 
 class RangeReader(io.RawIOBase):
@@ -120,7 +121,9 @@ class TarIndex:
 
     def open(self, name: str) -> BinaryIO:
         m = self._member(name)
-        return io.BufferedReader(RangeReader(self._fd, m.offset, m.size), _BUFSIZE)
+        # A small buffer: reads of a chunk or more (a blob's copy) then go straight into
+        # the caller's buffer instead of being copied once more through this one.
+        return io.BufferedReader(RangeReader(self._fd, m.offset, m.size), _MEMBER_BUFSIZE)
 
     def read(self, name: str, limit: int = 64 << 20) -> bytes:
         m = self._member(name)
