@@ -61,7 +61,13 @@ def mkstemp_locked(directory: str | os.PathLike[str], prefix: str, suffix: str) 
     import tempfile  # here: reading commands never write (start-up time)
 
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=suffix)
-    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:  # e.g. a signal's Cancelled: the caller never learns the name
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     return fd, tmp
 
 

@@ -312,3 +312,21 @@ def test_cli_errors_are_one_line(home: Path, cli) -> None:
         assert result.returncode != 0
         assert_no_traceback(result)
         assert len(result.stderr.strip().splitlines()) <= 2
+
+
+@pytest.mark.parametrize("where", ["forklift.store.layout.WriteBehind", "fcntl.flock"])
+def test_a_cancel_while_a_blob_writer_is_made_leaves_no_partial_file(
+    home: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    # A SIGINT's Cancelled can arrive right after the temporary file exists and before
+    # the writer is anyone's to abort (seen in tests/runtime/test_cancel.py under load).
+    from forklift.cancel import Cancelled
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise Cancelled(2, "pull")
+
+    store = Store.open()
+    monkeypatch.setattr(where, interrupted)
+    with pytest.raises(Cancelled):
+        store.blob_writer()
+    assert list((home / ".tmp").iterdir()) == []

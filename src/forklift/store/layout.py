@@ -61,19 +61,32 @@ class BlobWriter:
         tmp_dir.mkdir(parents=True, exist_ok=True)
         # Locked while written: recovery removes only partial blobs nobody holds.
         fd, self._tmp = mkstemp_locked(tmp_dir, "blob-", ".partial")
-        # Unbuffered: large writes go to the kernel from the caller's buffer as they are
-        # (a BufferedWriter would copy every byte into its own buffer first); small ones
-        # are gathered in ``_small`` so a tar writer's 512-byte headers are not a syscall each.
-        self._file: BinaryIO = os.fdopen(fd, "wb", buffering=0)
-        self._small = bytearray()
-        # the disk starts on each few megabytes at once, so commit's fsync waits less
-        self._behind = WriteBehind(fd)
-        self._pending = 0  # bytes written since the last hand-over to WriteBehind
-        self.digest: Digest | None = None
-        self._done = False
-        # A cancelled command may exit while this writer's thread is still blocked reading
-        # its source: the partial file goes at once, not at the next recovery.
-        self._on_cancel = cancel.TOKEN.add(self._discard)
+        try:
+            # Unbuffered: large writes go to the kernel from the caller's buffer as they are
+            # (a BufferedWriter would copy every byte into its own buffer first); small ones
+            # are gathered in ``_small`` so a tar writer's 512-byte headers are not a
+            # syscall each.
+            self._file: BinaryIO = os.fdopen(fd, "wb", buffering=0)
+            self._small = bytearray()
+            # the disk starts on each few megabytes at once, so commit's fsync waits less
+            self._behind = WriteBehind(fd)
+            self._pending = 0  # bytes written since the last hand-over to WriteBehind
+            self.digest: Digest | None = None
+            self._done = False
+            # A cancelled command may exit while this writer's thread is still blocked
+            # reading its source: the partial file goes at once, not at the next recovery.
+            self._on_cancel = cancel.TOKEN.add(self._discard)
+        except BaseException:
+            # e.g. Cancelled raised by a SIGINT that arrived right after the file was made:
+            # nobody would hold this writer to abort it
+            opened = self.__dict__.get("_file")
+            with contextlib.suppress(OSError):
+                if opened is not None:
+                    opened.close()  # (closes fd, once)
+                else:
+                    os.close(fd)
+            self._discard()
+            raise
 
     @property
     def size(self) -> int:
