@@ -76,18 +76,31 @@ def entries(layer: list[tuple[str, str, int]]) -> list[tuple[str, EntryType, int
     return out
 
 
+def real_tar(layer: list[tuple[str, str, int]]) -> bool:
+    """Whether a layer could be a real tar: no path stated both as a file and a
+    directory, and no file that another entry of the layer has as a parent."""
+    kinds: dict[str, str] = {}
+    for kind, path, _ in layer:
+        if kind in ("file", "dir") and kinds.setdefault(path, kind) != kind:
+            return False
+    files = {path for kind, path, _ in layer if kind == "file"}
+    for _, path, _ in layer:
+        parent = posixpath.dirname(path)
+        while parent:
+            if parent in files:
+                return False
+            parent = posixpath.dirname(parent)
+    return True
+
+
 @settings(max_examples=300, deadline=None)
 @given(layers)
 def test_waste_is_what_the_final_filesystem_does_not_show(image) -> None:  # type: ignore[no-untyped-def]
-    # Layers that state one path both as a file and a directory are not real tars.
-    for layer in image:
-        kinds: dict[str, str] = {}
-        for kind, path, _ in layer:
-            if kind in ("file", "dir") and kinds.setdefault(path, kind) != kind:
-                return
     s = Stacker()
     for layer in image:
-        s.add_layer(entries(layer))
+        s.add_layer(entries(layer))  # whatever the layers say, without failing
+    if not all(real_tar(layer) for layer in image):
+        return  # the brute-force replay has no meaning for these
     total, final, files = replay(image)
     assert s.total == total
     assert s.final_size() == final
