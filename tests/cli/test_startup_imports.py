@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 # Run the CLI, then report what was imported from an exit handler (the CLI ends the
 # process itself once exit handlers have run).
 PROBE = """
@@ -100,3 +102,26 @@ def test_a_no_op_build_loads_neither_signing_nor_snapshot_nor_thread_pool_code(
         "forklift.build.options",
         "forklift.build.progress",
     ]
+
+
+def test_a_cancelled_command_does_not_wait_for_a_stuck_thread(tmp_path: Path) -> None:
+    # A pull's download thread blocked in a read of a stalled registry must not keep a
+    # cancelled command alive until the read's timeout (the interpreter's normal exit
+    # joins every non-daemon thread; concurrent.futures' workers are non-daemon).
+    probe = """
+import threading, sys
+from forklift import cancel
+from forklift.cli import _exit
+threading.Thread(target=threading.Event().wait, name="stuck-read").start()
+if sys.argv[1] == "cancelled":
+    cancel.TOKEN.cancel()
+    cancel.TOKEN.settle(5)
+_exit(130)
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, "cancelled"], capture_output=True, timeout=30
+    )
+    assert proc.returncode == 130, proc.stderr
+    # (without a cancellation the normal exit still waits for it, as Python's does)
+    with pytest.raises(subprocess.TimeoutExpired):
+        subprocess.run([sys.executable, "-c", probe, "not"], capture_output=True, timeout=3)

@@ -252,12 +252,16 @@ def _exit(code: int) -> NoReturn:
     ``weakref.finalize`` callbacks) still run and the standard streams are flushed,
     then the process ends. Not while another non-daemon thread runs (the
     interpreter's normal exit waits for it) nor under a profiler or tracer (which
-    reports after the program returns): then the normal path is kept.
+    reports after the program returns): then the normal path is kept. A cancelled
+    command does not wait for its threads either: one may be blocked in a read that
+    only its timeout ends (what they held goes with the cancellation's callbacks or
+    the next command's recovery).
     """
     import threading
 
     main = threading.main_thread()
-    if any(t is not main and not t.daemon and t.is_alive() for t in threading.enumerate()):
+    busy = any(t is not main and not t.daemon and t.is_alive() for t in threading.enumerate())
+    if busy and not TOKEN.cancelled:
         sys.exit(code)
     if sys.getprofile() is not None or sys.gettrace() is not None:
         sys.exit(code)  # a profiler or debugger reports after main returns: let it
