@@ -103,3 +103,42 @@ def test_library_resolve_all_and_ambiguity(two_manifests, tmp_path: Path) -> Non
     shared = next(c for c in "0123456789abcdef" if len({x for x in ids if x.startswith(c)}) > 1)
     with pytest.raises(Conflict, match="different images; give more characters"):
         store.resolve(shared)
+
+
+def test_loading_an_image_the_store_has_only_names_it(
+    busybox_image: str, home: Path, tmp_path: Path
+) -> None:
+    # docker load of an image whose ID is there adds nothing; a docker-archive carries no
+    # manifest, so loading it again used to add an uncompressed copy and move the tag to it
+    archive = tmp_path / "docker.tar"
+    fl(home, "save", "-o", str(archive), busybox_image)
+    before = json.loads(fl(home, "images", "--format", "json", "--no-trunc").stdout)
+    blobs = sorted(p.name for p in (home / "blobs" / "sha256").iterdir())
+    fl(home, "tag", busybox_image, "kept:1")
+    fl(home, "rmi", busybox_image)
+    loaded = fl(home, "load", "-i", str(archive))
+    assert "Loaded image: busybox:latest" in loaded.stdout
+    after = json.loads(fl(home, "images", "--format", "json", "--no-trunc").stdout)
+    assert {(i["Repository"], i["Digest"]) for i in after} == {
+        ("busybox", before[0]["Digest"]),
+        ("kept", before[0]["Digest"]),
+    }
+    assert sorted(p.name for p in (home / "blobs" / "sha256").iterdir()) == blobs
+
+
+def test_an_image_missing_a_layer_is_loaded_again(
+    busybox_image: str, home: Path, tmp_path: Path
+) -> None:
+    archive = tmp_path / "docker.tar"
+    fl(home, "save", "-o", str(archive), busybox_image)
+    (doc,) = json.loads(fl(home, "inspect", busybox_image).stdout)
+    store = Store.open()
+    manifest = store.resolve(busybox_image).manifest
+    layer = manifest.layers[0].digest  # type: ignore[union-attr]
+    store.blob_path(layer).unlink()
+    fl(home, "load", "-i", str(archive))
+    (again,) = json.loads(fl(home, "inspect", busybox_image).stdout)
+    assert again["Id"] == doc["Id"]  # the same image ID, now complete again
+    store = Store.open()
+    image = store.resolve(busybox_image)
+    assert all(store.has_blob(d.digest) for d in image.manifest.layers)  # type: ignore[union-attr]

@@ -9,11 +9,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from forklift.errors import InvalidInput, InvalidReference, NotFound
+from forklift.errors import ForkliftError, InvalidInput, InvalidReference, NotFound
 from forklift.layers.compression import detect_compression, open_layer
+from forklift.oci.digest import Digest
+from forklift.oci.manifest import ImageManifest
 from forklift.reference import Reference, parse_reference
 from forklift.store.layout import REF_NAME
-from forklift.store.store import Store
+from forklift.store.store import Store, StoredImage
 from forklift.transports.archive import (
     DockerArchiveSource,
     OciArchiveSource,
@@ -70,6 +72,30 @@ def _oci_names(annotations: dict[str, str]) -> tuple[Reference, ...]:
     return ()
 
 
+def _stored_image_with_config(store: Store, config: Digest) -> StoredImage | None:
+    """A complete image in the store whose image ID (config digest) is ``config``.
+
+    The config names every layer by its uncompressed digest (``rootfs.diff_ids``), so
+    an image with the same config is the same image, whatever its manifest.
+    """
+    try:
+        found = store.resolve_all(str(config))
+    except ForkliftError:
+        return None
+    for image in found:
+        manifest = image.manifest
+        if (
+            isinstance(manifest, ImageManifest)
+            and image.id == config
+            and all(
+                store.has_blob(d.digest)
+                for d in (image.descriptor, manifest.config, *manifest.layers)
+            )
+        ):
+            return image
+    return None
+
+
 def load_archive(store: Store, path: str, *, progress: Any = None) -> list[str]:
     """Load every image of the archive at ``path`` (``-`` = stdin); returns docker-like lines."""
     tar_path, temporary = _plain_tar(path, store.layout.tmp_dir)
@@ -87,9 +113,17 @@ def load_archive(store: Store, path: str, *, progress: Any = None) -> list[str]:
             for i in range(len(items)):
                 with DockerArchiveSource(str(tar_path), position=i) as src:
                     names = tuple(parse_reference(t) for t in src.repo_tags)
-                    with StoreDestination(store, names) as dst:
-                        copy_image(src, dst, progress=progress)
-                        dst.commit()
+                    # As docker does: an image whose ID the store has is not loaded again,
+                    # only named. (A docker-archive carries no manifest of its own, so
+                    # loading it would add an uncompressed copy beside the image.)
+                    with store.writing():
+                        existing = _stored_image_with_config(store, src.config_digest)
+                        if existing is not None:
+                            store.add_image(existing.descriptor, names)
+                    if existing is None:
+                        with StoreDestination(store, names) as dst:
+                            copy_image(src, dst, progress=progress)
+                            dst.commit()
                     lines += [f"Loaded image: {n.familiar()}" for n in names]
                     if not names:
                         lines.append(f"Loaded image ID: {src.config_digest}")
