@@ -337,6 +337,26 @@ def test_ctrl_c_kills_a_container_that_ignores_it_and_cleans_up(
     run_cli("rm", "sleeper", check=True)
 
 
+def test_a_sigint_during_start_up_reaches_the_program_not_the_runtime(
+    home: Path, busybox_image: str
+) -> None:
+    # Sent the moment runc's state appears, a SIGINT used to end runc's own start-up in
+    # about 1 run of 4 (exit 2 or 130); it must wait for the program, which here ignores
+    # it (PID 1 without a handler), so --stop-timeout's kill ends the run: 137 every time.
+    state_dir = home / "run" / "runc"
+    for attempt in range(8):
+        proc = _start(home, "--rm", "--stop-timeout", "1", busybox_image, "sleep", "300")
+        deadline = time.monotonic() + 60
+        while not (state_dir.is_dir() and any(state_dir.iterdir())):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.001)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 137, (attempt, err.decode())
+    assert _mounts_mentioning(home) == []
+    assert run_cli("ps", "-a", "-q").stdout == ""
+
+
 def test_rm_needs_force_for_a_running_container(home: Path, busybox_image: str) -> None:
     proc = _start(home, "--name", "busy", busybox_image, "sleep", "300")
     _wait_running(home, proc)

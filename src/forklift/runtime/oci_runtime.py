@@ -366,13 +366,32 @@ class _Supervisor:
             return
         # A terminal's Ctrl-C already reached the runtime (same process group); else forward it.
         if not (self.shared_terminal and signum == signal.SIGINT):
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(signum)
+            threading.Thread(
+                target=self._forward_once_running, args=(signum,), daemon=True, name="fk-forward"
+            ).start()
         with self._lock:
             if not self._done and self._grace is None:
                 self._grace = threading.Timer(self.stop_timeout, self._kill_now)
                 self._grace.daemon = True
                 self._grace.start()
+
+    def _forward_once_running(self, signum: int) -> None:
+        """Send ``signum`` to the runtime once the container's process runs.
+
+        In its first milliseconds the runtime may not handle signals yet (runc, a Go
+        program, exits with status 2 on a SIGINT it has no handler for) and the
+        container's init is still the runtime's own, which a SIGINT ends: sent then, the
+        signal would end the start-up instead of reaching the program. The grace
+        period's kill does not wait for this.
+        """
+        deadline = time.monotonic() + max(self.stop_timeout, 1.0)
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            state = self.runtime.state(self.container_id)
+            if state is not None and state.get("status") == "running":
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.send_signal(signum)
+                return
+            time.sleep(0.01)
 
     def time_out(self) -> None:
         self.timed_out = True
