@@ -171,10 +171,11 @@ def save(
     for path in paths:
         try:
             sig = signature(path)
-        except OSError:
-            sig = [0]  # cannot be checked: like a racy path, not recorded
-        if sig is not None and (len(sig) < 4 or max(sig[2], sig[3]) >= started_ns - RACY_NS):
+        except OSError:  # a path that cannot be looked at cannot be checked later
             _forget(store, options)
+            return False
+        if sig is not None and max(sig[2], sig[3]) >= started_ns - RACY_NS:
+            _forget(store, options)  # changed while the build ran: maybe after its read
             return False
         recorded.append((path, sig))
     record = {
