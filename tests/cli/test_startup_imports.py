@@ -46,7 +46,7 @@ def test_images_loads_no_network_logging_or_runtime_code(tmp_path: Path) -> None
     rc, modules, out = _modules(tmp_path / "home", "images")
     assert rc == 0
     assert out.split()[:2] == ["REPOSITORY", "TAG"]
-    heavy = {"httpx", "rich", "cryptography", "logging", "ctypes", "granian", "sqlite3"}
+    heavy = {"httpx", "httpcore", "rich", "cryptography", "logging", "ctypes", "granian", "sqlite3"}
     assert not _top(modules) & heavy, sorted(_top(modules) & heavy)
     # the recovery pass ran and found nothing: the snapshot and server code stayed unloaded
     assert "forklift.runtime.recovery" in modules

@@ -257,3 +257,51 @@ class HttpFaultProxy(_Listener):
             return
         finally:
             _close(client, upstream)
+
+
+class ForwardProxy(_Listener):
+    """An HTTP proxy in front of one server, whatever host a request names.
+
+    ``CONNECT host:port`` is answered 200 and the connection becomes a tunnel to the
+    server (how clients reach HTTPS through a proxy); any other request is relayed as it
+    came, absolute-form target included (Go's server, distribution's, accepts that).
+    ``seen`` holds the first request line of each connection, ``auth`` its
+    ``Proxy-Authorization`` (or None).
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.seen: list[str] = []
+        self.auth: list[str | None] = []
+        super().__init__(target_port)
+
+    def handle(self, client: socket.socket, upstream: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = client.recv(65536)
+            if not chunk:
+                _close(client, upstream)
+                return
+            head += chunk
+        first = head.split(b"\r\n", 1)[0].decode("latin-1")
+        auth = re.search(rb"(?im)^proxy-authorization:\s*(.+?)\r$", head)
+        with self._lock:
+            self.seen.append(first)
+            self.auth.append(auth.group(1).decode() if auth else None)
+        if first.upper().startswith("CONNECT "):
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            rest = head.split(b"\r\n\r\n", 1)[1]
+        else:
+            rest = head
+        if rest:
+            upstream.sendall(rest)
+
+        def pump(src: socket.socket, dst: socket.socket) -> None:
+            try:
+                while data := src.recv(65536):
+                    dst.sendall(data)
+            except OSError:
+                pass
+            _close(src, dst)
+
+        threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
+        pump(client, upstream)

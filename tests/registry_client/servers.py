@@ -73,7 +73,13 @@ class KeyPair:
         return base64.b64encode(self.cert.public_bytes(serialization.Encoding.DER)).decode()
 
 
-def make_keypair(common_name: str, *, san_ips: tuple[str, ...] = (), ca: bool = True) -> KeyPair:
+def make_keypair(
+    common_name: str,
+    *,
+    san_ips: tuple[str, ...] = (),
+    ca: bool = True,
+    san_dns: tuple[str, ...] = (),
+) -> KeyPair:
     """A self-signed RSA certificate (usable as its own root)."""
     import ipaddress
 
@@ -94,7 +100,7 @@ def make_keypair(common_name: str, *, san_ips: tuple[str, ...] = (), ca: bool = 
         builder = builder.add_extension(
             x509.SubjectAlternativeName(
                 [x509.IPAddress(ipaddress.ip_address(ip)) for ip in san_ips]
-                + [x509.DNSName("localhost")]
+                + [x509.DNSName(name) for name in ("localhost", *san_dns)]
             ),
             critical=False,
         )

@@ -8,12 +8,12 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
-import httpx
 import pytest
 
 from forklift.errors import DigestMismatch
 from forklift.oci import Digest
 from forklift.registry.client import RegistryClient
+from forklift.transports.registry import httpclient
 from forklift.transports.registry.body import open_body
 
 from .conftest import FAST
@@ -61,7 +61,7 @@ def test_a_blob_is_read_from_the_socket_and_its_connection_reused(
                 assert reader.read(0) == b""  # nothing asked, nothing read, not the end
                 got, direct = read_all(reader)
             assert got == data
-            assert direct, "the body went through httpx's chunks, not the socket"
+            assert direct, "the body went through httpcore's chunks, not the socket"
         assert client.has_blob(repo, digest)
         # ping, two downloads and a HEAD on one keep-alive connection: a body read
         # past h11 still leaves the connection ready for the next request
@@ -150,14 +150,16 @@ class _Chunked(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_a_chunked_body_goes_through_httpx() -> None:
+def test_a_chunked_body_goes_through_httpcore() -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Chunked)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        with httpx.Client() as web:
+        with httpclient.HttpClient(
+            ssl_context=httpclient.unverified_context(), timeout=httpclient.Timeout(5, 5, 5, 5)
+        ) as web:
             url = f"http://127.0.0.1:{server.server_address[1]}/"
             for direct_wanted in (True, False):
-                with web.stream("GET", url) as resp:
+                with web.send("GET", url) as resp:
                     body = open_body(resp, direct=direct_wanted)
                     assert not body.direct  # no Content-Length: h11 decodes the chunks
                     out = bytearray()

@@ -353,9 +353,9 @@ class Attempts:
         session = client.session
         send, pause = session.http.send, session._pause
 
-        def counting_send(request: Any, **kwargs: Any) -> Any:
-            self.sent.append(str(request.url))
-            return send(request, **kwargs)
+        def counting_send(method: str, url: str, **kwargs: Any) -> Any:
+            self.sent.append(url)
+            return send(method, url, **kwargs)
 
         def counting_pause(*args: Any, **kwargs: Any) -> None:
             self.pauses += 1

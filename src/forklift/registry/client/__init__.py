@@ -157,8 +157,8 @@ def __dir__() -> list[str]:
 # Modules that moved to forklift.transports.registry, importable under their old names.
 _MOVED = frozenset(
     {
-        "_httpx", "attachments", "auth", "blob_locations", "challenge", "client", "concurrency",
-        "credentials", "download", "errors", "hosts", "options", "pagination",
+        "attachments", "auth", "blob_locations", "body", "challenge", "client", "concurrency",
+        "credentials", "download", "errors", "hosts", "httpclient", "options", "pagination",
         "retry", "session", "transport", "upload",
     }
 )  # fmt: skip

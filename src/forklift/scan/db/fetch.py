@@ -57,7 +57,9 @@ def download(
     progress: Callable[[int, int | None], None] | None = None,
 ) -> Downloaded:
     """Fetch ``url`` into ``directory``; resume a partial file left by an earlier try."""
-    import httpx
+    from forklift.transports.registry import httpclient as http
+
+    retried: tuple[type[Exception], ...] = (*http.HTTP_ERRORS, _Short)
 
     real, want = _pinned(url)
     directory.mkdir(parents=True, exist_ok=True)
@@ -65,18 +67,16 @@ def download(
     part = directory / f"{name}.part"
     last_error = ""
     ctx = ssl.create_default_context()
-    with httpx.Client(
-        verify=ctx,
-        timeout=httpx.Timeout(timeout, connect=30.0),
-        follow_redirects=True,
+    with http.HttpClient(
+        ssl_context=ctx,
+        timeout=http.Timeout(connect=30.0, read=timeout, write=timeout, pool=timeout),
         headers={"User-Agent": "forklift"},
-        trust_env=True,
     ) as client:
         for attempt in range(attempts):
             have = part.stat().st_size if part.exists() else 0
             headers = {"Range": f"bytes={have}-"} if have else {}
             try:
-                with client.stream("GET", real, headers=headers) as resp:
+                with client.send("GET", real, headers=headers, follow_redirects=True) as resp:
                     if resp.status_code == 416 and have:
                         part.unlink()  # our partial file is not a prefix of theirs
                         continue
@@ -100,7 +100,7 @@ def download(
                         total = int(length) if length and length.isdigit() else None
                         mode = "wb"
                     with open(part, mode) as out:
-                        for chunk in resp.iter_raw(CHUNK):
+                        for chunk in resp.iter_raw():
                             out.write(chunk)
                             have += len(chunk)
                             if progress is not None:
@@ -109,7 +109,7 @@ def download(
                         os.fsync(out.fileno())
                     if total is not None and have != total:
                         raise _Short(f"got {have} of {total} bytes")
-            except (httpx.TransportError, _Short) as exc:
+            except retried as exc:
                 last_error = str(exc) or type(exc).__name__
                 time.sleep(min(0.2 * 2**attempt, 2.0))
                 continue

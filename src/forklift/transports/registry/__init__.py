@@ -9,6 +9,8 @@ transports (containers/image keeps ``docker/`` beside ``oci/``; ggcr
   deadlines, error bodies, ``WWW-Authenticate`` and ``Link`` parsing);
 * ``credentials``: docker's ``config.json``, containers' ``auth.json`` and
   credential helpers;
+* ``httpclient``: HTTP/1.1 on httpcore's pools (headers, redirects, proxies
+  from the environment), for this client and forklift's other downloads;
 * ``session`` (with ``auth``): one registry's HTTP pool, endpoint discovery,
   challenges and tokens, retries, and the rule that credentials never leave
   the registry's origin;
@@ -21,10 +23,6 @@ transports (containers/image keeps ``docker/`` beside ``oci/``; ggcr
 
 The verbs built on it (pull, push, inspect --remote, tags, delete) and the
 public API re-exported for library users live in
-:mod:`forklift.registry.client`. Importing this package loads nothing but
-httpx (without its CLI module, see ``_httpx``); each module is imported when
-used.
+:mod:`forklift.registry.client`. Importing this package loads nothing; each
+module is imported when used.
 """
-
-# first: httpx without its CLI module (start-up time; see _httpx)
-from forklift.transports.registry import _httpx  # noqa: F401  # isort: skip

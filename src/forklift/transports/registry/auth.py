@@ -19,10 +19,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-import httpx
-
 from forklift.errors import ForkliftError, InvalidInput, RegistryError
 from forklift.oci import canonical
+from forklift.transports.registry import httpclient as http
 from forklift.transports.registry.credentials import Credentials
 from forklift.transports.registry.errors import AuthenticationRequired, Denied, summary
 from forklift.transports.registry.retry import Deadline
@@ -118,7 +117,7 @@ class RawSender(Protocol):
         data: dict[str, str] | None = ...,
         what: str,
         deadline: Deadline,
-    ) -> httpx.Response: ...
+    ) -> http.Response: ...
 
 
 def basic_header(username: str, password: str) -> str:
@@ -174,7 +173,7 @@ class Authenticator:
             self._credentials_loaded = True
             self._tokens.clear()
 
-    def learn(self, headers: httpx.Headers) -> bool:
+    def learn(self, headers: http.Headers) -> bool:
         """Remember the challenge in a 401's headers; True if it is one forklift can answer."""
         # imported here: a registry that never asks for credentials never needs it
         from forklift.transports.registry.challenge import parse_challenges
@@ -279,7 +278,7 @@ class Authenticator:
         creds: Credentials | None,
         deadline: Deadline,
         offline: bool,
-    ) -> httpx.Response:
+    ) -> http.Response:
         params: list[tuple[str, str]] = []
         if challenge.service:
             params.append(("service", challenge.service))
@@ -307,7 +306,7 @@ class Authenticator:
         creds: Credentials,
         deadline: Deadline,
         offline: bool,
-    ) -> httpx.Response:
+    ) -> http.Response:
         form = {"client_id": CLIENT_ID}
         if challenge.service:
             form["service"] = challenge.service
@@ -327,7 +326,7 @@ class Authenticator:
         )
 
     def _read_token(
-        self, resp: httpx.Response, scopes: tuple[str, ...], creds: Credentials | None
+        self, resp: http.Response, scopes: tuple[str, ...], creds: Credentials | None
     ) -> Token:
         try:
             body = resp.read()

@@ -1,24 +1,24 @@
 """A streamed response body read into the caller's buffer, without copies where it can be.
 
-httpx hands a streamed body out as ``bytes`` chunks, and on the way each byte
-is copied three times in user space: into h11's receive buffer, out of it as a
-``bytearray`` slice, and into ``bytes`` by httpcore; the consumer then copies
-it once more into its own buffer. For a 340 MB pull that is about a fifth of
-the client's CPU, more than the kernel's own copies.
+httpcore hands a streamed body out as ``bytes`` chunks, and on the way each
+byte is copied twice in user space: into h11's receive buffer and out of it as
+``bytes``; the consumer then copies it once more into its own buffer. For a
+340 MB pull that was about a fifth of the client's CPU, more than the kernel's
+own copies.
 
 :func:`open_body` returns a reader with ``readinto``. For the common case of a
 blob download (HTTP/1.1 over a plain or TLS socket, a ``Content-Length``
-body), it takes over the rest of the body once httpx has parsed the headers:
+body), it takes over the rest of the body once httpcore has parsed the headers:
 what h11 already holds is handed out first, then the socket is read straight
 into the caller's buffer (``recv_into``). When the last byte is in, h11 is
-told the body is complete and the response ends through httpx as usual, so
+told the body is complete and the response ends through httpcore as usual, so
 the connection goes back to the pool for the next request. A body cut short,
 or abandoned, leaves h11 waiting for bytes, so closing the response closes the
 connection as httpcore always does for an unfinished body.
 
 The take-over needs httpcore's and h11's internals (the connection behind the
 response, its socket, h11's length reader); :func:`open_body` checks each piece
-and falls back to httpx's own iteration when anything is not as expected (HTTP/2,
+and falls back to httpcore's own iteration when anything is not as expected (HTTP/2,
 chunked bodies, proxies with TLS in TLS, another httpcore version).
 ``tests/registry_client/test_body.py`` pins that the fast path is taken with the
 versions in ``pyproject.toml``.
@@ -30,7 +30,7 @@ import socket
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-import httpx
+from forklift.transports.registry import httpclient as http
 
 
 class Body(Protocol):
@@ -43,11 +43,11 @@ class Body(Protocol):
 
 
 class _IterBody:
-    """httpx's own chunks, copied into the caller's buffer."""
+    """httpcore's own chunks, copied into the caller's buffer."""
 
     direct = False
 
-    def __init__(self, resp: httpx.Response) -> None:
+    def __init__(self, resp: http.Response) -> None:
         self._chunks: Iterator[bytes] = resp.iter_raw()
         self._pending = memoryview(b"")
 
@@ -69,7 +69,7 @@ class _SocketBody:
     direct = True
 
     def __init__(
-        self, resp: httpx.Response, sock: socket.socket, h11_conn: Any, reader: Any
+        self, resp: http.Response, sock: socket.socket, h11_conn: Any, reader: Any
     ) -> None:
         import h11
 
@@ -77,7 +77,7 @@ class _SocketBody:
         self._sock = sock
         self._reader = reader
         self._h11 = h11_conn
-        timeout = resp.request.extensions.get("timeout", {}).get("read")
+        timeout = resp.timeout.read
         sock.settimeout(timeout)
         # what h11 read together with the headers (or in its last read) comes first
         leftover = bytearray()
@@ -89,7 +89,7 @@ class _SocketBody:
                     continue
                 break
         except h11.RemoteProtocolError as exc:
-            raise httpx.RemoteProtocolError(str(exc), request=resp.request) from None
+            raise http.RemoteProtocolError(str(exc)) from None
         self._pending = memoryview(leftover)
         # an EndOfMessage here means the whole body was in h11's buffer already
         self._remaining = 0 if isinstance(event, h11.EndOfMessage) else reader._remaining
@@ -108,48 +108,43 @@ class _SocketBody:
         try:
             n = self._sock.recv_into(buf, want)
         except TimeoutError as exc:
-            raise httpx.ReadTimeout(str(exc) or "timed out", request=self._resp.request) from None
+            raise http.ReadTimeout(str(exc) or "timed out") from None
         except OSError as exc:
-            raise httpx.ReadError(str(exc), request=self._resp.request) from None
+            raise http.ReadError(str(exc)) from None
         if n == 0:
-            raise httpx.RemoteProtocolError(
+            raise http.RemoteProtocolError(
                 f"peer closed connection without sending complete message body "
-                f"({self._remaining} bytes missing)",
-                request=self._resp.request,
+                f"({self._remaining} bytes missing)"
             )
         self._remaining -= n
         return n
 
     def _end(self) -> None:
-        """Tell h11 the body is complete, and let httpx finish the response."""
+        """Tell h11 the body is complete, and let httpcore finish the response."""
         if self._ended:
             return
         self._ended = True
         if self._h11._reader is not self._reader:  # not the h11 this was written for
-            raise httpx.RemoteProtocolError(
-                "the HTTP state changed under the body reader", request=self._resp.request
-            )
+            raise http.RemoteProtocolError("the HTTP state changed under the body reader")
         # h11 counted down only the bytes it saw; the rest went past it. Its length
-        # reader at 0 gives the end of the message, and httpx ends the response.
+        # reader at 0 gives the end of the message, and httpcore ends the response.
         self._reader._remaining = 0
         for chunk in self._resp.iter_raw():
             if chunk:  # cannot happen: h11 has no body bytes left to give
-                raise httpx.RemoteProtocolError(
-                    "unexpected bytes after the body", request=self._resp.request
-                )
+                raise http.RemoteProtocolError("unexpected bytes after the body")
 
 
-def _connection_of(resp: httpx.Response) -> Any:
+def _connection_of(resp: http.Response) -> Any:
     """httpcore's HTTP/1.1 connection behind a streamed response, or None."""
-    stream: Any = resp.stream
-    for attr in ("_stream", "_httpcore_stream", "_stream", "_connection"):
+    stream: Any = resp.raw_stream  # the pool's stream, around the connection's
+    for attr in ("_stream", "_connection"):
         stream = getattr(stream, attr, None)
         if stream is None:
             return None
     return stream
 
 
-def direct_parts(resp: httpx.Response) -> tuple[socket.socket, Any, Any] | None:
+def direct_parts(resp: http.Response) -> tuple[socket.socket, Any, Any] | None:
     """The socket, h11 connection and length reader of ``resp``'s body, if it can be
     read directly (see the module's docstring); else None."""
     if resp.is_stream_consumed or resp.is_closed or resp.http_version != "HTTP/1.1":
@@ -180,12 +175,12 @@ def direct_parts(resp: httpx.Response) -> tuple[socket.socket, Any, Any] | None:
     return sock, h11_conn, reader
 
 
-def open_body(resp: httpx.Response, *, direct: bool = True) -> Body:
+def open_body(resp: http.Response, *, direct: bool = True) -> Body:
     """A ``readinto`` reader of ``resp``'s (unread, streamed) body.
 
     With ``direct`` (the default) the body is read from the socket when
-    :func:`direct_parts` finds the way; otherwise through httpx's chunks.
-    Errors are httpx's (:class:`httpx.TransportError` subclasses), as from
+    :func:`direct_parts` finds the way; otherwise through httpcore's chunks.
+    Errors are httpcore's (:data:`~.httpclient.HTTP_ERRORS`), as from
     ``iter_raw``.
     """
     if direct:

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-import httpx
-
 from forklift.errors import (
     DigestMismatch,
     InvalidDigest,
@@ -33,6 +31,7 @@ from forklift.oci.digest import Digest
 from forklift.oci.manifest import ImageIndex, Manifest, detect_media_type, parse_manifest
 from forklift.reference import Reference
 from forklift.transports.registry import download
+from forklift.transports.registry import httpclient as http
 from forklift.transports.registry.auth import CATALOG_SCOPE, pull_scope, push_scope
 from forklift.transports.registry.blob_locations import BlobLocations
 from forklift.transports.registry.credentials import Credentials, CredentialStore
@@ -210,7 +209,7 @@ class RegistryClient:
             try:
                 buf = self._read_manifest_body(resp, f"{repository}:{reference}")
                 break
-            except httpx.TransportError as exc:
+            except http.HTTP_ERRORS as exc:
                 # a manifest is small: fetch it again rather than resume
                 attempt += 1
                 if attempt >= self.options.max_attempts:
@@ -226,7 +225,7 @@ class RegistryClient:
         self.blob_locations.remember(self.registry, repository, [str(digest)])
         return ManifestResponse(data, media_type, digest)
 
-    def _read_manifest_body(self, resp: httpx.Response, what: str) -> bytearray:
+    def _read_manifest_body(self, resp: http.Response, what: str) -> bytearray:
         limit = self.options.manifest_max_size
         length = resp.headers.get("content-length", "")
         if length.isdigit() and int(length) > limit:

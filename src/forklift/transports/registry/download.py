@@ -11,10 +11,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-import httpx
-
 from forklift.errors import DigestMismatch, RegistryError, SizeMismatch, TransportError
 from forklift.oci.digest import Digest, Hasher
+from forklift.transports.registry import httpclient as http
 from forklift.transports.registry.auth import pull_scope
 from forklift.transports.registry.body import Body, open_body
 from forklift.transports.registry.retry import Backoff, Deadline
@@ -77,7 +76,7 @@ class BlobDownload:
         self._backoff = Backoff(session.options.backoff_base, session.options.backoff_max)
         self.received = 0
         self._failures = 0
-        self._resp: httpx.Response | None = None
+        self._resp: http.Response | None = None
         self._body: Body | None = None
         self._skip = 0
         self._progressed = False
@@ -119,7 +118,7 @@ class BlobDownload:
             resp, self._resp = self._resp, None
             resp.close()
 
-    def _broken(self, exc: httpx.TransportError) -> None:
+    def _broken(self, exc: Exception) -> None:
         """The connection broke: give up after too many failures, else wait to resume."""
         self._close_response()
         self._failures = 1 if self._progressed else self._failures + 1
@@ -149,8 +148,8 @@ class BlobDownload:
                     self._skip = 0
                 if n == 0 and self.size is not None and self.received < self.size:
                     # the server closed "normally" but early (e.g. a proxy cut a chunked body)
-                    raise httpx.RemoteProtocolError("connection closed before the end of the blob")
-            except httpx.TransportError as exc:
+                    raise http.RemoteProtocolError("connection closed before the end of the blob")
+            except http.HTTP_ERRORS as exc:
                 self._broken(exc)
                 continue
             except BaseException:
@@ -282,7 +281,7 @@ class BlobReader(io.RawIOBase):
         super().close()
 
 
-def _check_response(resp: httpx.Response, offset: int, size: int | None, label: str) -> int:
+def _check_response(resp: http.Response, offset: int, size: int | None, label: str) -> int:
     """How many leading bytes of ``resp`` to skip to continue at ``offset``."""
     if resp.status_code == 206:
         m = _CONTENT_RANGE.fullmatch(resp.headers.get("content-range", "").strip())

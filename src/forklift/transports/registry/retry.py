@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email.utils
 import random
 import time
 from dataclasses import dataclass
@@ -70,6 +69,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if value.isdigit():
         return float(value)
     try:
+        import email.utils  # only for an HTTP-date (the email package costs ~6 ms to load)
+
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None

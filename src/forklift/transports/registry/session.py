@@ -1,6 +1,7 @@
 """One registry's HTTP session: endpoint discovery, auth, retries, error mapping.
 
-A :class:`Session` owns one ``httpx.Client`` (HTTP/1.1 keep-alive pool) and is
+A :class:`Session` owns one :class:`~.httpclient.HttpClient` (HTTP/1.1 keep-alive
+pool) and is
 safe to share between threads. Every request goes through :meth:`request`,
 which
 
@@ -18,8 +19,8 @@ Credentials stay with the registry's origin: ``Authorization`` goes only to
 the scheme, host and port the ping chose. A URL the registry hands out
 (an upload ``Location``, a redirect to a CDN, a ``Link`` to the next page) on
 another origin is requested without it, and a 401 from there teaches the
-client nothing. An httpx request hook enforces this for every request and
-every redirect hop. Token services get stored credentials only over HTTPS,
+client nothing. A hook the HTTP client calls before sending enforces this for
+every request and every redirect hop. Token services get stored credentials only over HTTPS,
 on the registry's own host, or on a host the user listed as insecure (see
 :meth:`Session.may_send_credentials`).
 """
@@ -36,10 +37,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-import httpx
-
 from forklift import logs
 from forklift.errors import TransportError, UsageError
+from forklift.transports.registry import httpclient as http
 from forklift.transports.registry.auth import Authenticator, merge_scopes
 from forklift.transports.registry.credentials import Credentials, CredentialStore
 from forklift.transports.registry.errors import (
@@ -71,7 +71,11 @@ RETRY_STATUSES = frozenset({500, 502, 503, 504})
 Body = Callable[[], Any]
 
 
-def _read_limited(resp: httpx.Response, limit: int = ERROR_BODY_LIMIT) -> bytes:
+# what reading an error body may raise: the transport's errors, or a body read already
+_BODY_ERRORS: tuple[type[Exception], ...] = (*http.HTTP_ERRORS, RuntimeError)
+
+
+def _read_limited(resp: http.Response, limit: int = ERROR_BODY_LIMIT) -> bytes:
     """Up to ``limit`` bytes of an (unread, streamed) response body, then close it."""
     try:
         out = bytearray()
@@ -80,7 +84,7 @@ def _read_limited(resp: httpx.Response, limit: int = ERROR_BODY_LIMIT) -> bytes:
             if len(out) >= limit:
                 break
         return bytes(out[:limit])
-    except httpx.HTTPError:
+    except _BODY_ERRORS:
         return b""
     finally:
         resp.close()
@@ -132,7 +136,7 @@ def _name_not_resolved(exc: BaseException) -> bool:
     return any(isinstance(e, socket.gaierror) for e in _causes(exc))
 
 
-def worth_retrying(exc: httpx.TransportError) -> bool:
+def worth_retrying(exc: Exception) -> bool:
     """True for connection trouble another attempt can get past.
 
     Resets, connections closed mid-answer and read/write timeouts can heal;
@@ -140,7 +144,7 @@ def worth_retrying(exc: httpx.TransportError) -> bool:
     failure or an unsupported URL will fail the same way again, so they are
     reported at once (docker and skopeo spend 10-15 s retrying them).
     """
-    if isinstance(exc, httpx.ConnectError):
+    if isinstance(exc, http.ConnectError):
         # a reset during the TCP or TLS handshake is transient; refused is not
         return any(
             isinstance(e, OSError)
@@ -149,10 +153,10 @@ def worth_retrying(exc: httpx.TransportError) -> bool:
             for e in _causes(exc)
         )
     final = (
-        httpx.ConnectTimeout,
-        httpx.UnsupportedProtocol,
-        httpx.ProxyError,
-        httpx.LocalProtocolError,
+        http.ConnectTimeout,
+        http.UnsupportedProtocol,
+        http.ProxyError,
+        http.LocalProtocolError,
     )
     return not isinstance(exc, final)
 
@@ -167,7 +171,7 @@ def _is_tls_failure(exc: BaseException) -> bool:
 
 
 # Bytes httpcore asks the socket for per read: 64 KiB by default, which makes a
-# 340 MB pull about 5,000 trips through h11, httpcore, httpx and the verifying
+# 340 MB pull about 5,000 trips through h11, httpcore and the verifying
 # reader, each taking the GIL; 1 MiB reads take what the socket holds (often
 # more than 64 KiB once the other transfers had their turn) in one trip.
 READ_SIZE = 1 << 20
@@ -210,27 +214,21 @@ class Session:
                 f"refusing plain HTTP to {self.registry}: only localhost and registries listed "
                 "as insecure may be reached without TLS"
             )
-        verify: ssl.SSLContext | bool = (
-            False if self.insecure else _ssl_context(self.options, self.host)
-        )
+        tls = http.unverified_context() if self.insecure else _ssl_context(self.options, self.host)
         o = self.options
-        self.http = httpx.Client(
-            verify=verify,
-            timeout=httpx.Timeout(
+        self.http = http.HttpClient(
+            ssl_context=tls,
+            timeout=http.Timeout(
                 connect=o.connect_timeout, read=o.read_timeout, write=o.read_timeout, pool=None
             ),
-            limits=httpx.Limits(
-                max_connections=o.max_connections,
-                max_keepalive_connections=o.max_connections,
-                keepalive_expiry=30.0,
-            ),
+            max_connections=o.max_connections,
+            keepalive_expiry=30.0,
             headers={"User-Agent": o.user_agent},
-            follow_redirects=False,
-            event_hooks={"request": [self._keep_credentials_home]},
+            before_send=self._keep_credentials_home,
         )
         _larger_reads()
         # clients for token services on other hosts, each verifying TLS as that host needs
-        self._other_http: dict[str, httpx.Client] = {}
+        self._other_http: dict[str, http.HttpClient] = {}
         self._backoff = Backoff(o.backoff_base, o.backoff_max)
         if isinstance(credentials, Credentials):
             fixed = credentials
@@ -330,19 +328,19 @@ class Session:
         return urljoin(self.base_url + "/", path_or_url)
 
     @staticmethod
-    def follow(resp: httpx.Response, location: str) -> str:
+    def follow(resp: http.Response, location: str) -> str:
         """A ``Location`` or ``Link`` target of ``resp``, absolute against the URL that
         answered (RFC 9110), which is not always the registry's."""
         return urljoin(str(resp.url), location)
 
     # -- where credentials may go ---------------------------------------------------
 
-    def is_registry_url(self, url: str | httpx.URL) -> bool:
+    def is_registry_url(self, url: str) -> bool:
         """True if ``url`` is on the registry's own origin (scheme, host and port)."""
         return self._origin is not None and url_origin(str(url)) == self._origin
 
-    def _keep_credentials_home(self, request: httpx.Request) -> None:
-        """httpx request hook: drop an ``Authorization`` bound for another origin.
+    def _keep_credentials_home(self, request: http.Request) -> None:
+        """Before-send hook: drop an ``Authorization`` bound for another origin.
 
         Runs for every request this session's pool sends, redirect hops
         included, so no code path can hand the registry's credentials to a
@@ -353,7 +351,7 @@ class Session:
         allowed = request.extensions.get(CREDENTIALS_ORIGIN, self._origin)
         if allowed is None or url_origin(str(request.url)) != allowed:
             del request.headers["authorization"]
-            log.debug("not sending credentials to %s (not %s)", request.url.host, self.registry)
+            log.debug("not sending credentials to %s (not %s)", request.url, self.registry)
 
     def may_send_credentials(self, realm: str) -> bool:
         """True if stored credentials may go to the token service at ``realm``.
@@ -375,7 +373,7 @@ class Session:
             return True
         return matches_insecure(origin_host_port(origin), self.options.insecure_registries)
 
-    def _client_for(self, url: str) -> httpx.Client:
+    def _client_for(self, url: str) -> http.HttpClient:
         """The pool to reach ``url``: the registry's, or one verifying TLS for another host.
 
         An insecure registry's pool does not verify certificates; a token
@@ -390,26 +388,30 @@ class Session:
             client = self._other_http.get(key)
             if client is None:
                 o = self.options
-                verify: ssl.SSLContext | bool = (
-                    False
+                tls = (
+                    http.unverified_context()
                     if o.is_insecure(key)
                     else _ssl_context(o, key.removesuffix(":443") if origin[0] == "https" else key)
                 )
-                client = httpx.Client(
-                    verify=verify,
-                    timeout=httpx.Timeout(o.read_timeout, connect=o.connect_timeout),
+                client = http.HttpClient(
+                    ssl_context=tls,
+                    timeout=http.Timeout(
+                        connect=o.connect_timeout,
+                        read=o.read_timeout,
+                        write=o.read_timeout,
+                        pool=o.read_timeout,
+                    ),
                     headers={"User-Agent": o.user_agent},
-                    follow_redirects=False,
-                    event_hooks={"request": [self._keep_credentials_home]},
+                    before_send=self._keep_credentials_home,
                 )
                 self._other_http[key] = client
         return client
 
     # -- sending ---------------------------------------------------------------------
 
-    def _timeout(self, deadline: Deadline) -> httpx.Timeout:
+    def _timeout(self, deadline: Deadline) -> http.Timeout:
         o = self.options
-        return httpx.Timeout(
+        return http.Timeout(
             connect=deadline.clip(o.connect_timeout),
             read=deadline.clip(o.read_timeout),
             write=deadline.clip(o.read_timeout),
@@ -427,31 +429,34 @@ class Session:
         what: str,
         deadline: Deadline,
         tls_probe: bool = False,
-    ) -> httpx.Response:
+    ) -> http.Response:
         """Send without auth handling; retry connection errors, 5xx and 429.
 
         Used for the ping and for token services. ``tls_probe`` makes a TLS
         failure fail at once (the caller falls back to plain HTTP).
         """
         attempt = 0
-        http = self._client_for(url)
+        client = self._client_for(url)
         # the caller (the Authenticator) decided these credentials may go to this URL
         extensions = {CREDENTIALS_ORIGIN: url_origin(url)} if headers else None
         while True:
             deadline.check(what)
             try:
-                req = http.build_request(
+                send_headers = dict(headers or {})
+                content: bytes | None = None
+                if data is not None:
+                    content, form_type = http.form_body(data)
+                    send_headers.update(form_type)
+                resp = client.send(
                     method,
-                    url,
-                    headers=headers,
-                    params=tuple(params) if params else None,
-                    data=data,
+                    http.merge_query(url, params or ()),
+                    headers=send_headers,
+                    content=content,
                     timeout=self._timeout(deadline),
                     extensions=extensions,
                 )
-                resp = http.send(req, stream=True)
-            except httpx.TransportError as exc:
-                if tls_probe and (_is_tls_failure(exc) or isinstance(exc, httpx.ConnectError)):
+            except http.HTTP_ERRORS as exc:
+                if tls_probe and (_is_tls_failure(exc) or isinstance(exc, http.ConnectError)):
                     raise self._network_error(exc, what, url) from exc
                 attempt += 1
                 if not worth_retrying(exc) or attempt >= self.options.max_attempts:
@@ -476,17 +481,17 @@ class Session:
         log.debug("%s: retry %d in %.2f s", what, attempt, wait)
         deadline.sleep(wait, what)
 
-    def _network_error(self, exc: httpx.TransportError, what: str, url: str) -> TransportError:
+    def _network_error(self, exc: Exception, what: str, url: str) -> TransportError:
         final = not worth_retrying(exc)
         kind = Unreachable if final else TransportError
-        if isinstance(exc, httpx.ConnectError) and _is_tls_failure(exc):
+        if isinstance(exc, http.ConnectError) and _is_tls_failure(exc):
             return kind(
                 f"TLS error talking to {self.registry} ({what}): {exc}",
                 hint="pass a CA bundle for this registry, or list it as insecure if it is yours",
             )
-        if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, http.TimeoutException):
             return kind(f"{self.registry}: {what} timed out ({type(exc).__name__})")
-        if isinstance(exc, httpx.UnsupportedProtocol):
+        if isinstance(exc, http.UnsupportedProtocol):
             return kind(f"{self.registry}: {what}: cannot fetch {url}: {exc}")
         return kind(f"cannot reach {self.registry} ({what}): {exc or type(exc).__name__}")
 
@@ -506,7 +511,7 @@ class Session:
         retry: bool = True,
         deadline: Deadline | None = None,
         not_found: str | None = None,
-    ) -> httpx.Response:
+    ) -> http.Response:
         """Send an authenticated request; return the response if its status is in ``ok``.
 
         ``body`` is a zero-argument callable returning the content (bytes or an
@@ -520,9 +525,8 @@ class Session:
         self.ping(deadline)
         url = self.url(path)
         if params:
-            # merge into the URL's own query: an upload Location carries state there
-            # (httpx would replace the query with ``params``)
-            url = str(httpx.URL(url).copy_merge_params(tuple(params)))
+            # merged into the URL's own query: an upload Location carries state there
+            url = http.merge_query(url, params)
         attempt = 0
         auth_retried = False
         wanted = tuple(scopes)
@@ -535,15 +539,15 @@ class Session:
             if authorization:
                 send_headers["Authorization"] = authorization
             try:
-                req = self.http.build_request(
+                resp = self.http.send(
                     method,
                     url,
                     headers=send_headers,
                     content=body() if body is not None else None,
                     timeout=self._timeout(deadline),
+                    follow_redirects=follow_redirects,
                 )
-                resp = self.http.send(req, stream=True, follow_redirects=follow_redirects)
-            except httpx.TransportError as exc:
+            except http.HTTP_ERRORS as exc:
                 attempt += 1
                 if not retry or not worth_retrying(exc) or attempt >= self.options.max_attempts:
                     raise self._network_error(exc, what, url) from None
@@ -556,7 +560,7 @@ class Session:
                 if not stream:
                     try:
                         resp.read()
-                    except httpx.TransportError as exc:
+                    except http.HTTP_ERRORS as exc:
                         resp.close()
                         attempt += 1
                         if (
@@ -595,7 +599,7 @@ class Session:
 
     def _status_error(
         self,
-        resp: httpx.Response,
+        resp: http.Response,
         body: bytes,
         what: str,
         scopes: tuple[str, ...],

@@ -18,8 +18,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-import httpx
-
 from forklift.errors import (
     DigestMismatch,
     ForkliftError,
@@ -29,6 +27,7 @@ from forklift.errors import (
     TransportError,
 )
 from forklift.oci.digest import Digest
+from forklift.transports.registry import httpclient as http
 from forklift.transports.registry.auth import pull_scope, push_scope
 from forklift.transports.registry.errors import RegistryStatusError, ServerError, Unreachable
 from forklift.transports.registry.retry import Backoff, Deadline
@@ -48,7 +47,7 @@ class UploadSession:
     min_chunk: int = 0
 
 
-def min_chunk(resp: httpx.Response) -> int:
+def min_chunk(resp: http.Response) -> int:
     value = resp.headers.get("oci-chunk-min-length", "")
     return int(value) if value.isdigit() else 0
 
@@ -66,7 +65,7 @@ def start_upload(session: Session, repository: str, deadline: Deadline) -> Uploa
     return UploadSession(_location(session, resp), min_chunk(resp))
 
 
-def _location(session: Session, resp: httpx.Response) -> str:
+def _location(session: Session, resp: http.Response) -> str:
     location = resp.headers.get("location")
     if not location:
         raise RegistryError(
@@ -252,7 +251,7 @@ def _put_final(
     deadline: Deadline,
     repository: str,
     what: str,
-) -> httpx.Response:
+) -> http.Response:
     headers = {"Content-Type": "application/octet-stream", "Content-Length": str(length)}
     try:
         return session.request(
@@ -468,7 +467,7 @@ def _range_rejected(exc: ForkliftError) -> bool:
     return isinstance(exc, RegistryStatusError) and exc.status == 416
 
 
-def _confirmed(resp: httpx.Response) -> int | None:
+def _confirmed(resp: http.Response) -> int | None:
     m = _RANGE.fullmatch(resp.headers.get("range", "").strip())
     if m is None or int(m.group(1)) != 0:
         return None
