@@ -7,23 +7,22 @@ format, big-endian); :func:`parse_header` reads the tags an inventory needs,
 including the file list (``DIRNAMES``/``BASENAMES``/``DIRINDEXES``).
 
 The database is opened in memory (``sqlite3`` ``deserialize``); a non-empty
-``-wal`` file beside it is applied by opening the pair from a private
-temporary directory. The Berkeley DB (``Packages``) and NDB (``Packages.db``)
+``-wal`` file beside it is applied to it in memory first (:mod:`.sqlite_wal`),
+so nothing is written to disk. The Berkeley DB (``Packages``) and NDB (``Packages.db``)
 formats of older images are reported as not readable.
 """
 
 from __future__ import annotations
 
-import os
 import posixpath
 import sqlite3
 import struct
-import tempfile
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
 from forklift.sbom import licenses
 from forklift.sbom.analyzers.base import Context, PackageAnalyzer, distro_qualifier, purl
+from forklift.sbom.analyzers.sqlite_wal import apply_wal
 from forklift.sbom.fsview import FileInfo, Found
 from forklift.sbom.model import Ecosystem, Package
 
@@ -157,21 +156,11 @@ def read_rpmdb(data: bytes, wal: bytes = b"") -> list[RpmRecord]:
     """Every package of an rpmdb.sqlite held in memory (``wal``: its write-ahead log)."""
     if not data.startswith(b"SQLite format 3\x00"):
         raise ValueError("not an SQLite database")
-    if wal:
-        with tempfile.TemporaryDirectory(prefix="forklift-rpmdb-") as tmp:
-            path = os.path.join(tmp, SQLITE)
-            with open(path, "wb") as f:
-                f.write(data)
-            with open(path + "-wal", "wb") as f:
-                f.write(wal)
-            conn = sqlite3.connect(path)
-            try:
-                return _records(conn)
-            finally:
-                conn.close()
-    buf = bytearray(data)
+    # the log's committed pages applied in memory: nothing is written to disk, so a
+    # killed process leaves nothing behind
+    buf = bytearray(apply_wal(data, wal) if wal else data)
     # A WAL-mode database (header bytes 18-19 = 2) cannot be deserialized as is; with
-    # no log to apply the file is complete, so mark it as a rollback-journal database.
+    # the log applied the image is complete, so mark it as a rollback-journal database.
     if buf[18:20] == b"\x02\x02":
         buf[18:20] = b"\x01\x01"
     conn = sqlite3.connect(":memory:")
