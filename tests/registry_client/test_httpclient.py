@@ -323,3 +323,65 @@ def test_an_unsupported_url_is_a_transport_error_not_a_crash() -> None:
         for url in ("ftp://h/x", "http://h:notaport/x", "http:///nohost"):
             with pytest.raises(httpclient.HTTP_ERRORS):
                 web.send("GET", url)
+
+
+# -- answers without end --------------------------------------------------------------
+
+
+class _Endless(http.server.BaseHTTPRequestHandler):
+    """A registry whose tag list (and token service) never stops sending."""
+
+    protocol_version = "HTTP/1.1"
+    sent = 0
+
+    def do_GET(self) -> None:
+        if self.path == "/v2/":
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        piece = b"x" * 65536
+        try:
+            while type(self).sent < 200 << 20:  # the test fails long before this
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                type(self).sent += len(piece)
+        except OSError:
+            pass  # the client hung up: what it should do
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_an_endless_answer_is_cut_at_the_limit_with_one_line(
+    make_client: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from forklift.errors import RegistryError
+    from forklift.transports.registry import session
+
+    monkeypatch.setattr(session, "ANSWER_LIMIT", 1 << 20)
+    _Endless.sent = 0
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = make_client(f"127.0.0.1:{server.server_address[1]}",
+                             options=replace(FAST, plain_http=True))  # fmt: skip
+        with pytest.raises(RegistryError, match="larger than 1,048,576 bytes"):
+            list(client.list_tags("any/repo"))
+        # the client stopped reading near the limit instead of holding the stream
+        assert _Endless.sent < 8 << 20
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_read_with_a_limit_trusts_no_content_length(recorder: str) -> None:
+    with _client() as web:
+        resp = web.send("GET", recorder + "/x")  # "ok": two bytes
+        with pytest.raises(httpclient.BodyTooLarge):
+            resp.read(1)
+        assert resp.is_closed
+        assert web.send("GET", recorder + "/y").read(2) == b"ok"

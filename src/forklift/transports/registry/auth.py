@@ -329,7 +329,11 @@ class Authenticator:
         self, resp: http.Response, scopes: tuple[str, ...], creds: Credentials | None
     ) -> Token:
         try:
-            body = resp.read()
+            body = resp.read(TOKEN_BODY_LIMIT)
+        except http.BodyTooLarge:
+            raise RegistryError(
+                f"token service for {self.registry} sent an oversized answer"
+            ) from None
         finally:
             resp.close()
         status = resp.status_code
@@ -352,8 +356,6 @@ class Authenticator:
                 f"token service for {self.registry} failed: "
                 f"{summary(status, resp.reason_phrase, body)}"
             )
-        if len(body) > TOKEN_BODY_LIMIT:
-            raise RegistryError(f"token service for {self.registry} sent an oversized answer")
         try:
             doc = canonical.loads(body)
         except InvalidInput:

@@ -77,6 +77,14 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%"
 
 
+class BodyTooLarge(Exception):
+    """A response body longer than the reader's limit (the answer is not kept)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the answer is larger than {limit:,} bytes")
+        self.limit = limit
+
+
 class Headers:
     """HTTP headers: ordered, repeatable, looked up without regard to case."""
 
@@ -209,10 +217,28 @@ class Response:
         finally:
             self.close()
 
-    def read(self) -> bytes:
-        """The whole body (kept: ``content`` returns it again)."""
+    def read(self, limit: int | None = None) -> bytes:
+        """The whole body (kept: ``content`` returns it again).
+
+        With ``limit``, a body longer than that many bytes raises
+        :class:`BodyTooLarge` as soon as it shows (by ``Content-Length`` or by what
+        arrived), so a hostile server cannot make the client hold an endless answer.
+        """
         if self._content is None:
-            self._content = b"".join(self.iter_raw())
+            if limit is not None:
+                length = self.headers.get("content-length", "")
+                if length.isdigit() and int(length) > limit:
+                    self.close()
+                    raise BodyTooLarge(limit)
+            parts: list[bytes] = []
+            size = 0
+            for chunk in self.iter_raw():
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    self.close()
+                    raise BodyTooLarge(limit)
+                parts.append(chunk)
+            self._content = b"".join(parts)
         return self._content
 
     @property

@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from forklift import logs
-from forklift.errors import TransportError, UsageError
+from forklift.errors import RegistryError, TransportError, UsageError
 from forklift.transports.registry import httpclient as http
 from forklift.transports.registry.auth import Authenticator, merge_scopes
 from forklift.transports.registry.credentials import Credentials, CredentialStore
@@ -64,6 +64,10 @@ from forklift.transports.registry.options import ClientOptions
 from forklift.transports.registry.retry import Backoff, Deadline, parse_retry_after
 
 log = logs.get("forklift.registry.client")
+
+# The most of an API answer read into memory (tag lists, catalogs, referrers, upload
+# answers); blobs and manifests are streamed under their own limits.
+ANSWER_LIMIT = 64 << 20
 
 # statuses worth another try: the registry (or a proxy before it) is overloaded or restarting
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
@@ -559,7 +563,9 @@ class Session:
             if status in ok:
                 if not stream:
                     try:
-                        resp.read()
+                        resp.read(ANSWER_LIMIT)
+                    except http.BodyTooLarge as exc:
+                        raise RegistryError(f"{self.registry}: {what}: {exc}") from None
                     except http.HTTP_ERRORS as exc:
                         resp.close()
                         attempt += 1
