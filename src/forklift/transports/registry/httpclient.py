@@ -336,9 +336,8 @@ def _bypassed(host: str, port: int, no_proxy: str) -> bool:
             continue
         if entry == "*":
             return True
-        if (entry.startswith("[") and "]:" in entry) or entry.count(
-            ":"
-        ) == 1:  # [v6]:port, host:port
+        has_port = (entry.startswith("[") and "]:" in entry) or entry.count(":") == 1
+        if has_port:  # [v6]:port or host:port
             name, _, entry_port = entry.rpartition(":")
         else:
             name, entry_port = entry, ""

@@ -1,9 +1,8 @@
 """One registry's HTTP session: endpoint discovery, auth, retries, error mapping.
 
-A :class:`Session` owns one :class:`~.httpclient.HttpClient` (HTTP/1.1 keep-alive
-pool) and is
-safe to share between threads. Every request goes through :meth:`request`,
-which
+A :class:`Session` owns one :class:`~.httpclient.HttpClient` (HTTP/1.1
+keep-alive pool) and is safe to share between threads. Every request goes
+through :meth:`request`, which
 
 * finds the endpoint once (``GET /v2/``): HTTPS, or for insecure registries
   HTTPS without verification falling back to plain HTTP, as docker does;
@@ -19,10 +18,10 @@ Credentials stay with the registry's origin: ``Authorization`` goes only to
 the scheme, host and port the ping chose. A URL the registry hands out
 (an upload ``Location``, a redirect to a CDN, a ``Link`` to the next page) on
 another origin is requested without it, and a 401 from there teaches the
-client nothing. A hook the HTTP client calls before sending enforces this for
-every request and every redirect hop. Token services get stored credentials only over HTTPS,
-on the registry's own host, or on a host the user listed as insecure (see
-:meth:`Session.may_send_credentials`).
+client nothing. A hook the HTTP client calls before sending enforces this
+for every request and every redirect hop. Token services get stored
+credentials only over HTTPS, on the registry's own host, or on a host the
+user listed as insecure (see :meth:`Session.may_send_credentials`).
 """
 
 from __future__ import annotations
