@@ -50,13 +50,6 @@ HTTP_ERRORS: tuple[type[Exception], ...] = (
     httpcore.ProxyError,
     httpcore.UnsupportedProtocol,
 )
-HttpError = (
-    httpcore.NetworkError
-    | httpcore.TimeoutException
-    | httpcore.ProtocolError
-    | httpcore.ProxyError
-    | httpcore.UnsupportedProtocol
-)
 
 ConnectError = httpcore.ConnectError
 ConnectTimeout = httpcore.ConnectTimeout

@@ -334,13 +334,13 @@ class Session:
     def follow(resp: http.Response, location: str) -> str:
         """A ``Location`` or ``Link`` target of ``resp``, absolute against the URL that
         answered (RFC 9110), which is not always the registry's."""
-        return urljoin(str(resp.url), location)
+        return urljoin(resp.url, location)
 
     # -- where credentials may go ---------------------------------------------------
 
     def is_registry_url(self, url: str) -> bool:
         """True if ``url`` is on the registry's own origin (scheme, host and port)."""
-        return self._origin is not None and url_origin(str(url)) == self._origin
+        return self._origin is not None and url_origin(url) == self._origin
 
     def _keep_credentials_home(self, request: http.Request) -> None:
         """Before-send hook: drop an ``Authorization`` bound for another origin.
@@ -352,7 +352,7 @@ class Session:
         if "authorization" not in request.headers:
             return
         allowed = request.extensions.get(CREDENTIALS_ORIGIN, self._origin)
-        if allowed is None or url_origin(str(request.url)) != allowed:
+        if allowed is None or url_origin(request.url) != allowed:
             del request.headers["authorization"]
             log.debug("not sending credentials to %s (not %s)", request.url, self.registry)
 
